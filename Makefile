@@ -1,0 +1,53 @@
+# ResNet Course: the two set-up commands are `make demo` and `make test`.
+# Both create .venv (Python 3.11) when it is missing and install the pinned dependencies.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON311 ?= $(shell command -v python3.11 || command -v python3)
+STAMP := $(VENV)/.installed
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONDONTWRITEBYTECODE = 1
+
+.PHONY: venv demo grade-demo test release reference lab bench clean
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON311) -m venv $(VENV)
+	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), "the course needs Python 3.11, found " + sys.version.split()[0]'
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -c constraints.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (ResNet Course)" >/dev/null
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## The course's main job: regenerate the release, autograde the bundled examples, print grades.
+demo: venv
+	$(PY) -m autograder demo
+
+## Grade the bundled example class (hostile and broken submissions included) in parallel.
+grade-demo: venv
+	$(PY) -m autograder class-demo --jobs $(JOBS)
+
+## The whole test suite.
+test: venv
+	$(PY) -m pytest tests
+
+## Regenerate release/ from source/ with nbgrader (commit the result).
+release: venv
+	$(PY) -m autograder release
+
+## Recompute the stored reference outputs from the source notebook's solution.
+reference: venv
+	$(PY) -m resnet_utils.reference
+
+lab: venv
+	$(VENV)/bin/jupyter lab
+
+bench: venv
+	$(PY) bench/bench_notebook.py
+
+clean:
+	rm -rf submitted autograded feedback gradebook.db grades.csv .pytest_cache

@@ -1,0 +1,2 @@
+"""Instructor tooling for the ResNet Course: release generation, example submissions,
+parallel and safe autograding with nbgrader (``python -m autograder --help``)."""

@@ -1,0 +1,71 @@
+"""Build example submissions from the assignment itself.
+
+The example submissions (the bundled class, the realistic mistakes) are not written out
+by hand: each starts from the *release* notebook, fills its solution cells with the
+reference solution taken from the *source* notebook, and then applies small, named
+changes (:func:`mutate`). If the source notebook changes so that a change no longer
+applies, :func:`mutate` raises instead of silently producing a correct submission.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import nbformat
+
+_SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*### END SOLUTION[^\n]*\n?",
+                       re.S | re.M)
+
+
+def nbgrader_meta(cell) -> dict:
+    """The cell's nbgrader metadata ({} when it has none)."""
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def read(path) -> nbformat.NotebookNode:
+    """Read a notebook (format 4)."""
+    return nbformat.read(str(path), as_version=4)
+
+
+def solution_sources(source_nb) -> dict[str, str]:
+    """The reference solution of each solution cell, by grade_id, with the
+    ``### BEGIN SOLUTION`` / ``### END SOLUTION`` markers removed (their content kept)."""
+    nb = read(source_nb) if isinstance(source_nb, (str, Path)) else source_nb
+    out = {}
+    for cell in nb.cells:
+        meta = nbgrader_meta(cell)
+        if meta.get("solution") and cell.cell_type == "code":
+            out[meta["grade_id"]] = _SOLUTION.sub(lambda m: m.group(2), cell.source)
+    return out
+
+
+def fill(release_nb, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """A copy of the release notebook whose solution cells named in ``answers`` hold that code."""
+    nb = copy.deepcopy(read(release_nb) if isinstance(release_nb, (str, Path)) else release_nb)
+    known = {nbgrader_meta(c).get("grade_id") for c in nb.cells if nbgrader_meta(c).get("solution")}
+    unknown = set(answers) - known
+    if unknown:
+        raise KeyError(f"no solution cell with grade_id {sorted(unknown)}; the notebook has {sorted(known)}")
+    for cell in nb.cells:
+        gid = nbgrader_meta(cell).get("grade_id")
+        if nbgrader_meta(cell).get("solution") and gid in answers:
+            cell.source = answers[gid]
+    return nb
+
+
+def mutate(code: str, old: str, new: str, count: int = 1) -> str:
+    """``code.replace(old, new)`` for the last ``count`` occurrences (all if count=0);
+    raises ValueError when ``old`` does not occur, so a stale mutation cannot pass unnoticed."""
+    n = code.count(old)
+    if n == 0:
+        raise ValueError(f"mutation does not apply: {old!r} not found in the solution")
+    if count == 0 or count >= n:
+        return code.replace(old, new)
+    return _replace_last(code, old, new, count)
+
+
+def _replace_last(code: str, old: str, new: str, count: int) -> str:
+    parts = code.rsplit(old, count)
+    return parts[0] + "".join(new + p for p in parts[1:])

@@ -1,0 +1,803 @@
+"""Small, CPU-sized experiments behind the ungraded walkthrough notebooks in ``notebooks/``.
+
+The graded assignment *tells* students that very deep plain networks are hard to train and
+that identity shortcuts fix it; the walkthroughs let them *measure* it.  Everything the
+notebooks compute lives here so that notebook cells stay short and read like a lesson:
+
+=====================================  =====================================================
+Notebook                               Helpers
+=====================================  =====================================================
+``01_vanishing_gradients.ipynb``       :func:`make_teacher_dataset`, :func:`build_dense_net`,
+                                       :func:`gradient_norms`, :func:`track_gradients`,
+                                       :func:`jacobian_singular_values`,
+                                       :func:`plot_gradient_norms`,
+                                       :func:`plot_gradient_history`,
+                                       :func:`plot_singular_values`
+``02_degradation.ipynb``               :func:`prepare_images`, :func:`build_cifar_net`,
+                                       :func:`train_model`, :func:`plot_error_curves`
+``03_inside_a_residual_block.ipynb``   :func:`residual_ratios`, :func:`stage_outputs`,
+                                       :func:`ablate_blocks`, :func:`plot_residual_ratios`,
+                                       :func:`plot_feature_maps`, :func:`plot_ablation`
+=====================================  =====================================================
+
+Fast mode: when the environment variable ``RESNET_FAST`` is set to anything but ``""`` or
+``"0"``, :func:`fast_mode` is true and the notebooks pick the small sizes given to
+:func:`pick`, so that every cell still runs (the test suite uses this) in a fraction of the
+time.
+
+All builders name every layer explicitly (``s2b1_conv1``, ``dense_07``, ...), so two models
+built with the same settings have the same layer names; that is what lets
+:func:`copy_weights_by_name` move trained weights into a copy with some blocks removed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+__all__ = [
+    "fast_mode",
+    "pick",
+    "set_seed",
+    "make_teacher_dataset",
+    "prepare_images",
+    "build_dense_net",
+    "weight_layers",
+    "gradient_norms",
+    "track_gradients",
+    "jacobian_singular_values",
+    "ShortcutA",
+    "build_cifar_net",
+    "count_weight_layers",
+    "block_names",
+    "train_model",
+    "copy_weights_by_name",
+    "residual_ratios",
+    "stage_outputs",
+    "ablate_blocks",
+    "plot_gradient_norms",
+    "plot_gradient_history",
+    "plot_singular_values",
+    "plot_error_curves",
+    "plot_residual_ratios",
+    "plot_feature_maps",
+    "plot_ablation",
+]
+
+
+# --------------------------------------------------------------------------------------
+# Fast mode, seeds
+# --------------------------------------------------------------------------------------
+
+
+def fast_mode() -> bool:
+    """True when ``RESNET_FAST`` is set (to anything but ``""``/``"0"``): shrink every run."""
+    return os.environ.get("RESNET_FAST", "").strip() not in ("", "0")
+
+
+def pick(full, fast):
+    """Return ``fast`` in fast mode (``RESNET_FAST=1``) and ``full`` otherwise."""
+    return fast if fast_mode() else full
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed Python, NumPy and TensorFlow and reset Keras' automatic layer names."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(int(seed))
+
+
+# --------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------
+
+
+def make_teacher_dataset(n: int = 2048, dim: int = 32, num_classes: int = 4, seed: int = 0):
+    """A synthetic classification task for the dense networks of notebook 01.
+
+    Inputs are standard normal vectors ``x`` of size ``dim``; the label is the arg-max of a
+    fixed random two-layer "teacher" network ``tanh(x W1) W2`` (so the task is learnable
+    but not linear).  Returns ``(x, y)`` with ``x`` float32 ``(n, dim)`` and ``y`` int32
+    ``(n,)``; the classes are roughly balanced.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, dim)).astype("float32")
+    w1 = rng.standard_normal((dim, 64)) / np.sqrt(dim)
+    w2 = rng.standard_normal((64, num_classes))
+    scores = np.tanh(x @ w1) @ w2
+    scores -= scores.mean(axis=0)  # balance the classes
+    return x, scores.argmax(axis=1).astype("int32")
+
+
+def prepare_images(X, Y=None, size: int | None = 32):
+    """Scale uint8 images to float32 in [0, 1], optionally downsample, flatten labels.
+
+    ``X`` is ``(m, h, w, 3)`` uint8 (as returned by ``resnet_utils.data.load_dataset``);
+    it is resized to ``size`` x ``size`` with area averaging (``size=None`` keeps it).
+    ``Y`` (shape ``(1, m)`` or ``(m,)``) comes back as an int32 vector ``(m,)``.
+    Returns ``x`` or ``(x, y)``.
+    """
+    x = np.asarray(X, dtype="float32") / 255.0
+    if size is not None and x.shape[1:3] != (size, size):
+        x = tf.image.resize(x, (size, size), method="area").numpy().astype("float32")
+    if Y is None:
+        return x
+    return x, np.asarray(Y).reshape(-1).astype("int32")
+
+
+# --------------------------------------------------------------------------------------
+# Notebook 01: deep dense networks, gradient norms
+# --------------------------------------------------------------------------------------
+
+_INITS = ("small", "he", "glorot")
+
+
+def _kernel_init(init: str, seed: int):
+    if init == "small":  # Keras' RandomNormal default: N(0, 0.05^2), as in many old tutorials
+        return keras.initializers.RandomNormal(mean=0.0, stddev=0.05, seed=seed)
+    if init == "he":
+        return keras.initializers.HeNormal(seed=seed)
+    if init == "glorot":
+        return keras.initializers.GlorotUniform(seed=seed)
+    raise ValueError(f"init must be one of {_INITS}, got {init!r}")
+
+
+def build_dense_net(
+    depth: int = 10,
+    width: int = 64,
+    input_dim: int = 32,
+    num_classes: int = 4,
+    residual: bool = False,
+    init: str = "small",
+    batchnorm: bool = False,
+    seed: int = 0,
+    name: str | None = None,
+) -> keras.Model:
+    """A deep fully connected network with ``depth`` Dense layers, plain or residual.
+
+    Layout (``depth`` counts weight layers, as in the ResNet paper)::
+
+        x -> dense_01 -> [BN] -> ReLU                       (stem)
+          -> (depth-2)/2 blocks of:  a -> dense -> [BN] -> ReLU -> dense -> [BN] (+ a) -> ReLU
+          -> dense_<depth>                                  (head, logits)
+
+    The plain and the residual version have exactly the same layers and parameters; the
+    residual one only adds the identity shortcut ``+ a`` (an ``Add`` layer, no weights).
+    ``init`` is ``"small"`` (N(0, 0.05^2)), ``"he"`` (He normal) or ``"glorot"``.
+    Outputs are logits (use ``from_logits=True``).
+    """
+    if depth < 4 or (depth - 2) % 2:
+        raise ValueError(f"depth must be an even number >= 4 (stem + 2-layer blocks + head), got {depth}")
+    if init not in _INITS:
+        raise ValueError(f"init must be one of {_INITS}, got {init!r}")
+    layers = keras.layers
+    counter = iter(range(1, depth + 1))
+
+    def dense(units, h):
+        i = next(counter)
+        return layers.Dense(units, kernel_initializer=_kernel_init(init, seed * 1000 + i), name=f"dense_{i:02d}")(h)
+
+    def bn(h, tag):
+        return layers.BatchNormalization(momentum=0.9, name=f"bn_{tag}")(h) if batchnorm else h
+
+    inputs = keras.Input((input_dim,), name="x")
+    h = layers.ReLU(name="relu_stem")(bn(dense(width, inputs), "stem"))
+    for b in range(1, (depth - 2) // 2 + 1):
+        shortcut = h
+        h = layers.ReLU(name=f"block{b:02d}_relu1")(bn(dense(width, h), f"block{b:02d}_1"))
+        h = bn(dense(width, h), f"block{b:02d}_2")
+        if residual:
+            h = layers.Add(name=f"block{b:02d}_add")([h, shortcut])
+        h = layers.ReLU(name=f"block{b:02d}_out")(h)
+    outputs = dense(num_classes, h)
+    kind = "residual" if residual else "plain"
+    return keras.Model(inputs, outputs, name=name or f"{kind}_dense_{depth}")
+
+
+def weight_layers(model: keras.Model) -> list:
+    """The layers of ``model`` that carry a ``kernel`` (Dense, Conv), in forward order."""
+    return [layer for layer in model.layers if getattr(layer, "kernel", None) is not None]
+
+
+def _loss_fn():
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def gradient_norms(model: keras.Model, x, y, training: bool = True) -> np.ndarray:
+    r"""L2 norm of :math:`\partial L / \partial W` for every weight layer's kernel.
+
+    One forward/backward pass of the batch ``(x, y)`` through ``model`` (logits out, integer
+    labels) under :class:`tf.GradientTape`.  Returns a float64 array with one entry per
+    layer of :func:`weight_layers`, first layer first.  ``training=True`` makes BatchNorm
+    use batch statistics, as during a training step.
+    """
+    kernels = [layer.kernel for layer in weight_layers(model)]
+    loss_fn = _loss_fn()
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=training))
+    grads = tape.gradient(loss, kernels)
+    return np.array([float(tf.norm(tf.cast(g, tf.float64))) for g in grads])
+
+
+def track_gradients(
+    model: keras.Model,
+    x,
+    y,
+    steps: int = 100,
+    batch_size: int = 64,
+    learning_rate: float = 0.05,
+    momentum: float = 0.9,
+    seed: int = 0,
+) -> dict:
+    """Train ``model`` with SGD (+ momentum) for ``steps`` steps, recording every step.
+
+    Returns ``{"loss": (steps,), "accuracy": (steps,), "grad_norms": (steps, n_layers)}``:
+    the mini-batch loss and accuracy and the per-layer kernel-gradient norms (as in
+    :func:`gradient_norms`) measured on the mini-batch *before* each update, so row 0 is the
+    network at initialisation.
+    """
+    x = np.asarray(x, "float32")
+    y = np.asarray(y, "int32")
+    rng = np.random.default_rng(seed)
+    kernels = [layer.kernel for layer in weight_layers(model)]
+    kernel_ids = {id(v) for v in kernels}
+    variables = model.trainable_variables
+    idx = [i for i, v in enumerate(variables) if id(v) in kernel_ids]
+    optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=momentum)
+    loss_fn = _loss_fn()
+
+    @tf.function(reduce_retracing=True)
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            logits = model(xb, training=True)
+            loss = loss_fn(yb, logits)
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), yb), tf.float32))
+        norms = tf.stack([tf.norm(grads[i]) for i in idx])
+        return loss, acc, norms
+
+    losses, accs, norms = [], [], []
+    order = rng.permutation(len(x))
+    pos = 0
+    for _ in range(steps):
+        if pos + batch_size > len(x):
+            order, pos = rng.permutation(len(x)), 0
+        b = order[pos : pos + batch_size]
+        pos += batch_size
+        loss, acc, g = step(tf.constant(x[b]), tf.constant(y[b]))
+        losses.append(float(loss))
+        accs.append(float(acc))
+        norms.append(g.numpy().astype("float64"))
+    return {"loss": np.array(losses), "accuracy": np.array(accs), "grad_norms": np.array(norms)}
+
+
+def jacobian_singular_values(
+    n_blocks: int, width: int = 64, residual: bool = False, init: str = "small", seed: int = 0
+) -> np.ndarray:
+    r"""Singular values of the input-output Jacobian of a stack of ``n_blocks`` blocks.
+
+    Each block maps ``a`` to ``F(a) = W_2 relu(W_1 a)`` (plain) or ``a + F(a)`` (residual),
+    with no biases and the given kernel ``init``; the Jacobian of the stack at a random
+    input is the product of the block Jacobians :math:`\partial F/\partial a` (plain) or
+    :math:`I + \partial F/\partial a` (residual).  Its singular values say how much a
+    gradient arriving at the top is stretched or shrunk on its way to the bottom.
+    Returns the ``width`` singular values, largest first.
+    """
+    rng = np.random.default_rng(seed)
+    blocks = [
+        (
+            keras.layers.Dense(width, use_bias=False, kernel_initializer=_kernel_init(init, seed * 1000 + 2 * i)),
+            keras.layers.Dense(width, use_bias=False, kernel_initializer=_kernel_init(init, seed * 1000 + 2 * i + 1)),
+        )
+        for i in range(n_blocks)
+    ]
+    a0 = tf.constant(np.abs(rng.standard_normal((1, width))).astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(a0)
+        a = a0
+        for d1, d2 in blocks:
+            f = d2(tf.nn.relu(d1(a)))
+            a = a + f if residual else f
+    jac = tape.jacobian(a, a0)[0, :, 0, :].numpy().astype("float64")
+    return np.linalg.svd(jac, compute_uv=False)
+
+
+# --------------------------------------------------------------------------------------
+# Notebooks 02 and 03: CIFAR-style 6n+2 networks (He et al. 2015, section 4.2)
+# --------------------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="resnet_utils")
+class ShortcutA(keras.layers.Layer):
+    """The parameter-free "option A" shortcut of He et al. (2015).
+
+    Subsamples by ``stride`` (keeps every ``stride``-th pixel) and zero-pads the channel
+    axis up to ``filters``, so the shortcut can be added to a block that halves the feature
+    map and doubles the channels without adding any weights.
+    """
+
+    def __init__(self, filters: int, stride: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.stride = int(stride)
+
+    def call(self, x):
+        x = x[:, :: self.stride, :: self.stride, :]
+        extra = self.filters - x.shape[-1]
+        if extra <= 0:
+            return x
+        return tf.pad(x, [[0, 0], [0, 0], [0, 0], [extra // 2, extra - extra // 2]])
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, _ = input_shape
+        sub = lambda d: None if d is None else (d + self.stride - 1) // self.stride  # noqa: E731
+        return (b, sub(h), sub(w), self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "stride": self.stride}
+
+
+def block_names(n: int, stages: int = 3) -> list[str]:
+    """Names of the blocks of a 6n+2 network, in order: ``s1b1 ... s3b<n>``."""
+    return [f"s{s}b{b}" for s in range(1, stages + 1) for b in range(1, n + 1)]
+
+
+def build_cifar_net(
+    n: int = 3,
+    residual: bool = True,
+    input_shape: tuple = (32, 32, 3),
+    num_classes: int = 6,
+    filters: Sequence[int] = (16, 32, 64),
+    skip_blocks: Iterable[str] = (),
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    name: str | None = None,
+) -> keras.Model:
+    """The CIFAR-10 networks of He et al. (2015), section 4.2: ``6n + 2`` weight layers.
+
+    ``conv3x3(16)`` stem, then three stages of ``n`` basic blocks with 16, 32, 64 filters
+    (the first block of stages 2 and 3 halves the feature map with stride 2), global average
+    pooling and a ``num_classes`` dense layer (logits).  ``n=3`` gives the 20-layer network
+    and ``n=9`` the 56-layer one.  Each block is::
+
+        a -> conv3x3 -> BN -> ReLU -> conv3x3 -> BN -> (+ shortcut(a)) -> ReLU
+
+    With ``residual=False`` the ``+ shortcut(a)`` is left out ("plain" network).  Shortcuts
+    are **option A**: identity, or :class:`ShortcutA` (stride-2 subsampling + zero-padded
+    channels) where the shape changes, so the plain and the residual network have exactly
+    the same parameters.
+
+    ``skip_blocks`` (names from :func:`block_names`, e.g. ``{"s2b3"}``) removes those
+    blocks entirely: their output is just ``shortcut(a)``.  With :func:`copy_weights_by_name`
+    this deletes blocks from a trained network at test time (Veit et al. 2016).
+
+    Layer names are fixed (``stem_conv``, ``s2b1_conv1``, ``s2b1_bn2``, ``s2b1_add``,
+    ``s2b1_out``, ``stage2_out`` ...), BatchNorm momentum is 0.9 (short runs need moving
+    statistics that catch up quickly) and ``weight_decay`` adds an L2 penalty on kernels.
+    """
+    skip = set(skip_blocks)
+    unknown = skip - set(block_names(n, len(filters)))
+    if unknown:
+        raise ValueError(f"unknown blocks in skip_blocks: {sorted(unknown)}")
+    layers = keras.layers
+    reg = keras.regularizers.L2(weight_decay) if weight_decay else None
+    k = iter(range(10_000))
+
+    def conv(f, stride, nm):
+        return layers.Conv2D(
+            f, 3, strides=stride, padding="same", use_bias=False, kernel_regularizer=reg,
+            kernel_initializer=keras.initializers.HeNormal(seed=seed * 10_000 + next(k)), name=nm,
+        )
+
+    def bn(nm):
+        return layers.BatchNormalization(momentum=0.9, name=nm)
+
+    inputs = keras.Input(input_shape, name="image")
+    h = conv(filters[0], 1, "stem_conv")(inputs)
+    h = layers.ReLU(name="stem_relu")(bn("stem_bn")(h))
+    for s, f in enumerate(filters, start=1):
+        for b in range(1, n + 1):
+            nm = f"s{s}b{b}"
+            stride = 2 if (s > 1 and b == 1) else 1
+            if stride == 1 and h.shape[-1] == f:
+                shortcut = h
+            else:
+                shortcut = ShortcutA(f, stride, name=f"{nm}_shortcut")(h)
+            if nm in skip:
+                h = shortcut
+                continue
+            r = layers.ReLU(name=f"{nm}_relu1")(bn(f"{nm}_bn1")(conv(f, stride, f"{nm}_conv1")(h)))
+            r = bn(f"{nm}_bn2")(conv(f, 1, f"{nm}_conv2")(r))
+            if residual:
+                r = layers.Add(name=f"{nm}_add")([shortcut, r])
+            h = layers.ReLU(name=f"{nm}_out")(r)
+        h = layers.Identity(name=f"stage{s}_out")(h)
+    h = layers.GlobalAveragePooling2D(name="pool")(h)
+    outputs = layers.Dense(
+        num_classes, kernel_regularizer=reg,
+        kernel_initializer=keras.initializers.HeNormal(seed=seed * 10_000 + next(k)), name="fc",
+    )(h)
+    depth = 6 * n + 2
+    return keras.Model(inputs, outputs, name=name or f"{'resnet' if residual else 'plain'}{depth}")
+
+
+def count_weight_layers(model: keras.Model) -> int:
+    """Number of Conv/Dense layers: the "depth" of the network in the ResNet paper's sense."""
+    return len(weight_layers(model))
+
+
+def train_model(
+    model: keras.Model,
+    x_train,
+    y_train,
+    x_test=None,
+    y_test=None,
+    epochs: int = 10,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    optimizer: str = "adam",
+    augment: bool = False,
+    seed: int = 0,
+    verbose: int = 0,
+) -> dict:
+    """Compile (``jit_compile=False``) and ``fit`` a logits model on integer labels.
+
+    ``optimizer`` is ``"adam"`` or ``"sgd"`` (momentum 0.9).  ``augment=True`` adds random
+    horizontal flips and +-4 pixel shifts (like the paper's CIFAR runs).  Returns the Keras
+    history as a dict of lists (``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``) plus
+    ``epoch_time`` (seconds per epoch, the first includes tracing) and ``params``.
+    """
+    if optimizer == "adam":
+        opt = keras.optimizers.Adam(learning_rate=learning_rate)
+    elif optimizer == "sgd":
+        opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+    else:
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    model.compile(
+        optimizer=opt,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=False,
+    )
+
+    class _Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.t0)
+
+    times: list[float] = []
+    x_train = np.asarray(x_train, "float32")
+    y_train = np.asarray(y_train).reshape(-1).astype("int32")
+    if augment:
+        train = _augmented_dataset(x_train, y_train, batch_size, seed)
+        fit_kwargs = {"x": train}
+    else:
+        fit_kwargs = {"x": x_train, "y": y_train, "batch_size": batch_size, "shuffle": True}
+    validation = None
+    if x_test is not None:
+        validation = (np.asarray(x_test, "float32"), np.asarray(y_test).reshape(-1).astype("int32"))
+    hist = model.fit(
+        **fit_kwargs, epochs=epochs, validation_data=validation, verbose=verbose, callbacks=[_Timer()]
+    )
+    out = {key: [float(v) for v in values] for key, values in hist.history.items()}
+    out["epoch_time"] = times
+    out["params"] = int(model.count_params())
+    return out
+
+
+def _augmented_dataset(x, y, batch_size, seed):
+    def aug(img, label):
+        img = tf.image.random_flip_left_right(img)
+        h, w = img.shape[0], img.shape[1]
+        img = tf.image.pad_to_bounding_box(img, 4, 4, h + 8, w + 8)
+        img = tf.image.random_crop(img, (h, w, img.shape[2]))
+        return img, label
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.map(aug, num_parallel_calls=1).batch(batch_size).prefetch(1)
+
+
+def copy_weights_by_name(src: keras.Model, dst: keras.Model) -> int:
+    """Copy the weights of every layer of ``dst`` from the layer of ``src`` with the same name.
+
+    Layers of ``dst`` without weights are ignored; a weighted layer missing from ``src`` is an
+    error.  Returns the number of layers copied.
+    """
+    copied = 0
+    for layer in dst.layers:
+        if not layer.weights:
+            continue
+        layer.set_weights(src.get_layer(layer.name).get_weights())
+        copied += 1
+    return copied
+
+
+def _block_tensors(model: keras.Model):
+    """``[(block name, shortcut tensor, residual-branch tensor)]`` of a residual 6n+2 net."""
+    found = []
+    for layer in model.layers:
+        if layer.name.endswith("_add"):
+            shortcut, branch = layer.input
+            found.append((layer.name[: -len("_add")], shortcut, branch))
+    if not found:
+        raise ValueError(f"{model.name} has no '<block>_add' layers: residual_ratios needs a residual network")
+    return found
+
+
+def residual_ratios(model: keras.Model, x, batch_size: int = 64) -> dict[str, float]:
+    r"""Mean over the images of :math:`\lVert F(x)\rVert / \lVert \mathrm{shortcut}(x)\rVert` per block.
+
+    ``F(x)`` is the residual branch (the output of ``<block>_bn2``, before the addition) and
+    ``shortcut(x)`` what it is added to.  Small ratios mean the block only nudges its input.
+    Returns ``{block name: ratio}`` in forward order.  Inference mode (moving BN statistics).
+    """
+    found = _block_tensors(model)
+    probe = keras.Model(model.inputs, [t for _, s, r in found for t in (s, r)])
+    outs = probe.predict(np.asarray(x, "float32"), batch_size=batch_size, verbose=0)
+    ratios = {}
+    for i, (nm, _, _) in enumerate(found):
+        s, r = outs[2 * i], outs[2 * i + 1]
+        ns = np.linalg.norm(s.reshape(len(s), -1), axis=1)
+        nr = np.linalg.norm(r.reshape(len(r), -1), axis=1)
+        ratios[nm] = float(np.mean(nr / np.maximum(ns, 1e-12)))
+    return ratios
+
+
+def stage_outputs(model: keras.Model, x, stages: Sequence[int] = (1, 2, 3)) -> dict[str, np.ndarray]:
+    """Feature maps at the end of each stage (``stage<k>_out``) for the images ``x``.
+
+    Returns ``{"stem": ..., "stage1": ..., ...}`` arrays of shape ``(m, h, w, channels)``.
+    """
+    names = ["stem_relu"] + [f"stage{s}_out" for s in stages]
+    probe = keras.Model(model.inputs, [model.get_layer(nm).output for nm in names])
+    outs = probe.predict(np.asarray(x, "float32"), verbose=0)
+    return {("stem" if nm == "stem_relu" else nm.replace("_out", "")): o for nm, o in zip(names, outs)}
+
+
+def _accuracy(model, x, y, batch_size=64):
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    return float(np.mean(logits.argmax(axis=1) == y))
+
+
+def ablate_blocks(
+    model: keras.Model, x, y, n: int, residual: bool, blocks: Sequence[str] | None = None, **build_kwargs
+) -> dict[str, float]:
+    """Test accuracy of ``model`` with one block deleted at a time (Veit et al. 2016).
+
+    ``model`` must come from :func:`build_cifar_net` with the given ``n`` and ``residual``
+    (and any other ``build_kwargs`` such as ``input_shape``/``num_classes``).  For every block
+    in ``blocks`` (default: all) a copy without that block is built and the trained weights
+    are copied in by layer name; the block's output is then just its shortcut (identity, or
+    option-A subsampling where the shape changes).  Returns ``{"full": accuracy of the
+    unchanged model, "<block>": accuracy without it, ...}``.
+    """
+    x = np.asarray(x, "float32")
+    y = np.asarray(y).reshape(-1)
+    build_kwargs.setdefault("input_shape", tuple(model.input_shape[1:]))
+    build_kwargs.setdefault("num_classes", int(model.output_shape[-1]))
+    results = {"full": _accuracy(model, x, y)}
+    for nm in blocks if blocks is not None else block_names(n):
+        pruned = build_cifar_net(n=n, residual=residual, skip_blocks={nm}, **build_kwargs)
+        copy_weights_by_name(model, pruned)
+        results[nm] = _accuracy(pruned, x, y)
+        del pruned
+    return results
+
+
+# --------------------------------------------------------------------------------------
+# Plots (matplotlib; every function returns the Figure)
+# --------------------------------------------------------------------------------------
+
+_COLORS = {"plain": "tab:red", "residual": "tab:blue"}
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _color(label: str, i: int):
+    low = label.lower()
+    if "plain" in low:
+        return _COLORS["plain"]
+    if "res" in low:
+        return _COLORS["residual"]
+    return f"C{i}"
+
+
+def plot_gradient_norms(
+    panels: Mapping[str, Mapping[str, np.ndarray]], ylabel: str = r"$\|\partial L/\partial W^{[l]}\|_2$", sharey: bool = True
+):
+    """One log-scale panel per entry of ``panels`` (``{panel title: {curve label: norms}}``).
+
+    Each curve is a per-layer gradient-norm array from :func:`gradient_norms`, plotted against
+    the layer index (1 = first layer).  Zeros (underflow) are drawn at the bottom of the axis
+    with an ``x`` marker.  Returns the Figure (one Axes per panel).
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), sharey=sharey, squeeze=False)
+    floor = None
+    positives = [v for curves in panels.values() for c in curves.values() for v in np.ravel(c) if v > 0]
+    if positives:
+        floor = min(positives) / 10
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        for i, (label, norms) in enumerate(curves.items()):
+            norms = np.asarray(norms, dtype="float64")
+            layers = np.arange(1, len(norms) + 1)
+            ls = "--" if "res" in label.lower() and "plain" not in label.lower() else "-"
+            ax.semilogy(layers, np.where(norms > 0, norms, np.nan), ls, marker=".", color=_color(label, i), label=label)
+            if floor is not None and np.any(norms <= 0):
+                ax.plot(layers[norms <= 0], np.full((norms <= 0).sum(), floor), "x", color=_color(label, i))
+        ax.set_title(title)
+        ax.set_xlabel("layer $l$ (1 = input side)")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0, 0].set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_history(tracks: Mapping[str, Mapping[str, np.ndarray]], vmin: float | None = None, vmax: float | None = None):
+    """Heat maps of ``log10`` gradient norm (layer x training step) plus the loss curves.
+
+    ``tracks`` is ``{label: result of track_gradients}``.  One heat map per entry (same
+    colour scale) and a last panel with the mini-batch loss of every run.  Returns the Figure.
+    """
+    plt = _plt()
+    n = len(tracks)
+    fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 3.6), squeeze=False)
+    axes = axes[0]
+    logs = {k: np.log10(np.maximum(np.asarray(t["grad_norms"]), 1e-45)) for k, t in tracks.items()}
+    lo = vmin if vmin is not None else min(float(np.min(v)) for v in logs.values())
+    hi = vmax if vmax is not None else max(float(np.max(v)) for v in logs.values())
+    im = None
+    for ax, (label, lg) in zip(axes[:n], logs.items()):
+        im = ax.imshow(lg.T, aspect="auto", origin="lower", cmap="viridis", vmin=lo, vmax=hi,
+                       extent=(-0.5, lg.shape[0] - 0.5, 0.5, lg.shape[1] + 0.5))
+        ax.set_title(label)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("layer $l$")
+    if im is not None:
+        fig.colorbar(im, ax=list(axes[:n]), label=r"$\log_{10}\|\partial L/\partial W^{[l]}\|$", fraction=0.03)
+    for i, (label, t) in enumerate(tracks.items()):
+        axes[n].plot(t["loss"], color=_color(label, i), label=label, ls="-" if "plain" in label.lower() else "--")
+    axes[n].set_title("training loss")
+    axes[n].set_xlabel("training step")
+    axes[n].legend(fontsize=8)
+    return fig
+
+
+def plot_singular_values(spectra: Mapping[str, np.ndarray]):
+    """Log-scale plot of Jacobian singular values (``{label: values}``, from
+    :func:`jacobian_singular_values`), sorted largest first.  Returns the Figure."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for i, (label, sv) in enumerate(spectra.items()):
+        sv = np.asarray(sv, dtype="float64")
+        ax.semilogy(np.arange(1, len(sv) + 1), np.where(sv > 0, sv, np.nan), label=label,
+                    color=_color(label, i), ls="-" if "plain" in label.lower() else "--", alpha=0.5 + 0.5 * (i % 2))
+    ax.axhline(1.0, color="gray", lw=0.8)
+    ax.set_xlabel("index $k$ (sorted)")
+    ax.set_ylabel(r"singular value $\sigma_k$ of $\partial a^{[L]}/\partial a^{[0]}$")
+    ax.legend(fontsize=8, ncol=2)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], title: str | None = None):
+    """Training error (left) and test error (right) in % per epoch, like Fig. 1/6 of He et al.
+
+    ``histories`` is ``{label: result of train_model}``; plain networks are drawn solid red
+    shades, residual ones dashed blue shades, deeper = darker (by order of appearance).
+    Returns the Figure with two Axes.
+    """
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    counts = {"plain": 0, "residual": 0}
+    for label, h in histories.items():
+        kind = "plain" if "plain" in label.lower() else "residual"
+        counts[kind] += 1
+        cmap = plt.get_cmap("Reds" if kind == "plain" else "Blues")
+        color = cmap(0.45 + 0.25 * (counts[kind] - 1))
+        ls = "-" if kind == "plain" else "--"
+        epochs = np.arange(1, len(h["accuracy"]) + 1)
+        axes[0].plot(epochs, 100 * (1 - np.asarray(h["accuracy"])), ls, color=color, label=label)
+        if "val_accuracy" in h:
+            axes[1].plot(epochs, 100 * (1 - np.asarray(h["val_accuracy"])), ls, color=color, label=label)
+    axes[0].set_title("training error")
+    axes[1].set_title("test error")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("error (%)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_residual_ratios(ratios: Mapping[str, Mapping[str, float]]):
+    r"""Bar chart of :math:`\|F(x)\|/\|x\|` per block (``{label: residual_ratios(...)}``).
+
+    Returns the Figure."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * max(len(r) for r in ratios.values()) + 2), 3.6))
+    k = len(ratios)
+    width = 0.8 / k
+    names = list(next(iter(ratios.values())).keys())
+    for i, (label, r) in enumerate(ratios.items()):
+        ax.bar(np.arange(len(names)) + (i - (k - 1) / 2) * width, [r[nm] for nm in names], width, label=label,
+               color=f"C{i}")
+    ax.axhline(1.0, color="gray", lw=0.8, ls=":")
+    ax.set_xticks(np.arange(len(names)), names, rotation=60, fontsize=8)
+    ax.set_ylabel(r"$\|F(x)\| \,/\, \|\mathrm{shortcut}(x)\|$")
+    ax.set_xlabel("residual block (stage, block)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_feature_maps(maps: Mapping[str, np.ndarray], image=None, index: int = 0, channels: int = 8):
+    """The first ``channels`` feature maps of image ``index`` at each stage (one row each).
+
+    ``maps`` is the result of :func:`stage_outputs`; ``image`` (optional, ``(m, h, w, 3)``)
+    draws the input in the first column.  Returns the Figure.
+    """
+    plt = _plt()
+    rows = len(maps)
+    cols = channels + (1 if image is not None else 0)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.4 * rows), squeeze=False)
+    for r, (label, fm) in enumerate(maps.items()):
+        c0 = 0
+        if image is not None:
+            axes[r, 0].imshow(np.clip(image[index], 0, 1))
+            axes[r, 0].set_title("input" if r == 0 else "", fontsize=8)
+            c0 = 1
+        for c in range(channels):
+            ax = axes[r, c0 + c]
+            if c < fm.shape[-1]:
+                ax.imshow(fm[index, :, :, c], cmap="magma")
+            if c == 0:
+                ax.set_ylabel(f"{label}\n{fm.shape[1]}x{fm.shape[2]}x{fm.shape[3]}", fontsize=8)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def plot_ablation(results: Mapping[str, Mapping[str, float]], chance: float | None = None):
+    """Test accuracy after deleting one block at a time (``{label: ablate_blocks(...)}``).
+
+    Horizontal lines mark each network's unchanged accuracy (``"full"``) and, if given,
+    chance level.  Returns the Figure."""
+    plt = _plt()
+    names = [k for k in next(iter(results.values())) if k != "full"]
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(names) + 2), 3.6))
+    for i, (label, r) in enumerate(results.items()):
+        color = _color(label, i)
+        ax.plot(np.arange(len(names)), [100 * r[nm] for nm in names], "o-" if "plain" in label.lower() else "s--",
+                color=color, label=f"{label}: one block deleted")
+        ax.axhline(100 * r["full"], color=color, lw=1, ls=":", label=f"{label}: all blocks")
+    if chance is not None:
+        ax.axhline(100 * chance, color="gray", lw=1, label="chance")
+    ax.set_xticks(np.arange(len(names)), names, rotation=60, fontsize=8)
+    ax.set_xlabel("deleted block")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,311 @@
+"""A structural summary of a Keras 3 model, and the comparison behind the tests.
+
+``model.summary()`` prints a box table whose width follows the terminal, and Keras 3
+removed ``layer.output_shape``; tests therefore compare *structured data*:
+:func:`layer_summary` turns a functional model into a list of plain dicts (one per
+layer: kind, name, output shape, parameter count, key configuration, inputs) and
+:func:`first_difference` names the first thing that differs from a stored reference,
+with a hint at the likely cause.
+
+The order of the list does not depend on how the student wrote the code: layers are
+listed by a depth-first walk from the output that visits the inputs of a merge
+(``Add``) in a fixed order, and layers the specification does not name (ReLU, Add,
+padding, pooling, Flatten) are identified by what they are connected to, not by
+Keras's automatic names (``activation_17``), which change with every model built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+#: Layer kinds whose names the exercises prescribe; other layers are matched by structure.
+NAMED_KINDS = ("Conv2D", "BatchNormalization", "AveragePooling2D", "Dense")
+
+#: Configuration keys compared, per layer kind (in this order).
+CONFIG_KEYS = {
+    "Conv2D": ("filters", "kernel_size", "strides", "padding", "kernel_initializer"),
+    "BatchNormalization": ("axis",),
+    "Dense": ("units", "activation", "kernel_initializer"),
+    "MaxPooling2D": ("pool_size", "strides", "padding"),
+    "AveragePooling2D": ("pool_size", "strides", "padding"),
+    "ZeroPadding2D": ("padding",),
+    "Activation": ("activation",),
+}
+
+#: Hints per configuration key, shown after "name: key X, expected Y".
+CONFIG_HINTS = {
+    "padding": "the f×f convolution uses padding='same' (it keeps height and width); "
+    "the 1×1 convolutions use padding='valid'",
+    "strides": "in a convolutional block the first 1×1 convolution of the main path and "
+    "the shortcut convolution both use strides=(s, s); all other convolutions use (1, 1)",
+    "kernel_size": "the main path is 1×1, then f×f, then 1×1",
+    "filters": "filters = [F1, F2, F3]: the three convolutions of the main path use F1, F2 "
+    "and F3 filters, and the shortcut convolution uses F3",
+    "kernel_initializer": "pass kernel_initializer=initializer(seed=0), using the "
+    "function's `initializer` argument rather than a fixed initializer",
+    "axis": "BatchNormalization(axis=3) normalises over the channels axis",
+    "units": "the last layer has one unit per class",
+    "activation": "the output layer uses activation='softmax'",
+    "pool_size": "check the pool size given in the specification",
+}
+
+
+def _kind(layer) -> str:
+    """The layer's class name, with ReLU written as ReLU however it was made.
+
+    Operations that are not layers (``X + Y`` or ``keras.ops.relu(X)`` on symbolic
+    tensors) are reported as ``"<name> operation"``.
+    """
+    import keras
+
+    name = type(layer).__name__
+    if not isinstance(layer, keras.layers.Layer):
+        return f"{name} operation"
+    if name == "Activation":
+        act = layer.get_config().get("activation")
+        if act == "relu":
+            return "ReLU"
+        return name
+    if name == "ReLU":
+        cfg = layer.get_config()
+        if not cfg.get("max_value") and not cfg.get("negative_slope") and not cfg.get("threshold"):
+            return "ReLU"
+    return name
+
+
+def _plain(value):
+    """Configuration values as JSON-friendly, comparable data."""
+    if isinstance(value, dict) and "class_name" in value:
+        cfg = value.get("config") or {}
+        args = ", ".join(
+            f"{k}={cfg[k]!r}" for k in sorted(cfg) if cfg[k] is not None and k in ("seed", "value")
+        )
+        return f"{value['class_name']}({args})"
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _layer_config(layer, kind: str, input_rank: int | None) -> dict:
+    cfg = layer.get_config()
+    out = {}
+    for key in CONFIG_KEYS.get(type(layer).__name__, ()):
+        if key not in cfg:
+            continue
+        value = _plain(cfg[key])
+        if key == "axis" and isinstance(value, int) and value < 0 and input_rank:
+            value = input_rank + value
+        if key == "axis" and isinstance(value, list) and len(value) == 1:
+            value = value[0] if value[0] >= 0 or not input_rank else input_rank + value[0]
+        if key == "strides" and value is None:
+            value = _plain(cfg.get("pool_size"))
+        out[key] = value
+    if kind == "ReLU":
+        out.pop("activation", None)
+    return out
+
+
+def _shape(tensor) -> list:
+    return [None if d is None else int(d) for d in tensor.shape]
+
+
+def _inputs_of(layer):
+    """The layers feeding ``layer`` (through its first inbound node)."""
+    nodes = getattr(layer, "_inbound_nodes", None) or []
+    if not nodes:
+        return []
+    return [node.operation for node in nodes[0].parent_nodes]
+
+
+def layer_summary(model) -> list[dict]:
+    """Describe a functional Keras model layer by layer, in a stable order.
+
+    Each entry has ``kind`` (class name; ReLU however it was written), ``name`` (only
+    significant for :data:`NAMED_KINDS`), ``label`` (a readable identifier used in
+    messages), ``inputs`` (labels of the layers feeding it), ``output_shape`` (batch
+    dimension ``None``), ``params`` and ``config`` (the keys in :data:`CONFIG_KEYS`).
+    """
+    outputs = model.outputs if hasattr(model, "outputs") else [model.output]
+    ids: dict[int, str] = {}
+    labels: dict[int, str] = {}
+
+    def canonical(layer) -> str:
+        key = id(layer)
+        if key in ids:
+            return ids[key]
+        # iterative post-order so very deep models do not hit the recursion limit
+        stack = [layer]
+        while stack:
+            top = stack[-1]
+            pending = [p for p in _inputs_of(top) if id(p) not in ids]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            if id(top) in ids:
+                continue
+            kind = _kind(top)
+            parents = _inputs_of(top)
+            if kind in NAMED_KINDS:
+                ids[id(top)] = top.name
+                labels[id(top)] = top.name
+            elif kind == "InputLayer":
+                ids[id(top)] = "input"
+                labels[id(top)] = "the input"
+            else:
+                child = sorted(ids[id(p)] for p in parents)
+                digest = hashlib.sha1("|".join([kind, *child]).encode()).hexdigest()[:12]
+                ids[id(top)] = f"{kind}:{digest}"
+                labels[id(top)] = _describe(kind, [labels[id(p)] for p in parents])
+        return ids[key]
+
+    order: list = []
+    seen: set[int] = set()
+    for out in outputs:
+        last = out._keras_history.operation
+        canonical(last)
+        stack = [(last, False)]
+        while stack:
+            layer, expanded = stack.pop()
+            if id(layer) in seen:
+                continue
+            if expanded:
+                seen.add(id(layer))
+                order.append(layer)
+                continue
+            stack.append((layer, True))
+            # visit inputs in reverse-sorted canonical order (main path before shortcut)
+            parents = sorted(_inputs_of(layer), key=lambda p: ids[id(p)], reverse=True)
+            for p in reversed(parents):
+                if id(p) not in seen:
+                    stack.append((p, False))
+
+    summary = []
+    for index, layer in enumerate(order):
+        kind = _kind(layer)
+        parents = _inputs_of(layer)
+        in_rank = len(parents[0].output.shape) if parents else None
+        entry = {
+            "index": index,
+            "kind": kind,
+            "name": layer.name,
+            "label": labels[id(layer)],
+            "inputs": sorted(labels[id(p)] for p in parents),
+            "output_shape": _shape(layer.output),
+            "params": int(layer.count_params()) if getattr(layer, "built", False) else 0,
+            "config": _layer_config(layer, kind, in_rank),
+        }
+        summary.append(entry)
+    return summary
+
+
+def _describe(kind: str, parent_labels: list[str]) -> str:
+    """A short label for a layer the specification does not name."""
+    short = [p if len(p) <= 40 else p.split(" after ")[0] + " after …" for p in parent_labels]
+    if kind == "Add":
+        return "Add(" + ", ".join(sorted(short)) + ")"
+    if not short:
+        return kind
+    return f"{kind} after {short[0]}"
+
+
+def _kind_hint(got: str, expected: str, exp_entry: dict) -> str:
+    if expected == "Add" and got == "ReLU":
+        return ("did you apply a ReLU before adding the shortcut? The last BatchNorm of the "
+                "main path goes straight into Add; the ReLU comes after the Add.")
+    if expected == "ReLU" and exp_entry["inputs"] and exp_entry["inputs"][0].startswith("Add("):
+        return "is the ReLU after the Add missing? A residual block ends with ReLU(main path + shortcut)."
+    if expected == "ReLU":
+        return f"is the ReLU after {exp_entry['inputs'][0] if exp_entry['inputs'] else 'the previous layer'} missing?"
+    if expected == "BatchNormalization":
+        return f"is the BatchNormalization after {exp_entry['inputs'][0] if exp_entry['inputs'] else 'the convolution'} missing?"
+    if expected == "Add":
+        return "a residual block adds the shortcut with keras.layers.Add()([X, X_shortcut])."
+    if expected == "Conv2D":
+        return "is a convolution missing here (or in the wrong place)?"
+    return "compare the order of your layers with the specification."
+
+
+def first_difference(actual: list[dict], expected: list[dict], what: str = "your model") -> str | None:
+    """Return a message naming the first difference between two summaries, or None.
+
+    The message says which layer differs, how, and hints at the usual cause, e.g.
+    ``"layer 9 is ReLU (ReLU after bn2a_branch2c), expected Add (...): did you apply a
+    ReLU before adding the shortcut? ..."``.
+    """
+    exp_kinds = [e["kind"] for e in expected]
+    act_kinds = [a["kind"] for a in actual]
+    if "Add" in exp_kinds and "Add" not in act_kinds:
+        return (f"{what} has no Add layer, but the reference adds the shortcut to the main path "
+                "with keras.layers.Add()([X, X_shortcut])"
+                + (" (the `+` operator creates an operation, not an Add layer)."
+                   if "Add operation" in act_kinds else "."))
+    ops = [a for a in actual if a["kind"].endswith(" operation")]
+    if ops:
+        return (f"{what} uses {ops[0]['kind']} ({ops[0]['label']}) where the specification asks "
+                "for Keras layers: use the layers imported at the top (Add, Activation, ...), "
+                "not operators or keras.ops functions.")
+    for i, exp in enumerate(expected):
+        if i >= len(actual):
+            missing = ", ".join(e["label"] for e in expected[i:i + 3])
+            return (f"{what} has {len(actual)} layers, the reference has {len(expected)}: "
+                    f"after layer {i - 1} ({actual[-1]['label'] if actual else '-'}) the reference "
+                    f"continues with {missing}{' …' if len(expected) - i > 3 else ''}.")
+        act = actual[i]
+        if act["kind"] != exp["kind"]:
+            return (f"layer {i} is {act['kind']} ({act['label']}), expected {exp['kind']} "
+                    f"({exp['label']}): {_kind_hint(act['kind'], exp['kind'], exp)}")
+        if exp["kind"] in NAMED_KINDS and act["name"] != exp["name"]:
+            return (f"layer {i} ({exp['kind']}) is named '{act['name']}', expected '{exp['name']}': "
+                    f"{_name_hint(exp['name'])}")
+        if act["inputs"] != exp["inputs"]:
+            return (f"{exp['label']} takes its input from {', '.join(act['inputs']) or 'nothing'}, "
+                    f"expected {', '.join(exp['inputs'])}: check which tensor you pass to it "
+                    "(the shortcut starts from the block's input X, saved before the main path).")
+        for key, value in exp["config"].items():
+            got = act["config"].get(key)
+            if _norm(got) != _norm(value):
+                hint = CONFIG_HINTS.get(key, "check the specification.")
+                return f"{exp['label']}: {key} {got!r}, expected {value!r}: {hint}"
+        if list(act["output_shape"]) != list(exp["output_shape"]):
+            return (f"{exp['label']}: output shape {tuple(act['output_shape'])}, expected "
+                    f"{tuple(exp['output_shape'])}: check its strides, padding and number of filters.")
+        if act["params"] != exp["params"]:
+            return (f"{exp['label']}: {act['params']:,} parameters, expected {exp['params']:,}.")
+    if len(actual) > len(expected):
+        extra = ", ".join(a["label"] for a in actual[len(expected):len(expected) + 3])
+        return (f"{what} has {len(actual)} layers, the reference has {len(expected)}: "
+                f"unexpected extra layers at the end: {extra}.")
+    return None
+
+
+def _name_hint(expected: str) -> str:
+    if expected.startswith("fc"):
+        return "name the output layer 'fc' + str(classes), so that it follows the number of classes."
+    if expected in ("conv1", "bn_conv1", "avg_pool"):
+        return f"use the exact name '{expected}' given in the specification."
+    return ("build the names from conv_name_base / bn_name_base plus the suffix of the "
+            "specification ('2a', '2b', '2c' on the main path, '1' on the shortcut), and pass "
+            "the block's stage and block letter as given in the table.")
+
+
+def _norm(value):
+    if isinstance(value, (list, tuple)):
+        return [_norm(v) for v in value]
+    return value
+
+
+def count_params(model) -> dict:
+    """Total, trainable and non-trainable parameter counts of a model."""
+    def size(weights):
+        total = 0
+        for w in weights:
+            n = 1
+            for d in w.shape:
+                n *= int(d)
+            total += n
+        return total
+
+    trainable = size(model.trainable_weights)
+    non_trainable = size(model.non_trainable_weights)
+    return {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
