@@ -201,6 +201,12 @@ def build_dense_net(
     return keras.Model(inputs, outputs, name=name or f"{kind}_dense_{depth}")
 
 
+def _single_input(model: keras.Model):
+    if len(model.inputs) != 1:
+        raise ValueError(f"{model.name} must have exactly one input")
+    return model.inputs[0]
+
+
 def weight_layers(model: keras.Model) -> list:
     """The layers of ``model`` that carry a ``kernel`` (Dense, Conv), in forward order."""
     return [layer for layer in model.layers if getattr(layer, "kernel", None) is not None]
@@ -223,6 +229,31 @@ def gradient_norms(model: keras.Model, x, y, training: bool = True) -> np.ndarra
     with tf.GradientTape() as tape:
         loss = loss_fn(y, model(x, training=training))
     grads = tape.gradient(loss, kernels)
+    return np.array([float(tf.norm(tf.cast(g, tf.float64))) for g in grads])
+
+
+def activation_layers(model: keras.Model) -> list[str]:
+    """Names of the layers whose outputs are the activations :math:`a^{[l]}` between blocks:
+    the stem's ReLU and every block's final ReLU (``*_out``), in forward order."""
+    return [layer.name for layer in model.layers if layer.name in ("relu_stem", "stem_relu") or layer.name.endswith("_out")
+            and not layer.name.startswith("stage")]
+
+
+def activation_gradient_norms(model: keras.Model, x, y, training: bool = True) -> np.ndarray:
+    r"""L2 norm of :math:`\partial L/\partial a^{[l]}` at the stem and after every block.
+
+    This is the backward signal itself (the quantity in
+    :math:`\partial L/\partial a^{[l]} = \partial L/\partial a^{[l+2]}\,(I + \partial F/\partial a^{[l]})`),
+    measured on the batch ``(x, y)``.  Returns one value per name of
+    :func:`activation_layers`, input side first.
+    """
+    names = activation_layers(model)
+    probe = keras.Model(_single_input(model), [model.get_layer(nm).output for nm in names] + list(model.outputs))
+    loss_fn = _loss_fn()
+    with tf.GradientTape() as tape:
+        *acts, logits = probe(x, training=training)
+        loss = loss_fn(y, logits)
+    grads = tape.gradient(loss, acts)
     return np.array([float(tf.norm(tf.cast(g, tf.float64))) for g in grads])
 
 
@@ -542,7 +573,7 @@ def residual_ratios(model: keras.Model, x, batch_size: int = 64) -> dict[str, fl
     Returns ``{block name: ratio}`` in forward order.  Inference mode (moving BN statistics).
     """
     found = _block_tensors(model)
-    probe = keras.Model(model.inputs, [t for _, s, r in found for t in (s, r)])
+    probe = keras.Model(_single_input(model), [t for _, s, r in found for t in (s, r)])
     outs = probe.predict(np.asarray(x, "float32"), batch_size=batch_size, verbose=0)
     ratios = {}
     for i, (nm, _, _) in enumerate(found):
@@ -559,7 +590,7 @@ def stage_outputs(model: keras.Model, x, stages: Sequence[int] = (1, 2, 3)) -> d
     Returns ``{"stem": ..., "stage1": ..., ...}`` arrays of shape ``(m, h, w, channels)``.
     """
     names = ["stem_relu"] + [f"stage{s}_out" for s in stages]
-    probe = keras.Model(model.inputs, [model.get_layer(nm).output for nm in names])
+    probe = keras.Model(_single_input(model), [model.get_layer(nm).output for nm in names])
     outs = probe.predict(np.asarray(x, "float32"), verbose=0)
     return {("stem" if nm == "stem_relu" else nm.replace("_out", "")): o for nm, o in zip(names, outs)}
 
@@ -648,19 +679,24 @@ def plot_gradient_norms(
     return fig
 
 
-def plot_gradient_history(tracks: Mapping[str, Mapping[str, np.ndarray]], vmin: float | None = None, vmax: float | None = None):
+def plot_gradient_history(
+    tracks: Mapping[str, Mapping[str, np.ndarray]], floor: float = 1e-30, vmax: float | None = None
+):
     """Heat maps of ``log10`` gradient norm (layer x training step) plus the loss curves.
 
     ``tracks`` is ``{label: result of track_gradients}``.  One heat map per entry (same
-    colour scale) and a last panel with the mini-batch loss of every run.  Returns the Figure.
+    colour scale, values below ``floor`` -- including exact zeros from float32 underflow --
+    drawn in the darkest colour, NaN left blank) and a last panel with the mini-batch loss of every run.
+    Returns the Figure.
     """
     plt = _plt()
     n = len(tracks)
     fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 3.6), squeeze=False)
     axes = axes[0]
-    logs = {k: np.log10(np.maximum(np.asarray(t["grad_norms"]), 1e-45)) for k, t in tracks.items()}
-    lo = vmin if vmin is not None else min(float(np.min(v)) for v in logs.values())
-    hi = vmax if vmax is not None else max(float(np.max(v)) for v in logs.values())
+    logs = {k: np.log10(np.maximum(np.asarray(t["grad_norms"], "float64"), floor)) for k, t in tracks.items()}
+    lo = max(min(float(np.nanmin(v)) for v in logs.values()), np.log10(floor))
+    hi = vmax if vmax is not None else max(float(np.nanmax(v)) for v in logs.values())
+    hi = max(hi, lo + 1)
     im = None
     for ax, (label, lg) in zip(axes[:n], logs.items()):
         im = ax.imshow(lg.T, aspect="auto", origin="lower", cmap="viridis", vmin=lo, vmax=hi,

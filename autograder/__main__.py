@@ -1,0 +1,118 @@
+"""``python -m autograder SUBCOMMAND`` -- the course's command line.
+
+Subcommands:
+
+- ``grade ASSIGNMENT [--jobs N] [--timeout S] [--student ID ...]``: autograde every
+  submission of ASSIGNMENT (or only the given students) with nbgrader, N at a time,
+  sandboxed; then generate_feedback and grades.csv; print the grade table.
+- ``class-demo [--jobs N]``: build the bundled example class (correct, partial, broken
+  and hostile submissions) into ``submitted/``, grade it, print the table and check
+  every grade against the expected one.
+- ``release``: regenerate ``release/`` from ``source/`` (nbgrader generate_assignment).
+- ``demo``: the course's main demo (release, autograde the bundled examples, grades).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _gib(text: str) -> int:
+    return int(float(text) * (1 << 30))
+
+
+def _add_grading_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", "-j", type=int, default=0,
+                   help="students graded at a time (default: number of cores)")
+    p.add_argument("--timeout", type=int, default=None,
+                   help="seconds per cell (default: nbgrader's Execute.timeout from nbgrader_config.py)")
+    p.add_argument("--memory-cap", type=_gib, default=6 << 30, metavar="GiB",
+                   help="address-space cap of each grading kernel, in GiB (default 6)")
+    p.add_argument("--wall-limit", type=int, default=1800, metavar="SECONDS",
+                   help="wall-clock limit per student (default 1800)")
+    p.add_argument("--course-root", default=".", help="the nbgrader course root (default: .)")
+    p.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                   help="run kernels without the sandbox (memory cap, file-access rules); for debugging")
+    p.add_argument("--no-feedback", dest="feedback", action="store_false", help="skip generate_feedback")
+    p.add_argument("--keep-workdirs", action="store_true", help="keep each student's temporary directory")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _options(args, assignment: str, students=None):
+    from .grade import Options
+
+    return Options(assignment=assignment, course_root=args.course_root, jobs=args.jobs, timeout=args.timeout,
+                   students=students, memory_cap=args.memory_cap, wall_limit=args.wall_limit,
+                   sandbox=args.sandbox, feedback=args.feedback, keep_workdirs=args.keep_workdirs,
+                   progress=not args.quiet)
+
+
+def cmd_grade(args) -> int:
+    from .grade import GradingError, format_report, grade
+
+    try:
+        out = grade(_options(args, args.assignment, args.student or None))
+    except GradingError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 2
+    print(format_report(out))
+    return 0
+
+
+def cmd_class_demo(args) -> int:
+    from .classroom import main_class_demo
+
+    return main_class_demo(args)
+
+
+def cmd_release(args) -> int:
+    from .course import generate_release
+
+    res = generate_release()
+    return res if isinstance(res, int) else 0
+
+
+def cmd_demo(args) -> int:
+    from .examples import main_demo
+
+    res = main_demo(jobs=args.jobs or None)
+    return res if isinstance(res, int) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("grade", help="autograde a whole class with nbgrader, in parallel and sandboxed")
+    g.add_argument("assignment")
+    g.add_argument("--student", "-s", action="append", metavar="ID",
+                   help="grade only this student (repeatable); the others are not touched")
+    _add_grading_options(g)
+    g.set_defaults(func=cmd_grade)
+
+    c = sub.add_parser("class-demo", help="build, grade and check the bundled example class")
+    _add_grading_options(c)
+    c.add_argument("--small", action="store_true",
+                   help="the smallest class that still covers every bad case (the CI test's)")
+    c.add_argument("--into", default=None, help="course root to build the class in (default: the course root)")
+    c.set_defaults(func=cmd_class_demo)
+
+    r = sub.add_parser("release", help="regenerate release/ from source/ (nbgrader generate_assignment)")
+    r.set_defaults(func=cmd_release)
+
+    d = sub.add_parser("demo", help="the course's demo: release, autograde the bundled examples, grades")
+    d.add_argument("--jobs", "-j", type=int, default=0)
+    d.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

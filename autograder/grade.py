@@ -1,0 +1,583 @@
+"""Grade a whole class with nbgrader, several students at a time, safely.
+
+``python -m autograder grade ASSIGNMENT [--jobs N] [--timeout S] [--student ID ...]``
+
+How it works (see also :mod:`autograder.worker` and :mod:`autograder.sandbox`):
+
+1. The gradebook is checked (``PRAGMA integrity_check``) and backed up to
+   ``.autograder/gradebook.backup.db``; a *template* copy holding only the assignments'
+   definitions (every student removed) is made once.
+2. Each student is graded by nbgrader's own ``Autograde`` in a separate worker process
+   (``python -m autograder.worker``) with its own temporary course directory and its own
+   copy of the template gradebook, at most ``--jobs`` at a time.  The grading kernel runs
+   in a sandbox (memory cap, Landlock, audit hook, no secrets in its environment, its own
+   HOME/TMPDIR), with one TensorFlow/BLAS thread per job when jobs > 1.  The grader
+   watches each worker: wall-clock limit, memory (RSS of the worker and its kernel) and
+   disk use of its directory; a worker over a limit is killed with its kernel.
+3. As each worker finishes, *this* process -- the only writer of ``gradebook.db`` --
+   merges the result, one student at a time: it creates/updates the student and the
+   submission (timestamp from ``timestamp.txt``, as nbgrader does), copies the autograded
+   notebook into ``autograded/<student>/<assignment>/`` and saves its grades with
+   nbgrader's own ``SaveAutoGrades`` and ``AssignLatePenalties`` preprocessors (so the
+   scores are exactly nbgrader's).  A submission that could not be autograded keeps no
+   stale automatic scores: they are reset and flagged ``needs_manual_grade`` (manual
+   grades are never touched).  Students not being graded are never touched.
+4. ``generate_feedback`` (nbgrader, with :class:`autograder.feedback.StripHiddenTests`)
+   for every autograded student, then ``grades.csv`` with nbgrader's CSV export.
+5. A table: student, points per exercise, total, one line per problem found.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+from . import report, scan
+from .worker import cfg_get, load_config, venv_on_path
+
+GiB = 1 << 30
+
+
+@dataclasses.dataclass
+class Options:
+    assignment: str
+    course_root: str = "."
+    jobs: int = 0  # 0: number of cores
+    timeout: int | None = None  # per cell; None: nbgrader's Execute.timeout
+    students: list[str] | None = None
+    memory_cap: int = 6 * GiB  # address-space cap of the grading kernel
+    wall_limit: int = 1800  # seconds per student
+    disk_cap: int = 2 * GiB  # bytes per student work directory
+    sandbox: bool = True
+    landlock: bool = True
+    feedback: bool = True
+    export: bool = True
+    progress: bool = True
+    keep_workdirs: bool = False
+    read_packages: tuple[str, ...] = ("resnet_utils",)
+    extra_read_dirs: tuple[str, ...] = ()
+    max_output_bytes: int | None = None
+    threads: int | None = None  # TF/BLAS threads per kernel; None: cores // jobs when jobs > 1
+    workdir_root: str | None = None  # where the per-student temporary directories go
+
+
+class GradingError(RuntimeError):
+    pass
+
+
+# ------------------------------------------------------------------------------ setup
+def course_config(root: str):
+    cfg = load_config(os.path.join(root, "nbgrader_config.py"))
+    cfg.CourseDirectory.root = root
+    return cfg
+
+
+def coursedir_for(cfg, root: str):
+    from nbgrader.coursedir import CourseDirectory
+
+    cd = CourseDirectory(config=cfg)
+    cd.root = root
+    return cd
+
+
+def sqlite_path(db_url: str) -> str:
+    if not db_url.startswith("sqlite:///"):
+        raise GradingError("only SQLite gradebooks are supported (got %s)" % db_url)
+    return db_url[len("sqlite:///"):]
+
+
+def backup_db(src: str, dst: str) -> None:
+    """Consistent copy of a SQLite database (the backup API, safe while others read/write)."""
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    tmp = dst + ".tmp"
+    if os.path.exists(tmp):
+        os.remove(tmp)
+    s = sqlite3.connect(src)
+    d = sqlite3.connect(tmp)
+    try:
+        with d:
+            s.backup(d)
+    finally:
+        d.close()
+        s.close()
+    os.replace(tmp, dst)
+
+
+def integrity(path: str) -> str:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        con.close()
+
+
+def make_template(main_db: str, dst: str) -> None:
+    """A copy of the gradebook with the assignment definitions and no student at all."""
+    from nbgrader.api import Gradebook
+
+    backup_db(main_db, dst)
+    with Gradebook("sqlite:///" + dst) as gb:
+        for st in list(gb.students):
+            gb.remove_student(st.id)
+    con = sqlite3.connect(dst)
+    try:
+        con.execute("VACUUM")
+    finally:
+        con.close()
+
+
+def find_students(cd, assignment: str) -> list[str]:
+    base = os.path.join(cd.root, cd.submitted_directory)
+    out = []
+    if os.path.isdir(base):
+        for s in sorted(os.listdir(base)):
+            if os.path.isdir(os.path.join(base, s, assignment)) and not s.startswith("."):
+                out.append(s)
+    return out
+
+
+# ---------------------------------------------------------------------------- workers
+class Running:
+    def __init__(self, student: str, workdir: str, proc: subprocess.Popen, log_path: str):
+        self.student = student
+        self.workdir = workdir
+        self.proc = proc
+        self.t0 = time.time()
+        self.tail: collections.deque[bytes] = collections.deque(maxlen=200)
+        self.log_path = log_path
+        self.pids: dict[int, float] = {}  # pid -> create_time of every process seen in the tree
+        self.peak_rss = 0
+        self.killed: str | None = None
+        self._last_disk = 0.0
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def _drain(self) -> None:
+        """Keep the worker's (and kernel's) output tail, and at most 2 MB of it on disk."""
+        written = 0
+        cap = 2 << 20
+        with open(self.log_path, "wb") as fh:
+            while True:
+                chunk = self.proc.stdout.read1(65536) if hasattr(self.proc.stdout, "read1") else self.proc.stdout.read(65536)
+                if not chunk:
+                    break
+                self.tail.append(chunk[-4096:])
+                if written < cap:
+                    fh.write(chunk[: cap - written])
+                    written += len(chunk)
+                    if written >= cap:
+                        fh.write(b"\n[autograder] log truncated\n")
+
+    def tree(self):
+        import psutil
+
+        try:
+            root = psutil.Process(self.proc.pid)
+            procs = [root] + root.children(recursive=True)
+        except psutil.Error:
+            procs = []
+        for p in procs:
+            try:
+                self.pids.setdefault(p.pid, p.create_time())
+            except psutil.Error:
+                pass
+        return procs
+
+    def kill_tree(self) -> None:
+        import psutil
+
+        self.tree()
+        for pid, ctime in list(self.pids.items()):
+            try:
+                p = psutil.Process(pid)
+                if abs(p.create_time() - ctime) < 1e-3:
+                    p.kill()
+            except psutil.Error:
+                pass
+        try:
+            self.proc.kill()
+        except OSError:
+            pass
+
+
+def dir_size(path: str) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+# ----------------------------------------------------------------------------- merging
+def merge_student(cfg, cd, assignment: str, student: str, result: dict[str, Any], layout: dict[str, Any],
+                  worker_root: str | None) -> dict[str, float | None]:
+    """Write one student's result into the real gradebook (the only place that writes it)."""
+    from nbformat import read as nbread
+
+    from nbgrader.api import Gradebook
+    from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
+
+    db_url = cd.db_url
+    sub_dir = cd.format_path(cd.submitted_directory, student, assignment)
+    ts = cd.get_existing_timestamp(sub_dir)
+    with Gradebook(db_url, cd.course_id) as gb:
+        gb.update_or_create_student(student)
+        if ts:
+            gb.update_or_create_submission(assignment, student, timestamp=ts)
+        else:
+            gb.update_or_create_submission(assignment, student)
+
+    dest = cd.format_path(cd.autograded_directory, student, assignment)
+    graded = result.get("status") == "graded" and worker_root is not None
+    src = os.path.join(worker_root, cd.autograded_directory, student, assignment) if worker_root else None
+    if graded and not (src and os.path.isdir(src)):
+        graded = False
+    if os.path.isdir(dest):
+        shutil.rmtree(dest)
+    if graded:
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        tmp = dest + ".incoming"
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+        shutil.copytree(src, tmp, symlinks=False)
+        os.replace(tmp, dest)
+        for nb_name in layout:
+            path = os.path.join(dest, nb_name + ".ipynb")
+            if os.path.exists(path):
+                nb = nbread(path, as_version=4)
+                resources = {"nbgrader": {"notebook": nb_name, "assignment": assignment, "student": student,
+                                          "db_url": db_url}}
+                for pp_cls in (SaveAutoGrades, AssignLatePenalties):
+                    pp = pp_cls(config=cfg)
+                    nb, resources = pp.preprocess(nb, resources)
+            elif not os.path.exists(os.path.join(sub_dir, nb_name + ".ipynb")):
+                # nbgrader: a notebook that was not submitted scores zero
+                with Gradebook(db_url) as gb:
+                    snb = gb.find_submission_notebook(nb_name, assignment, student)
+                    for g in snb.grades:
+                        g.auto_score = 0
+                        g.needs_manual_grade = False
+                    gb.db.commit()
+    else:
+        # could not be autograded: no stale automatic scores; a human has to look at it
+        with Gradebook(db_url) as gb:
+            for nb_name in layout:
+                snb = gb.find_submission_notebook(nb_name, assignment, student)
+                for g in snb.grades:
+                    g.auto_score = None
+                    g.needs_manual_grade = True
+                for c in snb.comments:
+                    c.auto_comment = None
+                snb.late_submission_penalty = None
+            gb.db.commit()
+    # what the gradebook now says
+    scores: dict[str, float | None] = {}
+    with Gradebook(db_url) as gb:
+        sub = gb.find_submission(assignment, student)
+        for snb in sub.notebooks:
+            for g in snb.grades:
+                scores[g.cell.name] = g.score
+        scores["__total__"] = sub.score
+        scores["__max__"] = sub.max_score
+    return scores
+
+
+# ---------------------------------------------------------------------------- feedback
+def generate_feedback(cfg, root: str, assignment: str, students: list[str]) -> dict[str, str | None]:
+    """nbgrader generate_feedback for each student, with hidden tests stripped."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.utils import capture_log
+
+    from .feedback import feedback_preprocessors
+
+    fcfg = copy.deepcopy(cfg)
+    fcfg.GenerateFeedback.preprocessors = feedback_preprocessors(cfg_get(cfg, "GenerateFeedback", "preprocessors"))
+    errors: dict[str, str | None] = {}
+    for s in students:
+        cd = coursedir_for(fcfg, root)
+        cd.assignment_id = assignment
+        cd.student_id = s
+        app = GenerateFeedback(coursedir=cd, config=fcfg)
+        app.force = True
+        out = capture_log(app)
+        errors[s] = None if out.get("success") else (out.get("error") or "failed").strip().splitlines()[-1][:200]
+    return errors
+
+
+def export_csv(cfg, cd, path: str) -> None:
+    """nbgrader's CSV export (the ``nbgrader export`` plugin) to ``path``."""
+    from nbgrader.api import Gradebook
+    from nbgrader.plugins import CsvExportPlugin
+
+    plugin = CsvExportPlugin(config=cfg)
+    plugin.to = path
+    with Gradebook(cd.db_url, cd.course_id) as gb:
+        plugin.export(gb)
+
+
+# -------------------------------------------------------------------------------- main
+def _worker_spec(opts: Options, root: str, student: str, workdir: str, template: str, threads: int | None) -> dict:
+    return {
+        "course_root": root, "config_file": os.path.join(root, "nbgrader_config.py"),
+        "assignment": opts.assignment, "student": student, "workdir": workdir,
+        "gradebook_template": template, "timeout": opts.timeout, "memory_cap": opts.memory_cap,
+        "threads": threads, "sandbox": opts.sandbox, "landlock": opts.landlock,
+        "read_packages": list(opts.read_packages), "extra_read_dirs": list(opts.extra_read_dirs),
+        "max_output_bytes": opts.max_output_bytes, "result_path": os.path.join(workdir, "result.json"),
+    }
+
+
+def _exercise_points(scores: dict[str, float | None], layout: dict[str, Any]) -> dict[str, float]:
+    ex: dict[str, float] = {}
+    for nb in layout.values():
+        for gid, e in nb["exercise"].items():
+            ex[e] = ex.get(e, 0.0) + float(scores.get(gid) or 0.0)
+    return ex
+
+
+def grade(opts: Options) -> dict[str, Any]:
+    """Grade the class; return {"results": [...], "exercises": [...], ...} (also written to
+    ``.autograder/<assignment>/results.json``)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    t_start = time.time()
+    venv_on_path()
+    root = os.path.realpath(opts.course_root)
+    cfg = course_config(root)
+    cd = coursedir_for(cfg, root)
+    a = opts.assignment
+    db = sqlite_path(cd.db_url)
+    if not os.path.exists(db):
+        raise GradingError("no gradebook at %s: run `python -m autograder release` (nbgrader "
+                           "generate_assignment) first" % db)
+    with Gradebook(cd.db_url, cd.course_id) as gb:
+        try:
+            gb.find_assignment(a)
+        except MissingEntry:
+            raise GradingError("assignment %r is not in the gradebook: run generate_assignment first" % a)
+    ok = integrity(db)
+    if ok != "ok":
+        raise GradingError("gradebook.db fails SQLite's integrity check: %s" % ok)
+
+    state = os.path.join(root, ".autograder")
+    logs = os.path.join(state, "logs", a)
+    os.makedirs(logs, exist_ok=True)
+    backup_db(db, os.path.join(state, "gradebook.backup.db"))
+    template = os.path.join(state, "template-%s.db" % a)
+    make_template(db, template)
+    layout = scan.gradebook_layout("sqlite:///" + template, a)
+
+    everyone = find_students(cd, a)
+    if opts.students:
+        students = list(dict.fromkeys(opts.students))
+    else:
+        students = everyone
+    jobs = opts.jobs or os.cpu_count() or 1
+    jobs = max(1, min(jobs, len(students) or 1))
+    threads = opts.threads if opts.threads else (max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
+
+    exercises: list[str] = []
+    max_points: dict[str, float] = {}
+    for nb in layout.values():
+        for gid, e in nb["exercise"].items():
+            if e not in exercises:
+                exercises.append(e)
+            max_points[e] = max_points.get(e, 0.0) + nb["grade"][gid]
+    max_total = sum(max_points.values())
+
+    results: dict[str, dict[str, Any]] = {}
+    queue = collections.deque()
+    for s in students:
+        if s not in everyone:
+            results[s] = {"student": s, "status": "missing", "problems": ["no submission found in %s" % os.path.join(
+                cd.submitted_directory, s, a)], "flags": []}
+        else:
+            queue.append(s)
+    progress = report.Progress(len(students), enabled=opts.progress)
+    progress.update(done=len(results), running=0)
+    running: list[Running] = []
+    wroot = opts.workdir_root or None
+    done = len(results)
+    failed = sum(1 for r in results.values() if r.get("problems"))
+    last_watch = 0.0
+
+    def finish(run: Running) -> None:
+        nonlocal done, failed
+        run.reader.join(timeout=5)
+        result: dict[str, Any]
+        rpath = os.path.join(run.workdir, "result.json")
+        if run.killed:
+            result = {"student": run.student, "status": "failed", "problems": [run.killed], "flags": []}
+            # keep what the worker saw before it was stopped
+        elif os.path.exists(rpath):
+            with open(rpath) as fh:
+                result = json.load(fh)
+        else:
+            tail = b"".join(run.tail)[-600:].decode("utf-8", "replace").strip().splitlines()
+            result = {"student": run.student, "status": "failed", "flags": [],
+                      "problems": ["grading worker crashed (exit code %s)%s" % (
+                          run.proc.returncode, (": " + tail[-1][:150]) if tail else "")]}
+        result.setdefault("problems", [])
+        result.setdefault("flags", [])
+        if result.get("status") != "graded" and result.get("error"):
+            err = result["error"]
+            if not any(err in p for p in result["problems"]) and err not in ("no gradable notebook",
+                                                                            "unreadable notebook"):
+                result["problems"].append("not autograded: %s" % err)
+        if result.get("status") != "graded" and not result["problems"]:
+            result["problems"].append("not autograded (see %s)" % os.path.relpath(run.log_path, root))
+        result["peak_rss"] = run.peak_rss
+        result["elapsed"] = round(time.time() - run.t0, 1)
+        worker_scores = dict(result.get("scores") or {})
+        try:
+            scores = merge_student(cfg, cd, a, run.student, result, layout,
+                                   os.path.join(run.workdir, "course") if not run.killed else None)
+        except Exception as exc:  # never lose the batch because of one student
+            scores = {}
+            result["status"] = "failed"
+            result["problems"].append("could not save grades: %s: %s" % (type(exc).__name__, exc))
+        if result.get("status") == "graded":
+            for gid, sc in worker_scores.items():
+                if sc is not None and scores.get(gid) is not None and abs(float(sc) - float(scores[gid])) > 1e-9:
+                    result["problems"].append("grader warning: %s scored %s in the worker, %s in the gradebook"
+                                              % (gid, sc, scores[gid]))
+        result["scores"] = {k: v for k, v in scores.items() if not k.startswith("__")}
+        result["total"] = scores.get("__total__")
+        result["max_total"] = scores.get("__max__")
+        result["exercises"] = _exercise_points(result["scores"], layout)
+        results[run.student] = result
+        with open(os.path.join(logs, run.student + ".json"), "w") as fh:
+            json.dump({k: v for k, v in result.items() if k != "log"}, fh, indent=1, default=str)
+        if result.get("log"):
+            with open(os.path.join(logs, run.student + ".nbgrader.log"), "w") as fh:
+                fh.write(result["log"])
+        if not opts.keep_workdirs:
+            shutil.rmtree(run.workdir, ignore_errors=True)
+        done += 1
+        if result.get("problems") or result.get("status") != "graded":
+            failed += 1
+        progress.update(done=done, failed=failed, running=len(running),
+                        note="%s: %s/%s%s" % (run.student, report._fmt(result.get("total")), report._fmt(max_total),
+                                              "" if not result["problems"] else "  (%s)" % result["problems"][0][:70]))
+
+    old_sigterm = signal.getsignal(signal.SIGTERM)
+
+    def _term(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, _term)
+    except ValueError:
+        pass
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                s = queue.popleft()
+                wd = tempfile.mkdtemp(prefix="ag-%s-" % s[:20], dir=wroot)
+                spec = _worker_spec(opts, root, s, wd, template, threads)
+                with open(os.path.join(wd, "spec.json"), "w") as fh:
+                    json.dump(spec, fh)
+                env = dict(os.environ)
+                env["PYTHONUNBUFFERED"] = "1"
+                proc = subprocess.Popen([sys.executable, "-m", "autograder.worker", os.path.join(wd, "spec.json")],
+                                        cwd=wd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                running.append(Running(s, wd, proc, os.path.join(logs, s + ".log")))
+                progress.update(running=len(running))
+            time.sleep(0.2)
+            now = time.time()
+            watch = now - last_watch >= 1.0
+            if watch:
+                last_watch = now
+            for run in list(running):
+                if run.proc.poll() is not None:
+                    # make sure nothing of it is left (a kernel whose worker died)
+                    run.kill_tree()
+                    running.remove(run)
+                    finish(run)
+                    continue
+                if not watch:
+                    continue
+                rss = 0
+                for p in run.tree():
+                    try:
+                        rss += p.memory_info().rss
+                    except Exception:
+                        pass
+                run.peak_rss = max(run.peak_rss, rss)
+                if now - run.t0 > opts.wall_limit:
+                    run.killed = "wall-clock limit hit: stopped after %d s" % opts.wall_limit
+                elif opts.memory_cap and rss > opts.memory_cap + GiB:
+                    run.killed = "memory cap hit: %s in use (cap %s); stopped" % (
+                        report.human_bytes(rss), report.human_bytes(opts.memory_cap))
+                elif now - run._last_disk > 5:
+                    run._last_disk = now
+                    size = dir_size(run.workdir)
+                    if size > opts.disk_cap:
+                        run.killed = "disk cap hit: %s written (cap %s); stopped" % (
+                            report.human_bytes(size), report.human_bytes(opts.disk_cap))
+                if run.killed:
+                    run.kill_tree()
+                    run.proc.wait()
+                    running.remove(run)
+                    finish(run)
+    except KeyboardInterrupt:
+        for run in running:
+            run.kill_tree()
+            if not opts.keep_workdirs:
+                shutil.rmtree(run.workdir, ignore_errors=True)
+        progress.close()
+        raise
+    finally:
+        try:
+            signal.signal(signal.SIGTERM, old_sigterm)
+        except (ValueError, TypeError):
+            pass
+    progress.close()
+
+    ordered = [results[s] for s in students]
+    graded = [r["student"] for r in ordered if r.get("status") == "graded"]
+    if opts.feedback and graded:
+        fb = generate_feedback(cfg, root, a, graded)
+        for s, err in fb.items():
+            if err:
+                results[s]["problems"].append("no feedback: %s" % err)
+    if opts.export:
+        export_csv(cfg, cd, os.path.join(root, "grades.csv"))
+    ok = integrity(db)
+    if ok != "ok":
+        raise GradingError("gradebook.db integrity check failed after grading: %s (backup in %s)"
+                           % (ok, os.path.join(state, "gradebook.backup.db")))
+    out = {"assignment": a, "exercises": exercises, "max_points": max_points, "max_total": max_total,
+           "results": ordered, "wall": round(time.time() - t_start, 1), "jobs": jobs, "threads": threads}
+    with open(os.path.join(state, "%s-results.json" % a), "w") as fh:
+        json.dump(out, fh, indent=1, default=str)
+    return out
+
+
+def format_report(out: dict[str, Any]) -> str:
+    return report.table(out["results"], out["exercises"], out["max_points"], out["max_total"]) + "\n\n" + \
+        report.summary(out["results"], out["wall"], out["jobs"])
+
+
+def grade_assignment(assignment: str, course_root: str = ".", jobs: int | None = None,
+                     students: list[str] | None = None, **options) -> dict[str, Any]:
+    """Python entry point: ``grade(Options(...))`` with keyword options (see :class:`Options`)."""
+    opts = Options(assignment=assignment, course_root=str(course_root), jobs=jobs or 0,
+                   students=list(students) if students else None, **options)
+    return grade(opts)

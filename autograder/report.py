@@ -1,0 +1,109 @@
+"""Progress bar and the end-of-run grade table (plain text, no dependency)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+
+class Progress:
+    """``[#####.....] 12/20 graded, 1 failed, 2 running, 03:10`` on stderr.
+
+    On a terminal the line is redrawn in place; otherwise one line per finished student.
+    """
+
+    def __init__(self, total: int, stream: TextIO | None = None, enabled: bool = True, width: int = 30):
+        self.total = max(total, 0)
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.width = width
+        self.done = 0
+        self.failed = 0
+        self.running = 0
+        self.t0 = time.time()
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._last = ""
+
+    def _line(self) -> str:
+        frac = self.done / self.total if self.total else 1.0
+        n = int(round(frac * self.width))
+        el = int(time.time() - self.t0)
+        return "[%s%s] %d/%d graded, %d with failures, %d running, %02d:%02d" % (
+            "#" * n, "." * (self.width - n), self.done, self.total, self.failed, self.running, el // 60, el % 60)
+
+    def update(self, *, done: int | None = None, failed: int | None = None, running: int | None = None,
+               note: str | None = None) -> None:
+        if done is not None:
+            self.done = done
+        if failed is not None:
+            self.failed = failed
+        if running is not None:
+            self.running = running
+        if not self.enabled:
+            return
+        line = self._line()
+        if self.tty:
+            self.stream.write("\r" + line + "\x1b[K")
+            if note:
+                self.stream.write("\r\x1b[K" + note + "\n" + line)
+        elif note:
+            self.stream.write("%s  %s\n" % (line, note))
+        self.stream.flush()
+        self._last = line
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\r" + self._line() + "\x1b[K\n")
+            self.stream.flush()
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return ("%d" % x) if float(x).is_integer() else ("%.1f" % x)
+
+
+def table(results: list[dict[str, Any]], exercises: list[str], max_points: dict[str, float],
+          max_total: float) -> str:
+    """Student, points per exercise, total, then one line per problem found."""
+    name_w = max([len("student")] + [len(r["student"]) for r in results])
+    cols = [(ex, max(len(ex), len("%s/%s" % (_fmt(max_points.get(ex)), _fmt(max_points.get(ex)))))) for ex in exercises]
+    head = "student".ljust(name_w) + "  " + "  ".join(ex.rjust(w) for ex, w in cols) + "  " + "total".rjust(9)
+    lines = [head, "-" * len(head)]
+    for r in results:
+        row = r["student"].ljust(name_w) + "  "
+        cells = []
+        for ex, w in cols:
+            pts = r.get("exercises", {}).get(ex)
+            cells.append(("%s/%s" % (_fmt(pts), _fmt(max_points.get(ex)))).rjust(w))
+        row += "  ".join(cells) + "  " + ("%s/%s" % (_fmt(r.get("total")), _fmt(max_total))).rjust(9)
+        lines.append(row)
+        for p in r.get("problems", []):
+            lines.append("    - " + p)
+        for f in r.get("flags", []):
+            lines.append("    - flagged: " + f)
+    return "\n".join(lines)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024:
+            return "%.0f %s" % (n, unit) if unit == "B" else "%.1f %s" % (n, unit)
+        n /= 1024.0
+    return "%.1f TiB" % n
+
+
+def summary(results: list[dict[str, Any]], wall: float, jobs: int) -> str:
+    graded = sum(1 for r in results if r.get("status") == "graded")
+    peak = max([r.get("peak_rss", 0) or 0 for r in results] + [0])
+    times = [r.get("elapsed", 0) for r in results if r.get("elapsed")]
+    return ("%d students, %d autograded, %d not autogradable; %.0f s wall with %d job(s) "
+            "(%.0f s per student on average, peak %s per student)" % (
+                len(results), graded, len(results) - graded, wall, jobs,
+                (sum(times) / len(times)) if times else 0, human_bytes(peak)))
+
+
+def isatty() -> bool:
+    return os.isatty(2)

@@ -1,0 +1,346 @@
+"""The grading kernel's sandbox, seen from the grading worker.
+
+- :func:`prepare` writes, into a worker's private directory, the sandbox policy, the
+  kernel launcher (``_kernel_launcher.py``: memory cap, capabilities, Landlock, audit
+  hook) and a ``python3`` kernelspec that starts the kernel through it, and returns
+  the environment the worker (and so nbgrader's kernel) must run with.
+- :class:`SandboxedExecute` is nbgrader's ``Execute`` preprocessor with three extra
+  safeguards: a cap on the bytes of output kept per cell (an output flood cannot
+  blow up the worker's memory or the autograded notebook), a kernel that dies (or
+  stops answering) no longer aborts the whole notebook (the cells already run keep
+  their outputs, every later code cell gets an error output so that no test can
+  pass without having run), and it records what happened for the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+from typing import Any
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from traitlets import Integer
+
+from nbgrader.preprocessors import Execute
+
+#: events recorded by :class:`SandboxedExecute` in this (worker) process
+EVENTS: list[dict[str, Any]] = []
+
+#: /etc files a Python/TensorFlow kernel may need (the rest of /etc stays unreadable)
+ETC_READ_FILES = [
+    "/etc/ld.so.cache", "/etc/localtime", "/etc/timezone", "/etc/nsswitch.conf", "/etc/passwd",
+    "/etc/group", "/etc/hosts", "/etc/host.conf", "/etc/resolv.conf", "/etc/os-release",
+    "/etc/lsb-release", "/etc/mime.types", "/etc/gai.conf", "/etc/debian_version",
+]
+ETC_READ_DIRS = ["/etc/ssl", "/etc/ca-certificates", "/etc/fonts", "/etc/alternatives",
+                 "/etc/matplotlibrc", "/etc/jupyter", "/etc/ipython", "/etc/ld.so.conf.d",
+                 "/etc/python3", "/etc/pki"]
+SYSTEM_READ_DIRS = ["/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/sys",
+                    "/opt/conda"]
+PROC_READ_FILES = ["/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/loadavg",
+                   "/proc/uptime", "/proc/version", "/proc/filesystems", "/proc/sys/kernel/osrelease", "/proc/sys/vm/overcommit_memory",
+                   "/proc/pressure/cpu", "/proc/pressure/memory"]
+DEV_READ_FILES = ["/dev/urandom", "/dev/random", "/dev/zero"]
+DEV_RW_FILES = ["/dev/null", "/dev/full"]
+
+#: environment variables passed through to the grading kernel (everything else is dropped,
+#: so that instructors' tokens and secrets never reach student code)
+ENV_PASSTHROUGH = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "CI", "TF_CPP_MIN_LOG_LEVEL",
+                   "CUDA_VISIBLE_DEVICES", "KERAS_BACKEND", "PYTHONHASHSEED")
+ENV_PASSTHROUGH_PREFIXES = ("LC_", "RESNET_", "COURSE_")
+
+
+#: IPython startup file: marks, in the sandbox log, the moment the kernel is ready (refusals
+#: logged before it come from the kernel's own start-up, not from the notebook)
+READY_STARTUP = """\
+def _autograder_ready():
+    import os
+    fd = os.environ.pop("AUTOGRADER_SANDBOX_LOGFD", None)
+    if fd:
+        try:
+            os.write(int(fd), b"INFO ready\\n")
+        except OSError:
+            pass
+_autograder_ready()
+del _autograder_ready
+"""
+
+
+def package_dir(name: str) -> str | None:
+    """The directory of an importable top-level package, without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return os.path.realpath(list(spec.submodule_search_locations)[0])
+    if spec.origin:
+        return os.path.realpath(spec.origin)
+    return None
+
+
+def threads_per_job(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def prepare(
+    workdir: str,
+    kernel_cwd: str,
+    *,
+    memory_cap_bytes: int,
+    file_size_cap_bytes: int = 1 << 30,
+    threads: int | None = None,
+    read_packages: tuple[str, ...] = ("resnet_utils",),
+    extra_read_dirs: tuple[str, ...] = (),
+    course_root: str | None = None,
+    landlock: bool = True,
+    audit_hook: bool = True,
+    enabled: bool = True,
+) -> dict[str, str]:
+    """Prepare the sandbox in ``workdir``; return the environment for the worker.
+
+    ``kernel_cwd`` (the submission's autograded directory, where nbgrader runs the
+    kernel) and ``workdir/scratch`` (HOME, TMPDIR, caches) are the only writable
+    places; the Python installation, the packages named in ``read_packages``, the
+    ``extra_read_dirs`` and a few system files are readable; nothing else is.
+    """
+    workdir = os.path.realpath(workdir)
+    scratch = os.path.join(workdir, "scratch")
+    runtime = os.path.join(workdir, "runtime")
+    sbox = os.path.join(workdir, "sandbox")
+    jpath = os.path.join(workdir, "jupyter")
+    for d in (scratch, runtime, sbox, os.path.join(scratch, "ipython", "profile_default", "startup"),
+              os.path.join(scratch, "tmp"), os.path.join(scratch, "mpl")):
+        os.makedirs(d, exist_ok=True)
+    os.makedirs(kernel_cwd, exist_ok=True)
+
+    read_dirs = [d for d in SYSTEM_READ_DIRS + ETC_READ_DIRS if os.path.exists(d)]
+    # the allowed packages, importable whatever way they are installed (editable install,
+    # PYTHONPATH ...): links to them in a folder put on the kernel's PYTHONPATH
+    pkgs = os.path.join(workdir, "pkgs")
+    os.makedirs(pkgs, exist_ok=True)
+    for name in read_packages:
+        d = package_dir(name)
+        if d:
+            read_dirs.append(d)
+            link = os.path.join(pkgs, os.path.basename(d))
+            if not os.path.lexists(link):
+                os.symlink(d, link)
+    read_dirs.append(pkgs)
+    read_dirs += [os.path.realpath(d) for d in extra_read_dirs]
+    read_dirs.append(runtime)  # the kernel's connection file
+    read_dirs.append(sbox)  # the launcher itself (tracebacks show its source)
+    policy = {
+        "log_path": os.path.join(sbox, "denials.log"),
+        "memory_cap_bytes": int(memory_cap_bytes or 0),
+        "file_size_cap_bytes": int(file_size_cap_bytes or 0),
+        "read_dirs": read_dirs,
+        "write_dirs": [os.path.realpath(kernel_cwd), scratch],
+        "read_files": ETC_READ_FILES + PROC_READ_FILES + DEV_READ_FILES,
+        "rw_files": DEV_RW_FILES,
+        "list_dirs": ["/proc"],
+        "course_root": os.path.realpath(course_root) if course_root else None,
+        "landlock": bool(landlock),
+        "debug": bool(os.environ.get("AUTOGRADER_SANDBOX_DEBUG")),
+        "audit_hook": bool(audit_hook),
+    }
+    with open(os.path.join(scratch, "ipython", "profile_default", "startup", "00-autograder-ready.py"), "w") as fh:
+        fh.write(READY_STARTUP)
+    policy_path = os.path.join(sbox, "policy.json")
+    with open(policy_path, "w") as fh:
+        json.dump(policy, fh, indent=1)
+    launcher = os.path.join(sbox, "kernel_launcher.py")
+    shutil.copyfile(os.path.join(os.path.dirname(__file__), "_kernel_launcher.py"), launcher)
+
+    kdir = os.path.join(jpath, "kernels", "python3")
+    os.makedirs(kdir, exist_ok=True)
+    if enabled:
+        argv = [sys.executable, launcher, policy_path, "-f", "{connection_file}"]
+    else:
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    with open(os.path.join(kdir, "kernel.json"), "w") as fh:
+        json.dump({"argv": argv, "display_name": "Python 3 (autograder sandbox)",
+                   "language": "python", "metadata": {"debugger": False}}, fh, indent=1)
+
+    env = {k: v for k, v in os.environ.items()
+           if k in ENV_PASSTHROUGH or k.startswith(ENV_PASSTHROUGH_PREFIXES)}
+    env.update({
+        "HOME": scratch,
+        "TMPDIR": os.path.join(scratch, "tmp"),
+        "IPYTHONDIR": os.path.join(scratch, "ipython"),
+        "MPLCONFIGDIR": os.path.join(scratch, "mpl"),
+        "KERAS_HOME": os.path.join(scratch, "keras"),
+        "XDG_CACHE_HOME": os.path.join(scratch, "cache"),
+        "XDG_CONFIG_HOME": os.path.join(scratch, "config"),
+        "JUPYTER_RUNTIME_DIR": runtime,
+        "JUPYTER_DATA_DIR": os.path.join(scratch, "jupyter"),
+        "JUPYTER_CONFIG_DIR": os.path.join(scratch, "jupyter-config"),
+        "JUPYTER_PATH": jpath,
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLBACKEND": "agg",
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        "AUTOGRADER_SANDBOX": "1" if enabled else "0",
+    })
+    env["PYTHONPATH"] = pkgs
+    if threads:
+        t = str(int(threads))
+        env.update({"TF_NUM_INTRAOP_THREADS": t, "TF_NUM_INTEROP_THREADS": t,
+                    "OMP_NUM_THREADS": t, "OPENBLAS_NUM_THREADS": t, "MKL_NUM_THREADS": t,
+                    "NUMEXPR_NUM_THREADS": t})
+    return env
+
+
+#: refusals that the kernel's own machinery causes (ipykernel's child-process check at shutdown)
+#: and matplotlib's / platform's probes for system tools
+QUIET_DENIALS = re.compile(r"^(os\.listdir read /proc|open read /proc/\d+/stat"
+                           r"|subprocess\.Popen (fc-list|uname|ldconfig|nvidia-smi|lscpu))$")
+
+
+def read_denials(workdir: str) -> tuple[list[str], list[str]]:
+    """(denial lines, info lines) written by the kernel launcher's audit hook."""
+    path = os.path.join(os.path.realpath(workdir), "sandbox", "denials.log")
+    deny, info = [], []
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(1 << 20)
+    except OSError:
+        return deny, info
+    ready = False
+    for line in data.decode("utf-8", "replace").splitlines():
+        if line.startswith("DENY "):
+            if ready and line[5:] not in deny and not QUIET_DENIALS.match(line[5:]):
+                deny.append(line[5:])
+        elif line.startswith("INFO "):
+            info.append(line[5:])
+            if line == "INFO ready":
+                ready = True
+    return deny, info
+
+
+# ------------------------------------------------------------------------- preprocessor
+def _error_output(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                        traceback=["%s: %s" % (ename, evalue)])
+
+
+def _out_size(out: NotebookNode) -> int:
+    if out.get("output_type") == "stream":
+        return len(out.get("text", ""))
+    if out.get("output_type") == "error":
+        return sum(len(x) for x in out.get("traceback", [])) + len(out.get("evalue", ""))
+    size = 0
+    for v in (out.get("data") or {}).values():
+        size += len(v) if isinstance(v, str) else len(json.dumps(v))
+    return size
+
+
+class SandboxedExecute(Execute):
+    """nbgrader's Execute, made safe for untrusted notebooks (see module docstring)."""
+
+    max_output_bytes = Integer(
+        200_000, help="Output bytes kept per cell; the rest is dropped (-1: no limit)."
+    ).tag(config=True)
+
+    max_total_output_bytes = Integer(
+        2_000_000, help="Output bytes kept per notebook; the rest is dropped (-1: no limit)."
+    ).tag(config=True)
+
+    iopub_timeout = Integer(30).tag(config=True)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("shutdown_kernel", "immediate")  # no graceful shutdown: nothing to save
+        super().__init__(*args, **kwargs)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._dead: str | None = None
+        self._total = 0
+        try:
+            return super().preprocess(nb, resources, km=km)
+        except (DeadKernelError, CellTimeoutError) as exc:
+            # the kernel died while starting or between cells
+            EVENTS.append({"event": "kernel_died", "cell": None, "detail": str(exc)[:200]})
+            for cell in nb.cells:
+                if cell.cell_type == "code" and cell.source.strip() and not cell.get("outputs"):
+                    cell.outputs = [_error_output("KernelDied", "not run: the kernel died")]
+            return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return super().preprocess_cell(cell, resources, index)
+        if self._dead:
+            cell.outputs = [_error_output("KernelDied", "not run: the kernel %s earlier" % self._dead)]
+            return cell, resources
+        self._cell_bytes = 0
+        self._dropped = 0
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._dead = "died"
+            EVENTS.append({"event": "kernel_died", "cell": grade_id, "index": index})
+            cell.outputs = list(cell.get("outputs", [])) + [
+                _error_output("KernelDied", "the kernel died while running this cell")]
+            self._kill_kernel()
+        except CellTimeoutError as exc:
+            # the kernel did not come back after the timeout's interrupt
+            self._dead = "stopped responding"
+            EVENTS.append({"event": "kernel_unresponsive", "cell": grade_id, "index": index,
+                           "detail": str(exc).splitlines()[0][:200] if str(exc) else ""})
+            cell.outputs = list(cell.get("outputs", [])) + [
+                _error_output("CellTimeoutError", "the kernel stopped responding in this cell")]
+            self._kill_kernel()
+        finally:
+            if self._dropped:
+                EVENTS.append({"event": "output_truncated", "cell": grade_id, "index": index,
+                               "dropped_bytes": self._dropped})
+        if self._dropped:
+            cell.outputs.append(NotebookNode(
+                output_type="stream", name="stdout",  # stdout: a stderr output would cost the cell its points
+                text="\n... [autograder] output truncated: %d bytes dropped ...\n" % self._dropped))
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                EVENTS.append({"event": "error", "cell": grade_id, "index": index,
+                               "ename": out.get("ename", "")})
+        return cell, resources
+
+    def _kill_kernel(self):
+        try:
+            if self.km is not None and self.km.has_kernel:
+                self.km.provisioner and self.km.provisioner.process and self.km.provisioner.process.kill()
+        except Exception:
+            pass
+
+    def output(self, outs, msg, display_id, cell_index):
+        out = super().output(outs, msg, display_id, cell_index)
+        if out is None or not outs or outs[-1] is not out:
+            return out
+        size = _out_size(out)
+        cap = self.max_output_bytes
+        tcap = self.max_total_output_bytes
+        room = min(cap - self._cell_bytes if cap >= 0 else size,
+                   tcap - self._total if tcap >= 0 else size)
+        if size <= room:
+            self._cell_bytes += size
+            self._total += size
+            return out
+        # over the cap: keep what fits of a text stream, drop the rest
+        outs.pop()
+        if out.get("output_type") == "stream" and room > 0:
+            out.text = out.text[:room]
+            outs.append(out)
+            self._cell_bytes += room
+            self._total += room
+            self._dropped += size - room
+        else:
+            self._dropped += size
+        return out

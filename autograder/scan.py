@@ -1,0 +1,350 @@
+"""Look at a submission before and after grading, and say what is wrong with it.
+
+- :func:`gradebook_layout`: the assignment's notebooks and nbgrader cells, from a gradebook.
+- :func:`inspect_submission`: missing/renamed/unreadable notebooks, deleted, duplicated or
+  edited nbgrader cells (compared with the gradebook), and a static scan of the code the
+  student wrote (monkeypatching numpy or the grading helpers, redefining test helpers,
+  touching files outside the submission, exiting the kernel ...). It only *reports*: the
+  runtime defences (nbgrader's OverwriteCells, the test cells' own checks, the sandbox)
+  are what make cheating earn nothing.
+- :func:`inspect_autograded`: timeouts, dead kernels, memory errors, truncated output,
+  exceptions in solution cells, from the autograded notebook.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+from typing import Any
+
+import nbformat
+
+#: modules whose attributes student code has no business assigning
+WATCHED_MODULES = {"np", "numpy", "tf", "tensorflow", "keras", "resnet_utils", "grading", "builtins",
+                   "sys", "os", "unittest", "math", "random", "testing", "npt", "IPython", "ipykernel",
+                   "importlib", "inspect", "gc"}
+SUSPICIOUS_IMPORTS = {"os", "sys", "subprocess", "ctypes", "shutil", "pathlib", "glob", "io", "importlib",
+                      "gc", "inspect", "builtins", "signal", "socket", "sqlite3", "pickle", "marshal",
+                      "resource", "nbformat", "nbgrader", "resnet_utils", "autograder", "urllib",
+                      "requests", "multiprocessing", "threading", "pty", "tempfile", "atexit"}
+FILE_CALLS = {"open", "io.open", "os.open", "os.listdir", "os.scandir", "os.walk", "glob.glob", "glob.iglob",
+              "np.load", "numpy.load", "np.loadtxt", "np.fromfile", "np.genfromtxt", "json.load",
+              "shutil.copy", "shutil.copyfile", "shutil.copytree", "shutil.move", "os.remove",
+              "os.rename", "os.replace", "os.symlink", "os.chdir", "sqlite3.connect", "tf.io.read_file",
+              "tf.io.write_file", "tf.io.gfile.GFile", "tf.io.gfile.glob", "tf.io.gfile.listdir",
+              "Path", "pathlib.Path", "exec", "eval", "compile", "__import__", "execfile"}
+EXIT_CALLS = {"os._exit", "sys.exit", "exit", "quit", "os.kill", "os.abort", "signal.raise_signal",
+              "os.killpg", "signal.pthread_kill"}
+PROCESS_CALLS = {"os.system", "os.popen", "subprocess.run", "subprocess.Popen", "subprocess.call",
+                 "subprocess.check_output", "subprocess.check_call", "os.fork", "os.execv", "os.execl"}
+INTROSPECTION_CALLS = {"gc.get_objects", "gc.get_referrers", "sys._getframe", "inspect.getsource",
+                       "inspect.currentframe", "inspect.stack", "importlib.reload", "setattr", "delattr",
+                       "globals", "sys.addaudithook", "sys.settrace", "sys.setprofile"}
+PATHY = re.compile(r"(^/|\.\./|\bsource/|\brelease/|\bsubmitted/|\bautograded/|gradebook|\.ipynb\b|"
+                   r"\breference\b|nbgrader_config|/work/|/home/|/root/|/tmp/)")
+
+
+def _dotted(node: ast.AST) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    if isinstance(node, ast.Call):
+        inner = _dotted(node.func)
+        if inner:
+            parts.append(inner + "()")
+            return ".".join(reversed(parts))
+    return None
+
+
+def _to_python(source: str) -> str:
+    """IPython syntax (magics, !shell) -> plain Python, so that ``ast`` can parse it."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        return TransformerManager().transform_cell(source)
+    except Exception:
+        return source
+
+
+def helper_names(test_sources: list[str]) -> set[str]:
+    """Names the test cells import or call (check_identity_block, ...)."""
+    names: set[str] = set()
+    for src in test_sources:
+        try:
+            tree = ast.parse(_to_python(src))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names.update(a.asname or a.name for a in node.names if a.name != "*")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                if node.func.id.startswith(("check", "assert", "test", "verify", "compare")):
+                    names.add(node.func.id)
+    return names
+
+
+def scan_code(source: str, helpers: set[str] = frozenset(), solution_names: set[str] = frozenset()) -> tuple[list[str], str | None]:
+    """Static scan of one cell the student wrote: (flags, syntax error or None)."""
+    flags: list[str] = []
+    try:
+        tree = ast.parse(_to_python(source))
+    except SyntaxError as exc:
+        return flags, "line %s: %s" % (exc.lineno, exc.msg)
+    except (ValueError, RecursionError) as exc:
+        return flags, str(exc)[:80]
+
+    def add(msg):
+        if msg not in flags:
+            flags.append(msg)
+
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                aliases[a.asname or a.name.split(".")[0]] = a.name
+                top = a.name.split(".")[0]
+                if top in SUSPICIOUS_IMPORTS:
+                    add("imports %s" % a.name)
+        elif isinstance(node, ast.ImportFrom):
+            mod = node.module or ""
+            top = mod.split(".")[0]
+            for a in node.names:
+                aliases[a.asname or a.name] = "%s.%s" % (mod, a.name)
+            if top in SUSPICIOUS_IMPORTS:
+                add("imports from %s" % mod)
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for t in targets:
+                for sub in ast.walk(t):
+                    if isinstance(sub, ast.Attribute):
+                        name = _dotted(sub) or ""
+                        root = name.split(".")[0]
+                        if root in WATCHED_MODULES or aliases.get(root, "").split(".")[0] in WATCHED_MODULES:
+                            add("monkeypatches %s" % name)
+                    elif isinstance(sub, ast.Subscript):
+                        name = _dotted(sub.value) or ""
+                        if name in ("sys.modules", "globals()", "__builtins__", "builtins.__dict__"):
+                            add("writes %s[...]" % name)
+                    elif isinstance(sub, ast.Name) and sub.id in helpers and sub.id not in solution_names:
+                        add("redefines test helper %s" % sub.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name in helpers and node.name not in solution_names:
+                add("redefines test helper %s" % node.name)
+        elif isinstance(node, ast.Call):
+            name = _dotted(node.func) or ""
+            short = name
+            root = name.split(".")[0]
+            if root in aliases and aliases[root] != root:
+                name = aliases[root] + name[len(root):]
+            if name in EXIT_CALLS or short in EXIT_CALLS:
+                add("calls %s" % short)
+            elif name in PROCESS_CALLS or short in PROCESS_CALLS or root in ("subprocess", "ctypes"):
+                add("starts processes / native code (%s)" % short)
+            elif name in FILE_CALLS or short in FILE_CALLS or short.endswith((".read_text", ".read_bytes",
+                                                                             ".write_text", ".write_bytes")):
+                add("file or code access: %s(...)" % short)
+            elif name in INTROSPECTION_CALLS or short in INTROSPECTION_CALLS:
+                add("introspection: %s(...)" % short)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if len(node.value) < 300 and PATHY.search(node.value):
+                add("path literal %r" % node.value[:60])
+        elif isinstance(node, ast.Name) and node.id in ("__builtins__", "__loader__", "__spec__"):
+            add("uses %s" % node.id)
+    return flags, None
+
+
+# ---------------------------------------------------------------------------- gradebook
+def gradebook_layout(db_url: str, assignment: str) -> dict[str, Any]:
+    """{notebook: {"cells": [...], "grade": {id: max_score}, "solution": [...], ...}}"""
+    from nbgrader.api import Gradebook
+
+    layout: dict[str, Any] = {}
+    with Gradebook(db_url) as gb:
+        a = gb.find_assignment(assignment)
+        for nb in a.notebooks:
+            cells = [{"name": c.name, "cell_type": c.cell_type, "locked": bool(c.locked),
+                      "checksum": c.checksum, "source": c.source} for c in nb.source_cells]
+            grade = {c.name: float(c.max_score) for c in nb.grade_cells}
+            solution = [c.name for c in nb.solution_cells]
+            task = [c.name for c in nb.task_cells]
+            order = [c["name"] for c in cells]
+            # exercise of each grade cell = the nearest solution cell before it
+            exercise = {}
+            current = None
+            for name in order:
+                if name in solution:
+                    current = name
+                if name in grade:
+                    exercise[name] = name if name in solution else (current or name)
+            layout[nb.name] = {"cells": cells, "grade": grade, "solution": solution, "task": task,
+                               "order": order, "exercise": exercise}
+    return layout
+
+
+def strip_hidden_tests(source: str, begin: str = "BEGIN HIDDEN TESTS", end: str = "END HIDDEN TESTS") -> str:
+    """The source without its hidden-test regions (what nbgrader's ClearHiddenTests releases)."""
+    out, inside = [], False
+    for line in source.split("\n"):
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _nb_cells_by_id(nb) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for i, cell in enumerate(nb.cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        gid = meta.get("grade_id")
+        if gid and (meta.get("grade") or meta.get("solution") or meta.get("locked") or meta.get("task")):
+            out.setdefault(gid, []).append((i, cell))
+    return out
+
+
+def inspect_submission(sub_dir: str, layout: dict[str, Any], *, add_missing_cells: bool = True,
+                       max_bytes: int = 100 << 20) -> dict[str, Any]:
+    """Problems and static-scan flags of one submission directory (nothing is executed)."""
+    problems: list[str] = []
+    flags: list[str] = []
+    fatal = None
+    present = {os.path.splitext(f)[0]: f for f in sorted(os.listdir(sub_dir)) if f.endswith(".ipynb")} \
+        if os.path.isdir(sub_dir) else {}
+    expected = list(layout)
+    unknown = [present[n] for n in present if n not in layout]
+    for name in expected:
+        if name not in present:
+            msg = "notebook missing: %s.ipynb" % name
+            if unknown:
+                msg += " (found %s instead: renamed?)" % ", ".join(repr(u) for u in unknown)
+            problems.append(msg)
+    if unknown and all(n in present for n in expected):
+        problems.append("extra notebook(s) ignored: %s" % ", ".join(unknown))
+    if not any(n in present for n in expected):
+        fatal = "no gradable notebook"
+    for name in expected:
+        if name not in present:
+            continue
+        path = os.path.join(sub_dir, present[name])
+        size = os.path.getsize(path)
+        if size > max_bytes:
+            problems.append("%s: notebook too large (%d MB)" % (present[name], size >> 20))
+            fatal = fatal or "notebook too large"
+            continue
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception as exc:  # JSON or schema error
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            problems.append("%s: not a readable notebook (%s: %s)" % (present[name], type(exc).__name__, first[:90]))
+            fatal = fatal or "unreadable notebook"
+            continue
+        info = layout[name]
+        by_id = _nb_cells_by_id(nb)
+        src = {c["name"]: c for c in info["cells"]}
+        for gid, occurrences in by_id.items():
+            if len(occurrences) > 1:
+                problems.append("duplicated cell '%s' (%d copies; nbgrader keeps the last one's id)"
+                                % (gid, len(occurrences)))
+            if gid not in src:
+                problems.append("unknown nbgrader cell id '%s' (ignored by nbgrader)" % gid)
+        for c in info["cells"]:
+            gid = c["name"]
+            if gid not in by_id:
+                if gid in info["grade"] and gid not in info["solution"]:
+                    problems.append("test cell '%s' deleted (%s)" % (
+                        gid, "restored by nbgrader" if add_missing_cells else "scores 0"))
+                elif gid in info["solution"]:
+                    problems.append("solution cell '%s' deleted" % gid)
+                elif gid in info["task"]:
+                    problems.append("task cell '%s' deleted" % gid)
+                continue
+            _, cell = by_id[gid][-1]
+            if c["locked"]:
+                got = cell.source.strip()
+                if cell.cell_type != c["cell_type"] or (
+                        got != c["source"].strip() and got != strip_hidden_tests(c["source"]).strip()):
+                    kind = "test cell" if gid in info["grade"] else "read-only cell"
+                    problems.append("%s '%s' edited (the original is what runs)" % (kind, gid))
+        # static scan of every cell the student could write
+        locked = {c["name"] for c in info["cells"] if c["locked"]}
+        helpers = helper_names([c["source"] for c in info["cells"] if c["name"] in info["grade"]])
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if gid in locked:
+                continue
+            where = "cell '%s'" % gid if gid else "cell %d" % (i + 1)
+            f, syntax = scan_code(cell.source, helpers, set(info["solution"]))
+            if syntax:
+                problems.append("syntax error in %s (%s)" % (where, syntax))
+            if f:
+                flags.append("%s: %s" % (where, "; ".join(f[:6]) + (" ..." if len(f) > 6 else "")))
+    return {"problems": problems, "flags": flags, "fatal": fatal,
+            "notebooks": sorted(present.values())}
+
+
+# --------------------------------------------------------------------------- autograded
+def inspect_autograded(nb_path: str, layout_nb: dict[str, Any], timeout: int | None = None) -> list[str]:
+    """Runtime problems visible in an autograded notebook's outputs."""
+    try:
+        nb = nbformat.read(nb_path, as_version=4)
+    except Exception as exc:
+        return ["autograded notebook unreadable: %s" % exc]
+    problems: list[str] = []
+    solutions = set(layout_nb.get("solution", []))
+    grades = set(layout_nb.get("grade", {}))
+    not_run = 0
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        where = "cell '%s'" % gid if gid else "cell %d" % (i + 1)
+        timed_out = any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []))
+        for out in cell.get("outputs", []):
+            if timed_out and out.get("ename") == "KeyboardInterrupt":
+                continue  # the timeout's interrupt
+            if out.get("output_type") == "stream" and "[autograder] output truncated" in out.get("text", ""):
+                m = re.search(r"(\d+) bytes dropped", out["text"])
+                problems.append("output flood truncated in %s (%s dropped)" % (
+                    where, _human(int(m.group(1))) if m else "output"))
+            if out.get("output_type") != "error":
+                continue
+            ename, evalue = out.get("ename", ""), str(out.get("evalue", ""))
+            if ename == "KernelDied":
+                if evalue.startswith("not run"):
+                    not_run += 1
+                else:
+                    problems.append("kernel died in %s" % where)
+            elif ename == "CellTimeoutError":
+                problems.append("timeout in %s%s" % (where, " (stopped after %ss)" % timeout if timeout else ""))
+            elif ename in ("MemoryError", "ResourceExhaustedError") or "Unable to allocate" in evalue \
+                    or "OOM when allocating" in evalue:
+                problems.append("memory cap hit in %s (%s)" % (where, ename))
+            elif ename == "PermissionError" and "autograder sandbox" in evalue:
+                problems.append("tampering blocked in %s: %s" % (where, evalue.split("(", 1)[-1].rstrip(")")[:100]))
+            elif gid in grades and gid not in solutions:
+                continue  # a failing test: its points say it all
+            elif ename in ("SyntaxError", "IndentationError", "TabError"):
+                problems.append("syntax error in %s" % where)
+            else:
+                problems.append("exception in %s: %s: %s" % (where, ename, evalue.splitlines()[0][:80] if evalue else ""))
+    if not_run:
+        problems.append("%d later cell(s) not run after the kernel died" % not_run)
+    return problems
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024:
+            return "%d %s" % (n, unit)
+        n //= 1024
+    return "%d TB" % n

@@ -1,0 +1,277 @@
+"""Grade ONE student's submission with nbgrader, in a private course directory.
+
+Run by :mod:`autograder.grade` as ``python -m autograder.worker SPEC.json`` (one process
+per student, several at a time).  The worker:
+
+1. builds a private course root in its work directory: a copy of the gradebook holding
+   only the assignment's definition (no other student, no grades), the assignment's
+   non-notebook source files, and this student's submission (symlinks and special files
+   dropped) -- no other student's work, no ``source/`` notebook, no ``release/``;
+2. looks at the submission (missing/renamed/unreadable notebooks, deleted, duplicated or
+   edited cells, static scan of the student's code);
+3. prepares the sandbox (:mod:`autograder.sandbox`) and runs nbgrader's own ``Autograde``
+   converter, with the course's ``nbgrader_config.py`` and nbgrader's ``Execute``
+   replaced by :class:`autograder.sandbox.SandboxedExecute`;
+4. writes ``result.json``: status, problems, the scores nbgrader saved in the private
+   gradebook (the grader re-saves them into the real one from the autograded notebook).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import stat
+import sys
+import time
+import traceback
+from typing import Any
+
+
+def load_config(config_file: str | None):
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    if config_file and os.path.isfile(config_file):
+        loader = PyFileConfigLoader(os.path.basename(config_file), path=os.path.dirname(os.path.abspath(config_file)))
+        return loader.load_config()
+    return Config()
+
+
+def venv_on_path() -> None:
+    """nbgrader creates a new gradebook by running ``alembic`` from PATH: make it findable."""
+    bindir = os.path.dirname(sys.executable)
+    path = os.environ.get("PATH", "")
+    if bindir not in path.split(os.pathsep):
+        os.environ["PATH"] = bindir + (os.pathsep + path if path else "")
+
+
+def cfg_get(cfg, section: str, key: str, default=None):
+    """A value from a traitlets Config without creating empty sections."""
+    sec = cfg.get(section) if hasattr(cfg, "get") else None
+    if sec is None or key not in sec:
+        return default
+    return sec[key]
+
+
+def copy_submission(src: str, dst: str, max_bytes: int) -> list[str]:
+    """Copy a submission directory: plain files and directories only, at most ``max_bytes``."""
+    problems: list[str] = []
+    total = 0
+    os.makedirs(dst, exist_ok=True)
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        rel = os.path.relpath(dirpath, src)
+        target_dir = os.path.join(dst, rel) if rel != "." else dst
+        keep = []
+        for d in dirnames:
+            p = os.path.join(dirpath, d)
+            if os.path.islink(p):
+                problems.append("symlink removed from the submission: %s" % os.path.join(rel, d))
+            else:
+                keep.append(d)
+                os.makedirs(os.path.join(target_dir, d), exist_ok=True)
+        dirnames[:] = keep
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                problems.append("symlink removed from the submission: %s" % os.path.normpath(os.path.join(rel, f)))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                problems.append("special file removed from the submission: %s" % os.path.normpath(os.path.join(rel, f)))
+                continue
+            total += st.st_size
+            if total > max_bytes:
+                problems.append("submission larger than %d MB: %s and later files not copied"
+                                % (max_bytes >> 20, os.path.normpath(os.path.join(rel, f))))
+                return problems
+            shutil.copyfile(p, os.path.join(target_dir, f))
+            shutil.copystat(p, os.path.join(target_dir, f))
+    return problems
+
+
+def _replace_execute(pps: list) -> list:
+    from nbgrader.preprocessors import Execute
+
+    from .sandbox import SandboxedExecute
+
+    out = []
+    for pp in pps:
+        if pp is Execute or pp in ("nbgrader.preprocessors.Execute", "nbgrader.preprocessors.execute.Execute"):
+            out.append(SandboxedExecute)
+        else:
+            out.append(pp)
+    if SandboxedExecute not in out:
+        raise RuntimeError("Autograde.autograde_preprocessors has no Execute preprocessor to sandbox")
+    return out
+
+
+def run(spec: dict[str, Any]) -> dict[str, Any]:
+    t0 = time.time()
+    from nbgrader.api import Gradebook
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import capture_log
+
+    from . import sandbox, scan
+
+    a, s = spec["assignment"], spec["student"]
+    work = os.path.realpath(spec["workdir"])
+    root = os.path.join(work, "course")
+    os.makedirs(root, exist_ok=True)
+    result: dict[str, Any] = {"student": s, "assignment": a, "status": "failed", "problems": [], "flags": [],
+                              "scores": {}, "denials": [], "sandbox": [], "error": None}
+
+    cfg = load_config(spec.get("config_file"))
+    main_cd = CourseDirectory(config=cfg)
+    main_cd.root = spec["course_root"]
+    cfg.CourseDirectory.root = root
+    cfg.CourseDirectory.db_url = "sqlite:///" + os.path.join(root, "gradebook.db")
+    cd = CourseDirectory(config=cfg)
+    cd.root = root
+
+    # 1. the private course root
+    shutil.copyfile(spec["gradebook_template"], os.path.join(root, "gradebook.db"))
+    src_main = main_cd.format_path(main_cd.source_directory, ".", a)
+    src_priv = cd.format_path(cd.source_directory, ".", a)
+    os.makedirs(src_priv, exist_ok=True)
+    from nbgrader.utils import find_all_files
+
+    if os.path.isdir(src_main):
+        for f in find_all_files(src_main, list(main_cd.ignore) + ["*.ipynb"]):
+            dst = os.path.join(src_priv, os.path.relpath(f, src_main))
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(f, dst)
+    sub_main = main_cd.format_path(main_cd.submitted_directory, s, a)
+    sub_priv = cd.format_path(cd.submitted_directory, s, a)
+    result["problems"] += copy_submission(sub_main, sub_priv, int(spec.get("max_submission_bytes", 200 << 20)))
+
+    # 2. look at it
+    layout = scan.gradebook_layout(cd.db_url, a)
+    add_missing = bool(cfg_get(cfg, "OverwriteCells", "add_missing_cells", False))
+    info = scan.inspect_submission(sub_priv, layout, add_missing_cells=add_missing)
+    result["problems"] += info["problems"]
+    result["flags"] = info["flags"]
+    result["notebooks"] = info["notebooks"]
+
+    # 3. sandbox + nbgrader autograde
+    kernel_cwd = cd.format_path(cd.autograded_directory, s, a)
+    env = sandbox.prepare(
+        work, kernel_cwd,
+        memory_cap_bytes=int(spec.get("memory_cap", 0)),
+        threads=spec.get("threads"),
+        read_packages=tuple(spec.get("read_packages", ("resnet_utils",))),
+        extra_read_dirs=tuple(spec.get("extra_read_dirs", ())),
+        course_root=spec["course_root"],
+        landlock=bool(spec.get("landlock", True)),
+        enabled=bool(spec.get("sandbox", True)),
+    )
+    kernel_name = cfg_get(cfg, "Execute", "kernel_name", None)
+    if kernel_name and kernel_name != "python3":
+        kdir = os.path.join(work, "jupyter", "kernels")
+        shutil.copytree(os.path.join(kdir, "python3"), os.path.join(kdir, kernel_name), dirs_exist_ok=True)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(work)
+
+    from nbgrader.converters import Autograde as _A
+
+    pps = cfg_get(cfg, "Autograde", "autograde_preprocessors", None)
+    cfg.Autograde.autograde_preprocessors = _replace_execute(list(pps or _A.class_traits()["autograde_preprocessors"].default()))
+    from .nbfixes import fix_sanitize_preprocessors
+
+    spps = cfg_get(cfg, "Autograde", "sanitize_preprocessors", None)
+    cfg.Autograde.sanitize_preprocessors = fix_sanitize_preprocessors(
+        list(spps or _A.class_traits()["sanitize_preprocessors"].default()))
+    if spec.get("timeout"):
+        cfg.Execute.timeout = int(spec["timeout"])
+    for key in ("max_output_bytes", "max_total_output_bytes"):
+        if spec.get(key):
+            setattr(cfg.SandboxedExecute, key, int(spec[key]))
+    cell_timeout = cfg_get(cfg, "Execute", "timeout", 30)
+    result["cell_timeout"] = cell_timeout
+
+    cd = CourseDirectory(config=cfg)
+    cd.root = root
+    cd.assignment_id = a
+    cd.student_id = s
+    app = Autograde(coursedir=cd, config=cfg)
+    app.force = True
+    app.create_student = True
+    if info["fatal"] in ("unreadable notebook", "notebook too large"):
+        # nbgrader would stop on it too; do not start a kernel for nothing
+        out = {"success": False, "error": info["fatal"]}
+    else:
+        out = capture_log(app)
+    result["log"] = (out.get("log") or "")[-20000:]
+    if not out.get("success"):
+        err = out.get("error") or ""
+        last = [ln for ln in err.strip().splitlines() if ln.strip()]
+        result["error"] = last[-1][:300] if last else "nbgrader autograde failed"
+        if info["fatal"]:
+            result["error"] = info["fatal"]
+
+    # 4. what happened
+    denials, sb_info = sandbox.read_denials(work)
+    result["denials"] = denials[:50]
+    result["sandbox"] = sb_info
+    autograded = {}
+    runtime_problems: list[str] = []
+    if os.path.isdir(kernel_cwd):
+        for nb_name in layout:
+            p = os.path.join(kernel_cwd, nb_name + ".ipynb")
+            if os.path.exists(p):
+                autograded[nb_name] = p
+                runtime_problems += scan.inspect_autograded(p, layout[nb_name], cell_timeout)
+    # refusals not already reported with the cell they happened in
+    logged = [d for d in denials if not any(d.split(" ", 1)[-1] in p for p in runtime_problems)]
+    for d in logged[:5]:
+        result["problems"].append("tampering blocked by the sandbox: %s" % d[:160])
+    if len(logged) > 5:
+        result["problems"].append("tampering blocked by the sandbox: %d more attempt(s)" % (len(logged) - 5))
+    result["problems"] += runtime_problems
+    result["autograded"] = sorted(autograded)
+    if out.get("success") and autograded:
+        result["status"] = "graded"
+        with Gradebook(cd.db_url) as gb:
+            for nb_name in layout:
+                try:
+                    snb = gb.find_submission_notebook(nb_name, a, s)
+                except Exception:
+                    continue
+                for g in snb.grades:
+                    result["scores"][g.cell.name] = g.auto_score
+    result["events"] = sandbox.EVENTS[:100]
+    # de-duplicate problems (also a short one that a longer one already says), keep order
+    seen = set()
+    probs = [p for p in result["problems"] if not (p in seen or seen.add(p))]
+    result["problems"] = [p for p in probs if not any(q != p and q.startswith(p) for q in probs)]
+    result["elapsed"] = round(time.time() - t0, 2)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    with open(argv[0]) as fh:
+        spec = json.load(fh)
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="[worker] %(levelname)s %(message)s")
+    try:
+        result = run(spec)
+    except BaseException as exc:  # report, never hang
+        result = {"student": spec.get("student"), "status": "failed", "problems": [],
+                  "error": "grader error: %s: %s" % (type(exc).__name__, exc),
+                  "traceback": traceback.format_exc()[-5000:]}
+    tmp = spec["result_path"] + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(result, fh, indent=1, default=str)
+    os.replace(tmp, spec["result_path"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
