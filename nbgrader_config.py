@@ -14,7 +14,6 @@ ROOT = Path(__file__).resolve().parent
 
 c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.course_id = os.environ.get("RESNET_COURSE_ID", "resnet-course")
-c.CourseDirectory.db_assignments = [dict(name="residual_networks")]
 
 # Where the exchange lives on a JupyterHub (shared, writable by instructors and students).
 # Overridable so that tests and single-machine set-ups can use their own folder.

@@ -71,6 +71,7 @@ class Options:
     max_output_bytes: int | None = None
     threads: int | None = None  # TF/BLAS threads per kernel; None: cores // jobs when jobs > 1
     workdir_root: str | None = None  # where the per-student temporary directories go
+    prepare_data: bool = True  # build the course's dataset cache once, read-only for the kernels
 
 
 class GradingError(RuntimeError):
@@ -159,6 +160,7 @@ class Running:
         self.log_path = log_path
         self.pids: dict[int, float] = {}  # pid -> create_time of every process seen in the tree
         self.peak_rss = 0
+        self.peak_vms = 0  # largest address space of a process under the worker (the kernel)
         self.killed: str | None = None
         self._last_disk = 0.0
         self.reader = threading.Thread(target=self._drain, daemon=True)
@@ -331,13 +333,45 @@ def export_csv(cfg, cd, path: str) -> None:
 
 
 # -------------------------------------------------------------------------------- main
-def _worker_spec(opts: Options, root: str, student: str, workdir: str, template: str, threads: int | None) -> dict:
+def prepare_course_data(opts: Options) -> tuple[list[str], dict[str, str], str | None]:
+    """The course's data folder (resnet_utils' dataset cache), filled once here so that the
+    kernels only read it: (extra read dirs, kernel environment, problem or None)."""
+    from .sandbox import package_dir
+
+    if "resnet_utils" not in opts.read_packages:
+        return [], {}, None
+    pkg = package_dir("resnet_utils")
+    if not pkg:
+        return [], {}, None
+    data_dir = os.environ.get("RESNET_DATA_DIR") or os.path.join(os.path.dirname(pkg), "datasets")
+    data_dir = os.path.realpath(data_dir)
+    problem = None
+    if opts.prepare_data:
+        code = ("import warnings; warnings.simplefilter('ignore')\n"
+                "from resnet_utils import data\n"
+                "data.load_dataset(%r)\n" % data_dir)
+        try:
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
+                                  env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+            if proc.returncode != 0:
+                problem = "could not prepare the dataset cache in %s: %s" % (
+                    data_dir, (proc.stderr.strip().splitlines() or ["?"])[-1][:200])
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            problem = "could not prepare the dataset cache in %s: %s" % (data_dir, exc)
+    if not os.path.isdir(data_dir):
+        return [], {}, problem
+    return [data_dir], {"RESNET_DATA_DIR": data_dir}, problem
+
+
+def _worker_spec(opts: Options, root: str, student: str, workdir: str, template: str, threads: int | None,
+                 extra_read: list[str] = (), kernel_env: dict | None = None) -> dict:
     return {
+        "kernel_env": kernel_env or {},
         "course_root": root, "config_file": os.path.join(root, "nbgrader_config.py"),
         "assignment": opts.assignment, "student": student, "workdir": workdir,
         "gradebook_template": template, "timeout": opts.timeout, "memory_cap": opts.memory_cap,
         "threads": threads, "sandbox": opts.sandbox, "landlock": opts.landlock,
-        "read_packages": list(opts.read_packages), "extra_read_dirs": list(opts.extra_read_dirs),
+        "read_packages": list(opts.read_packages), "extra_read_dirs": list(opts.extra_read_dirs) + list(extra_read),
         "max_output_bytes": opts.max_output_bytes, "result_path": os.path.join(workdir, "result.json"),
     }
 
@@ -381,6 +415,10 @@ def grade(opts: Options) -> dict[str, Any]:
     template = os.path.join(state, "template-%s.db" % a)
     make_template(db, template)
     layout = scan.gradebook_layout("sqlite:///" + template, a)
+
+    data_read, kernel_env, data_problem = prepare_course_data(opts)
+    if data_problem and opts.progress:
+        print("warning: " + data_problem, file=sys.stderr)
 
     everyone = find_students(cd, a)
     if opts.students:
@@ -442,6 +480,7 @@ def grade(opts: Options) -> dict[str, Any]:
         if result.get("status") != "graded" and not result["problems"]:
             result["problems"].append("not autograded (see %s)" % os.path.relpath(run.log_path, root))
         result["peak_rss"] = run.peak_rss
+        result["peak_kernel_vms"] = run.peak_vms
         result["elapsed"] = round(time.time() - run.t0, 1)
         worker_scores = dict(result.get("scores") or {})
         try:
@@ -489,7 +528,7 @@ def grade(opts: Options) -> dict[str, Any]:
             while queue and len(running) < jobs:
                 s = queue.popleft()
                 wd = tempfile.mkdtemp(prefix="ag-%s-" % s[:20], dir=wroot)
-                spec = _worker_spec(opts, root, s, wd, template, threads)
+                spec = _worker_spec(opts, root, s, wd, template, threads, data_read, kernel_env)
                 with open(os.path.join(wd, "spec.json"), "w") as fh:
                     json.dump(spec, fh)
                 env = dict(os.environ)
@@ -516,7 +555,10 @@ def grade(opts: Options) -> dict[str, Any]:
                 rss = 0
                 for p in run.tree():
                     try:
-                        rss += p.memory_info().rss
+                        mi = p.memory_info()
+                        rss += mi.rss
+                        if p.pid != run.proc.pid:
+                            run.peak_vms = max(run.peak_vms, mi.vms)
                     except Exception:
                         pass
                 run.peak_rss = max(run.peak_rss, rss)

@@ -104,6 +104,7 @@ def prepare(
     landlock: bool = True,
     audit_hook: bool = True,
     enabled: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Prepare the sandbox in ``workdir``; return the environment for the worker.
 
@@ -192,6 +193,7 @@ def prepare(
         "AUTOGRADER_SANDBOX": "1" if enabled else "0",
     })
     env["PYTHONPATH"] = pkgs
+    env.update(extra_env or {})
     if threads:
         t = str(int(threads))
         env.update({"TF_NUM_INTRAOP_THREADS": t, "TF_NUM_INTEROP_THREADS": t,
@@ -248,11 +250,11 @@ class SandboxedExecute(Execute):
     """nbgrader's Execute, made safe for untrusted notebooks (see module docstring)."""
 
     max_output_bytes = Integer(
-        200_000, help="Output bytes kept per cell; the rest is dropped (-1: no limit)."
+        2_000_000, help="Output bytes kept per cell; the rest is dropped (-1: no limit)."
     ).tag(config=True)
 
     max_total_output_bytes = Integer(
-        2_000_000, help="Output bytes kept per notebook; the rest is dropped (-1: no limit)."
+        16_000_000, help="Output bytes kept per notebook; the rest is dropped (-1: no limit)."
     ).tag(config=True)
 
     iopub_timeout = Integer(30).tag(config=True)

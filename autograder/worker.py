@@ -166,6 +166,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         course_root=spec["course_root"],
         landlock=bool(spec.get("landlock", True)),
         enabled=bool(spec.get("sandbox", True)),
+        extra_env=spec.get("kernel_env") or {},
     )
     kernel_name = cfg_get(cfg, "Execute", "kernel_name", None)
     if kernel_name and kernel_name != "python3":

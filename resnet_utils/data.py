@@ -93,8 +93,8 @@ _EXAMPLE_IMAGE = "hand_three.png"
 #: common finger combinations of :data:`FINGER_SETS` are used.
 STYLE = {
     "rotation": 25.0,
-    "scale": (1.0, 1.25),
-    "shift": 6.0,
+    "scale": (1.3, 1.6),
+    "shift": 4.0,
     "noise": (2.0, 7.0),
     "clutter": 4,
     "glove": 0.08,
@@ -274,15 +274,15 @@ def draw_hand(n_fingers, rng, image_size=IMAGE_SIZE):
     # ---- hand proportions (hand-frame units) ----
     palm_w = 19.0 * rng.uniform(0.9, 1.1)
     palm_h = 18.0 * rng.uniform(0.9, 1.1)
-    finger_w = palm_w / 4.0 * rng.uniform(0.85, 0.98)
+    finger_w = palm_w / 4.0 * rng.uniform(0.75, 0.9)
     finger_len = palm_h * rng.uniform(0.85, 1.05)
-    spread = rng.uniform(0.4, 1.6)
+    spread = rng.uniform(0.9, 1.7)
 
     # ---- pose: the point halfway up the fingers lands near the image centre ----
     scale = rng.uniform(*STYLE["scale"]) * unit
     angle = rng.uniform(-STYLE["rotation"], STYLE["rotation"])
     frame = _Frame((0, 0), angle, scale, mirror=rng.random() < 0.5)
-    anchor = np.array(frame([(0.0, palm_h * 0.4)])[0])
+    anchor = np.array(frame([(0.0, palm_h * 0.55)])[0])
     frame.c = size / 2 - anchor + rng.uniform(-STYLE["shift"], STYLE["shift"], size=2) * unit
 
     edge = _shade(skin, 0.6)  # outlines
