@@ -208,7 +208,7 @@ def _compare_output(actual, expected, mode: str, other=None) -> str | None:
 
 def _fail(what: str, message: str):
     __tracebackhide__ = True
-    raise GradingError(f"{what}: {message}")
+    raise GradingError(f"{what}:\n{message}")
 
 
 # ----------------------------------------------------------------------------- the checks

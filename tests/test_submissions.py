@@ -1,0 +1,33 @@
+"""Building example submissions from the assignment (no solution code written twice)."""
+
+import pytest
+
+from autograder import course
+from autograder.submissions import fill, mutate, nbgrader_meta, read, solution_sources
+
+
+def test_solution_sources_strip_markers_and_keep_code():
+    src = solution_sources(course.SOURCE_NB)
+    assert set(src) == {"identity_block", "convolutional_block", "ResNet50"}
+    for code in src.values():
+        assert "BEGIN SOLUTION" not in code and "END SOLUTION" not in code
+        compile(code, "<solution>", "exec")
+    assert "Add()([X, X_shortcut])" in src["identity_block"]
+
+
+def test_fill_replaces_only_named_solution_cells():
+    nb = fill(course.RELEASE_NB, {"ResNet50": "def ResNet50(**kw):\n    return None\n"})
+    cells = {nbgrader_meta(c).get("grade_id"): c.source for c in nb.cells}
+    assert cells["ResNet50"].startswith("def ResNet50(**kw)")
+    assert "raise NotImplementedError()" in cells["identity_block"]
+    assert read(course.RELEASE_NB).cells[0].source == nb.cells[0].source
+    with pytest.raises(KeyError, match="no solution cell"):
+        fill(course.RELEASE_NB, {"test_ResNet50": "pass"})
+
+
+def test_mutate_raises_when_stale_and_replaces_last_occurrences():
+    assert mutate("a b a b a", "a", "x") == "a b a b x"
+    assert mutate("a b a b a", "a", "x", count=2) == "a b x b x"
+    assert mutate("a b a b a", "a", "x", count=0) == "x b x b x"
+    with pytest.raises(ValueError, match="does not apply"):
+        mutate("abc", "zzz", "y")
