@@ -389,6 +389,9 @@ def grade(opts: Options) -> dict[str, Any]:
     ``.autograder/<assignment>/results.json``)."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
     t_start = time.time()
     venv_on_path()
     root = os.path.realpath(opts.course_root)
@@ -411,6 +414,23 @@ def grade(opts: Options) -> dict[str, Any]:
     state = os.path.join(root, ".autograder")
     logs = os.path.join(state, "logs", a)
     os.makedirs(logs, exist_ok=True)
+    import fcntl
+
+    lock = open(os.path.join(state, "grade.lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise GradingError("another `autograder grade` is running on this course (%s)" % state)
+    try:
+        return _grade_locked(opts, root, cfg, cd, a, db, state, logs, t_start)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def _grade_locked(opts: Options, root: str, cfg, cd, a: str, db: str, state: str, logs: str,
+                  t_start: float) -> dict[str, Any]:
     backup_db(db, os.path.join(state, "gradebook.backup.db"))
     template = os.path.join(state, "template-%s.db" % a)
     make_template(db, template)

@@ -54,22 +54,6 @@ ENV_PASSTHROUGH = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "CI", "TF_CPP_MIN_L
 ENV_PASSTHROUGH_PREFIXES = ("LC_", "RESNET_", "COURSE_")
 
 
-#: IPython startup file: marks, in the sandbox log, the moment the kernel is ready (refusals
-#: logged before it come from the kernel's own start-up, not from the notebook)
-READY_STARTUP = """\
-def _autograder_ready():
-    import os
-    fd = os.environ.pop("AUTOGRADER_SANDBOX_LOGFD", None)
-    if fd:
-        try:
-            os.write(int(fd), b"INFO ready\\n")
-        except OSError:
-            pass
-_autograder_ready()
-del _autograder_ready
-"""
-
-
 def package_dir(name: str) -> str | None:
     """The directory of an importable top-level package, without importing it."""
     import importlib.util
@@ -153,8 +137,8 @@ def prepare(
         "debug": bool(os.environ.get("AUTOGRADER_SANDBOX_DEBUG")),
         "audit_hook": bool(audit_hook),
     }
-    with open(os.path.join(scratch, "ipython", "profile_default", "startup", "00-autograder-ready.py"), "w") as fh:
-        fh.write(READY_STARTUP)
+    shutil.copyfile(os.path.join(os.path.dirname(__file__), "_kernel_startup.py"),
+                    os.path.join(scratch, "ipython", "profile_default", "startup", "00-autograder.py"))
     policy_path = os.path.join(sbox, "policy.json")
     with open(policy_path, "w") as fh:
         json.dump(policy, fh, indent=1)
@@ -257,7 +241,11 @@ class SandboxedExecute(Execute):
         16_000_000, help="Output bytes kept per notebook; the rest is dropped (-1: no limit)."
     ).tag(config=True)
 
-    iopub_timeout = Integer(30).tag(config=True)
+    iopub_timeout = Integer(15).tag(config=True)
+
+    unresponsive_grace = Integer(
+        15, help="Seconds a kernel has to answer after a timeout's interrupt before it is stopped."
+    ).tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("shutdown_kernel", "immediate")  # no graceful shutdown: nothing to save
@@ -305,15 +293,51 @@ class SandboxedExecute(Execute):
             if self._dropped:
                 EVENTS.append({"event": "output_truncated", "cell": grade_id, "index": index,
                                "dropped_bytes": self._dropped})
+        if not self._dead and any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+            # the timeout interrupted the cell: is the kernel back, or stuck in code that ignores it?
+            if not self._ping(self.unresponsive_grace):
+                self._dead = "stopped responding"
+                EVENTS.append({"event": "kernel_unresponsive", "cell": grade_id, "index": index})
+                cell.outputs.append(_error_output(
+                    "KernelDied", "the kernel stopped responding after the timeout and was stopped"))
+                self._kill_kernel()
         if self._dropped:
-            cell.outputs.append(NotebookNode(
-                output_type="stream", name="stdout",  # stdout: a stderr output would cost the cell its points
-                text="\n... [autograder] output truncated: %d bytes dropped ...\n" % self._dropped))
+            # first, so that LimitOutput keeps it; stdout: a stderr output would cost a test its points
+            cell.outputs.insert(0, NotebookNode(
+                output_type="stream", name="stdout",
+                text="[autograder] this cell printed too much: %d bytes of its output were dropped\n"
+                % self._dropped))
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 EVENTS.append({"event": "error", "cell": grade_id, "index": index,
                                "ename": out.get("ename", "")})
         return cell, resources
+
+    def _ping(self, timeout: float) -> bool:
+        """Does the kernel answer a kernel_info request within ``timeout`` seconds?"""
+        from queue import Empty
+        from time import monotonic
+
+        from jupyter_core.utils import ensure_async, run_sync
+
+        async def ping():
+            msg_id = self.kc.kernel_info()
+            deadline = monotonic() + timeout
+            while True:
+                left = deadline - monotonic()
+                if left <= 0:
+                    return False
+                try:
+                    msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))
+                except Empty:
+                    return False
+                if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                    return True
+
+        try:
+            return bool(run_sync(ping)())
+        except Exception:
+            return False
 
     def _kill_kernel(self):
         try:

@@ -149,7 +149,7 @@ def scan_code(source: str, helpers: set[str] = frozenset(), solution_names: set[
             elif name in FILE_CALLS or short in FILE_CALLS or short.endswith((".read_text", ".read_bytes",
                                                                              ".write_text", ".write_bytes")):
                 add("file or code access: %s(...)" % short)
-            elif name in INTROSPECTION_CALLS or short in INTROSPECTION_CALLS:
+            elif name in INTROSPECTION_CALLS or short in INTROSPECTION_CALLS or ".events." in short:
                 add("introspection: %s(...)" % short)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             if len(node.value) < 300 and PATHY.search(node.value):
@@ -303,6 +303,7 @@ def inspect_autograded(nb_path: str, layout_nb: dict[str, Any], timeout: int | N
     solutions = set(layout_nb.get("solution", []))
     grades = set(layout_nb.get("grade", {}))
     not_run = 0
+    others: list[str] = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -312,8 +313,8 @@ def inspect_autograded(nb_path: str, layout_nb: dict[str, Any], timeout: int | N
         for out in cell.get("outputs", []):
             if timed_out and out.get("ename") == "KeyboardInterrupt":
                 continue  # the timeout's interrupt
-            if out.get("output_type") == "stream" and "[autograder] output truncated" in out.get("text", ""):
-                m = re.search(r"(\d+) bytes dropped", out["text"])
+            if out.get("output_type") == "stream" and "[autograder] this cell printed too much" in out.get("text", ""):
+                m = re.search(r"(\d+) bytes of its output were dropped", out["text"])
                 problems.append("output flood truncated in %s (%s dropped)" % (
                     where, _human(int(m.group(1))) if m else "output"))
             if out.get("output_type") != "error":
@@ -322,10 +323,18 @@ def inspect_autograded(nb_path: str, layout_nb: dict[str, Any], timeout: int | N
             if ename == "KernelDied":
                 if evalue.startswith("not run"):
                     not_run += 1
+                elif "stopped responding" in evalue:
+                    problems.append("kernel stopped responding in %s (ignored the timeout's interrupt); "
+                                    "it was stopped" % where)
                 else:
                     problems.append("kernel died in %s" % where)
             elif ename == "CellTimeoutError":
-                problems.append("timeout in %s%s" % (where, " (stopped after %ss)" % timeout if timeout else ""))
+                line = "timeout in %s%s" % (where, " (stopped after %ss)" % timeout if timeout else "")
+                if line not in problems:
+                    problems.append(line)
+                if "stopped responding" in evalue:
+                    problems.append("kernel stopped responding in %s (ignored the timeout's interrupt); "
+                                    "it was stopped" % where)
             elif ename in ("MemoryError", "ResourceExhaustedError") or "Unable to allocate" in evalue \
                     or "OOM when allocating" in evalue:
                 problems.append("memory cap hit in %s (%s)" % (where, ename))
@@ -333,12 +342,16 @@ def inspect_autograded(nb_path: str, layout_nb: dict[str, Any], timeout: int | N
                 problems.append("tampering blocked in %s: %s" % (where, evalue.split("(", 1)[-1].rstrip(")")[:100]))
             elif gid in grades and gid not in solutions:
                 continue  # a failing test: its points say it all
-            elif ename in ("SyntaxError", "IndentationError", "TabError"):
+            elif ename in ("SyntaxError", "IndentationError", "TabError") and gid in solutions:
                 problems.append("syntax error in %s" % where)
-            else:
+            elif gid in solutions:
                 problems.append("exception in %s: %s: %s" % (where, ename, evalue.splitlines()[0][:80] if evalue else ""))
+            else:
+                others.append("%s: %s" % (where, ename))
     if not_run:
-        problems.append("%d later cell(s) not run after the kernel died" % not_run)
+        problems.append("%d later cell(s) not run after the kernel stopped" % not_run)
+    if others:
+        problems.append("errors in %d other cell(s) (first: %s)" % (len(others), others[0]))
     return problems
 
 

@@ -243,4 +243,7 @@ def toy_class(root: str, *, course_root_literal: str | None = None) -> dict[str,
          os.path.join(course, "nbgrader_config.py"), os.path.join(course, "gradebook.db"))
     put("t19_cheat_write", toy_submission(root, {"square": SOLUTIONS["square"], "add_one": cheat_write}), 6,
         ["tampering blocked"])
+    stuck = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass\n"
+    put("t20_ignores_interrupt", mutate_cell(good, "add_one", _append("add_one", stuck)), 2,
+        ["timeout in cell 'add_one'", "kernel stopped responding in cell 'add_one'"])
     return expected

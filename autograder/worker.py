@@ -59,7 +59,10 @@ def copy_submission(src: str, dst: str, max_bytes: int) -> list[str]:
     """Copy a submission directory: plain files and directories only, at most ``max_bytes``."""
     problems: list[str] = []
     total = 0
+    count = 0
     os.makedirs(dst, exist_ok=True)
+    if os.path.islink(src) or not os.path.isdir(src):
+        return ["the submission folder is a symlink or not a folder: nothing copied"]
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
         rel = os.path.relpath(dirpath, src)
         target_dir = os.path.join(dst, rel) if rel != "." else dst
@@ -82,6 +85,10 @@ def copy_submission(src: str, dst: str, max_bytes: int) -> list[str]:
                 problems.append("special file removed from the submission: %s" % os.path.normpath(os.path.join(rel, f)))
                 continue
             total += st.st_size
+            count += 1
+            if count > 10000:
+                problems.append("more than 10000 files in the submission: the rest not copied")
+                return problems
             if total > max_bytes:
                 problems.append("submission larger than %d MB: %s and later files not copied"
                                 % (max_bytes >> 20, os.path.normpath(os.path.join(rel, f))))

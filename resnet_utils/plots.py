@@ -14,15 +14,45 @@ Save one with ``fig.savefig("samples.png")``.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from matplotlib.figure import Figure
 
-try:  # In a Jupyter kernel this activates the inline backend, which registers the
-    # PNG formatter that displays Figure objects; elsewhere it is a cheap no-op.
-    import matplotlib.pyplot  # noqa: F401
-except Exception:  # pragma: no cover - a broken GUI backend must not break the course
-    pass
+
+def _enable_notebook_display():
+    """In IPython/Jupyter, make sure a returned Figure is shown as a PNG.
+
+    Figures made with ``Figure()`` are not managed by pyplot, so the inline backend does
+    not show them by itself (hence no double display), and until pyplot has drawn
+    something the kernel has no PNG formatter for them: register one unless one exists.
+    Outside IPython this does nothing.
+    """
+    if "IPython" not in sys.modules:
+        return
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+
+        ip = get_ipython()
+        if ip is None or not hasattr(ip, "display_formatter"):
+            return
+        formatters = ip.display_formatter.formatters
+        for mime in ("image/png", "image/svg+xml", "image/jpeg", "application/pdf"):
+            try:
+                formatters[mime].lookup_by_type(Figure)
+                return  # already configured (e.g. by %matplotlib inline or a previous call)
+            except (KeyError, AttributeError):
+                pass
+        select_figure_formats(ip, {"png"}, bbox_inches="tight")
+    except Exception:  # pragma: no cover - display is a convenience, never an error
+        pass
+
+
+def _figure(**kwargs):
+    """A new Figure (object-oriented API, not registered with pyplot)."""
+    _enable_notebook_display()
+    return Figure(layout="constrained", **kwargs)
 
 __all__ = [
     "show_samples",
@@ -134,7 +164,7 @@ def show_samples(X, Y, classes=None, n=24, cols=8, seed=0):
     n = int(min(n, X.shape[0]))
     idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], size=n, replace=False)) if n else []
     cols, rows = _grid_size(n, cols)
-    fig = Figure(figsize=(1.35 * cols, 1.5 * rows + 0.4), layout="constrained")
+    fig = _figure(figsize=(1.35 * cols, 1.5 * rows + 0.4))
     _image_grid(fig, [X[i] for i in idx], [f"y = {_name(classes, y[i])}" for i in idx], cols)
     fig.suptitle(f"{n} of {X.shape[0]} images")
     return fig
@@ -176,7 +206,7 @@ def plot_history(history):
     if not panels:
         raise ValueError(f"the history records neither loss nor accuracy (keys: {sorted(h)})")
 
-    fig = Figure(figsize=(5.0 * len(panels), 3.6), layout="constrained")
+    fig = _figure(figsize=(5.0 * len(panels), 3.6))
     for i, (title, train, val) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
         for values, label, style in ((train, "train", "o-"), (val, "validation", "s--")):
@@ -236,7 +266,7 @@ def plot_confusion_matrix(cm, classes=None):
         raise ValueError(f"cm must be a square matrix, got shape {cm.shape}")
     c = cm.shape[0]
     names = [_name(classes, k) for k in range(c)]
-    fig = Figure(figsize=(1.0 + 0.6 * c + 1.2, 1.0 + 0.6 * c), layout="constrained")
+    fig = _figure(figsize=(1.0 + 0.6 * c + 1.2, 1.0 + 0.6 * c))
     ax = fig.add_subplot(1, 1, 1)
     im = ax.imshow(cm, cmap="Blues", vmin=0)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
@@ -282,7 +312,7 @@ def show_misclassified(X, y_true, y_pred, probs=None, n=12, cols=6, classes=None
         raise ValueError(f"X, y_true and y_pred have different lengths: {X.shape[0]}, {t.shape[0]}, {p.shape[0]}")
     wrong = np.flatnonzero(t != p)
     if wrong.size == 0:
-        fig = Figure(figsize=(5, 1.6), layout="constrained")
+        fig = _figure(figsize=(5, 1.6))
         ax = fig.add_subplot(1, 1, 1)
         ax.axis("off")
         ax.text(0.5, 0.5, f"No misclassified images: all {t.shape[0]} predictions are correct.",
@@ -297,7 +327,7 @@ def show_misclassified(X, y_true, y_pred, probs=None, n=12, cols=6, classes=None
             title += f" ({float(np.asarray(probs)[i, p[i]]):.2f})"
         titles.append(title)
     cols, rows = _grid_size(len(shown), cols)
-    fig = Figure(figsize=(1.7 * cols, 1.8 * rows + 0.4), layout="constrained")
+    fig = _figure(figsize=(1.7 * cols, 1.8 * rows + 0.4))
     _image_grid(fig, [X[i] for i in shown], titles, cols)
     fig.suptitle(f"Misclassified: {wrong.size} of {t.shape[0]} (true / predicted" + (" (p))" if probs is not None else ")"))
     return fig
@@ -322,7 +352,7 @@ def show_prediction(image, probs, classes=None):
         raise ValueError("probs is empty")
     names = [_name(classes, k) for k in range(p.size)]
     k = int(np.argmax(p))
-    fig = Figure(figsize=(8, 3.4), layout="constrained")
+    fig = _figure(figsize=(8, 3.4))
     ax_img = fig.add_subplot(1, 2, 1)
     img = _displayable(image)
     ax_img.imshow(img, cmap="gray" if img.ndim == 2 else None)

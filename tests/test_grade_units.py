@@ -1,0 +1,174 @@
+"""Fast unit tests of the grading machinery (no kernel is started)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import nbformat
+import pytest
+
+from autograder import feedback, report, scan
+from autograder.nbfixes import DeduplicateIds, fix_sanitize_preprocessors
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LAUNCHER = os.path.join(os.path.dirname(HERE), "autograder", "_kernel_launcher.py")
+
+
+# ----------------------------------------------------------------------------- static scan
+def test_scan_flags_monkeypatching_and_file_access():
+    code = textwrap.dedent("""
+        import numpy as np, os
+        import resnet_utils.grading as g
+        np.allclose = lambda *a, **k: True
+        g.check_identity_block = print
+        def check_ResNet50(*a): pass
+        data = open('/srv/course/source/a/A.ipynb').read()
+        os._exit(0)
+    """)
+    flags, syntax = scan.scan_code(code, helpers={"check_ResNet50"})
+    text = "; ".join(flags)
+    assert syntax is None
+    assert "monkeypatches np.allclose" in text
+    assert "monkeypatches g.check_identity_block" in text
+    assert "redefines test helper check_ResNet50" in text
+    assert "open(...)" in text and "path literal" in text
+    assert "calls os._exit" in text
+
+
+def test_scan_clean_code_and_magics():
+    code = "%matplotlib inline\ndef f(x):\n    return x * 2\n!echo hi\n"
+    flags, syntax = scan.scan_code(code)
+    assert syntax is None
+    assert flags == []
+
+
+def test_scan_syntax_error():
+    flags, syntax = scan.scan_code("def f(x)\n    return x\n")
+    assert syntax and "line 1" in syntax
+
+
+def test_helper_names():
+    names = scan.helper_names(["from resnet_utils.grading import check_a, check_b\ncheck_a(f)\n",
+                               "assert_thing(1)\nprint(2)"])
+    assert {"check_a", "check_b", "assert_thing"} <= names and "print" not in names
+
+
+def test_strip_hidden_tests():
+    src = "a = 1\n### BEGIN HIDDEN TESTS\nassert secret()\n### END HIDDEN TESTS\nb = 2"
+    assert scan.strip_hidden_tests(src) == "a = 1\nb = 2"
+
+
+# ------------------------------------------------------------------------------- feedback
+def _test_cell(source, outputs):
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "grade_id": "t",
+                                 "points": 1, "schema_version": 3}
+    cell.outputs = [nbformat.from_dict(o) for o in outputs]
+    return cell
+
+
+def test_feedback_preprocessor_removes_hidden_tests_and_tracebacks():
+    cell = _test_cell(
+        "check(f)\n### BEGIN HIDDEN TESTS\nassert f(-4) == 16, 'negative numbers'\n### END HIDDEN TESTS\nprint('ok')",
+        [{"output_type": "error", "ename": "AssertionError", "evalue": "negative numbers",
+          "traceback": ["\x1b[0;31m----> 3 assert f(-4) == 16, 'negative numbers'", "AssertionError: negative numbers"]}])
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    pp = feedback.StripHiddenTests()
+    nb, _ = pp.preprocess(nb, {})
+    out = nb.cells[0]
+    assert "f(-4)" not in out.source and "HIDDEN" not in out.source
+    assert feedback.HIDDEN_NOTE in out.source and "print('ok')" in out.source
+    assert out.outputs[0]["traceback"] == ["AssertionError: negative numbers"]
+
+
+def test_feedback_preprocessors_list_keeps_configured_ones():
+    pps = feedback.feedback_preprocessors(["nbgrader.preprocessors.GetGrades"])
+    assert pps[0] is feedback.StripHiddenTests and "nbgrader.preprocessors.GetGrades" in pps
+    assert feedback.feedback_preprocessors(["autograder.feedback.StripHiddenTests"]) == \
+        ["autograder.feedback.StripHiddenTests"]
+
+
+# ------------------------------------------------------------------------------- nbfixes
+def test_deduplicate_ids_makes_duplicates_plain_cells():
+    a = _test_cell("pass", [])
+    b = _test_cell("check(f)", [])
+    nb = nbformat.v4.new_notebook(cells=[a, b])
+    nb, _ = DeduplicateIds().preprocess(nb, {})
+    assert "nbgrader" not in nb.cells[0].metadata  # nbgrader would leave {} and crash later
+    assert nb.cells[1].metadata["nbgrader"]["grade_id"] == "t"
+    from nbgrader.preprocessors import DeduplicateIds as Orig
+
+    assert fix_sanitize_preprocessors([Orig, "x.Y"]) == [DeduplicateIds, "x.Y"]
+
+
+# -------------------------------------------------------------------------------- report
+def test_table_and_progress(capsys):
+    results = [{"student": "ann", "exercises": {"a": 2, "b": 1.5}, "total": 3.5, "problems": ["timeout in cell 'a'"],
+                "flags": ["cell 'a': imports os"]}]
+    text = report.table(results, ["a", "b"], {"a": 2, "b": 4}, 6)
+    assert "ann" in text and "2/2" in text and "1.5/4" in text and "3.5/6" in text
+    assert "    - timeout in cell 'a'" in text and "flagged: cell 'a': imports os" in text
+    import io
+
+    buf = io.StringIO()
+    p = report.Progress(4, stream=buf)
+    p.update(done=1, failed=1, running=2, note="ann: 3.5/6")
+    assert "1/4 graded, 1 with failures, 2 running" in buf.getvalue()
+
+
+# ------------------------------------------------------------------ audit hook (no kernel)
+HOOK_PROBE = r"""
+import json, os, sys
+sys.path.insert(0, os.path.dirname({launcher!r}))
+import _kernel_launcher as L
+policy = json.load(open({policy!r}))
+fd = os.open(policy["log_path"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+L._install_audit_hook(policy, policy["read_dirs"] + [sys.prefix, sys.base_prefix], policy["write_dirs"], [], ["/dev/null"], fd)
+results = {{}}
+def attempt(name, fn):
+    try:
+        fn()
+        results[name] = "allowed"
+    except PermissionError:
+        results[name] = "denied"
+    except OSError as e:
+        results[name] = "oserror"
+attempt("read_secret", lambda: open({secret!r}).read())
+attempt("read_secret_via_proc", lambda: open("/proc/self/root" + {secret!r}).read())
+attempt("read_secret_relative", lambda: open(os.path.relpath({secret!r})).read())
+attempt("write_work", lambda: open(os.path.join({work!r}, "out.txt"), "w").write("x"))
+attempt("write_outside", lambda: open({secret!r} + ".new", "w").write("x"))
+attempt("listdir_secret", lambda: os.listdir(os.path.dirname({secret!r})))
+attempt("symlink", lambda: os.symlink({secret!r}, os.path.join({work!r}, "link")))
+attempt("subprocess", lambda: __import__("subprocess").run(["true"]))
+attempt("sqlite", lambda: __import__("sqlite3").connect({secret!r}))
+attempt("kill_parent", lambda: os.kill(os.getppid(), 0))
+attempt("setrlimit", lambda: __import__("resource").setrlimit(__import__("resource").RLIMIT_AS, (-1, -1)))
+attempt("ctypes_libc", lambda: __import__("ctypes").CDLL(None).open)
+attempt("read_stdlib", lambda: open(os.__file__).read())
+print(json.dumps(results))
+"""
+
+
+def test_audit_hook_blocks_outside_access(tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    secret = tmp_path / "course" / "source" / "solution.ipynb"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("the solution")
+    policy = {"log_path": str(tmp_path / "denials.log"), "read_dirs": [], "write_dirs": [str(work)]}
+    (tmp_path / "policy.json").write_text(json.dumps(policy))
+    code = HOOK_PROBE.format(launcher=LAUNCHER, policy=str(tmp_path / "policy.json"), secret=str(secret),
+                             work=str(work))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=str(work), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert res["write_work"] == "allowed"
+    assert res["read_stdlib"] == "allowed"
+    for k in ("read_secret", "read_secret_via_proc", "read_secret_relative", "write_outside", "listdir_secret",
+              "symlink", "subprocess", "sqlite", "kill_parent", "setrlimit", "ctypes_libc"):
+        assert res[k] == "denied", (k, res)
+    log = (tmp_path / "denials.log").read_text()
+    assert "DENY open read %s" % secret in log

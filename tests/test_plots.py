@@ -1,0 +1,219 @@
+"""Tests of resnet_utils.plots: each function returns a Figure with the expected content."""
+
+import io
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from resnet_utils import plots  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_show_and_no_leaks(monkeypatch):
+    """The helpers must never call plt.show() nor leave figures registered with pyplot."""
+    monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("plt.show() was called"))
+    plt.close("all")
+    yield
+    assert plt.get_fignums() == [], "a helper created a pyplot-managed figure"
+
+
+def render(fig):
+    """Draw the figure to PNG (catches errors that only show up when drawing)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def images(m=30, size=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(m, size, size, 3), dtype=np.uint8)
+
+
+def texts(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+# --------------------------------------------------------------------------------------
+
+
+def test_show_samples_grid_and_titles():
+    X = images(30)
+    Y = (np.arange(30) % 6).reshape(1, 30)
+    fig = plots.show_samples(X, Y, classes=np.arange(6), n=12, cols=4, seed=1)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 12
+    chosen = np.sort(np.random.default_rng(1).choice(30, size=12, replace=False))
+    assert [ax.get_title() for ax in fig.axes] == [f"y = {Y[0, i]}" for i in chosen]
+    # the images shown are the chosen ones, in order
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), X[chosen[0]])
+    assert fig.axes[0].get_subplotspec().get_gridspec().get_geometry() == (3, 4)
+    render(fig)
+
+
+def test_show_samples_accepts_other_label_shapes_and_clamps_n():
+    X = images(5)
+    for Y in (np.arange(5), np.arange(5).reshape(5, 1), np.eye(6)[np.arange(5)]):
+        fig = plots.show_samples(X, Y, n=24)
+        assert len(fig.axes) == 5
+        assert sorted(ax.get_title() for ax in fig.axes) == [f"y = {k}" for k in range(5)]
+    names = ["zero", "one", "two", "three", "four", "five"]
+    fig = plots.show_samples(X, np.arange(5), classes=names, n=5)
+    assert sorted(ax.get_title() for ax in fig.axes) == sorted(f"y = {n}" for n in names[:5])
+    # float images in [0, 1] are fine too
+    render(plots.show_samples(X / 255.0, np.arange(5), n=3))
+    with pytest.raises(ValueError, match="one label each"):
+        plots.show_samples(X, np.arange(4))
+
+
+def test_show_samples_is_reproducible():
+    X, Y = images(40), np.arange(40) % 6
+    t1 = [ax.get_title() for ax in plots.show_samples(X, Y, n=10, seed=3).axes]
+    t2 = [ax.get_title() for ax in plots.show_samples(X, Y, n=10, seed=3).axes]
+    assert t1 == t2
+
+
+HISTORY = {
+    "loss": [1.8, 1.2, 0.9, 0.7],
+    "accuracy": [0.2, 0.5, 0.7, 0.8],
+    "val_loss": [1.9, 1.4, 1.1, 1.0],
+    "val_accuracy": [0.15, 0.4, 0.6, 0.7],
+}
+
+
+def test_plot_history_from_a_history_object_and_a_dict():
+    for h in (SimpleNamespace(history=HISTORY), HISTORY):
+        fig = plots.plot_history(h)
+        assert isinstance(fig, Figure)
+        assert [ax.get_title() for ax in fig.axes] == ["Loss", "Accuracy"]
+        loss_ax, acc_ax = fig.axes
+        assert [line.get_label() for line in loss_ax.lines] == ["train", "validation"]
+        np.testing.assert_allclose(loss_ax.lines[0].get_ydata(), HISTORY["loss"])
+        np.testing.assert_allclose(acc_ax.lines[1].get_ydata(), HISTORY["val_accuracy"])
+        np.testing.assert_array_equal(acc_ax.lines[0].get_xdata(), [1, 2, 3, 4])
+        assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylabel() == "accuracy"
+        assert loss_ax.get_legend() is not None
+        render(fig)
+
+
+def test_plot_history_without_validation_or_accuracy():
+    fig = plots.plot_history({"loss": [1.0, 0.5], "accuracy": [0.3, 0.6]})
+    assert [len(ax.lines) for ax in fig.axes] == [1, 1]
+    fig = plots.plot_history({"loss": [1.0, 0.5], "val_loss": [1.1, 0.9]})
+    assert [ax.get_title() for ax in fig.axes] == ["Loss"]
+    fig = plots.plot_history({"loss": [1.0], "acc": [0.5], "val_acc": [0.4]})  # old Keras names
+    assert [ax.get_title() for ax in fig.axes] == ["Loss", "Accuracy"]
+    with pytest.raises(ValueError, match="neither loss nor accuracy"):
+        plots.plot_history({"lr": [0.1]})
+    with pytest.raises(ValueError, match="History"):
+        plots.plot_history([1, 2, 3])
+
+
+def test_confusion_matrix_counts():
+    y_true = np.array([0, 0, 1, 1, 1, 2, 2, 2, 2])
+    y_pred = np.array([0, 1, 1, 1, 2, 2, 2, 0, 2])
+    cm = plots.confusion_matrix(y_true, y_pred, 3)
+    assert cm.dtype.kind == "i"
+    np.testing.assert_array_equal(cm, [[1, 1, 0], [0, 2, 1], [1, 0, 3]])
+    assert cm.sum() == 9
+    # labels shaped (1, m) and predictions given as probabilities give the same matrix
+    probs = np.eye(3)[y_pred] * 0.8 + 0.05
+    np.testing.assert_array_equal(plots.confusion_matrix(y_true.reshape(1, -1), probs, 3), cm)
+    # a class that never occurs still gets its row and column
+    assert plots.confusion_matrix([0, 1], [1, 1], 4).shape == (4, 4)
+
+
+def test_confusion_matrix_rejects_bad_input():
+    with pytest.raises(ValueError, match="3 labels but y_pred has 2"):
+        plots.confusion_matrix([0, 1, 2], [0, 1], 3)
+    with pytest.raises(ValueError, match=r"outside \[0, 3\): \[5\]"):
+        plots.confusion_matrix([0, 1, 5], [0, 1, 2], 3)
+    with pytest.raises(ValueError, match="columns"):
+        plots.confusion_matrix([0, 1], np.ones((2, 4)) / 4, 3)
+
+
+def test_plot_confusion_matrix_writes_counts_in_cells():
+    cm = np.array([[5, 1, 0], [2, 7, 1], [0, 0, 4]])
+    fig = plots.plot_confusion_matrix(cm, classes=["a", "b", "c"])
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert len(fig.axes) == 2  # the matrix and its colour bar
+    assert texts(ax) == [str(v) for v in cm.ravel()]
+    # each count sits in its cell (x = predicted column, y = true row)
+    positions = [t.get_position() for t in ax.texts]
+    assert positions[1] == (1, 0) and positions[3] == (0, 1)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    assert ax.get_xlabel() == "predicted class" and ax.get_ylabel() == "true class"
+    assert "accuracy 80.0%" in ax.get_title() and "20 images" in ax.get_title()
+    # dark cells get white text
+    assert ax.texts[4].get_color() == "white" and ax.texts[1].get_color() == "black"
+    render(fig)
+    assert [t.get_text() for t in plots.plot_confusion_matrix(cm).axes[0].get_xticklabels()] == ["0", "1", "2"]
+
+
+def test_show_misclassified_titles():
+    X = images(10)
+    y_true = np.arange(10) % 3
+    y_pred = y_true.copy()
+    y_pred[[2, 5, 7]] = [0, 1, 2]  # 2->0, 2->1, 1->2
+    probs = np.full((10, 3), 0.1)
+    probs[np.arange(10), y_pred] = 0.8
+    fig = plots.show_misclassified(X, y_true, y_pred, probs=probs)
+    assert isinstance(fig, Figure)
+    assert [ax.get_title() for ax in fig.axes] == ["2 / 0 (0.80)", "2 / 1 (0.80)", "1 / 2 (0.80)"]
+    assert "3 of 10" in fig.get_suptitle()
+    np.testing.assert_array_equal(fig.axes[1].images[0].get_array(), X[5])
+    render(fig)
+    # probabilities passed as y_pred; without probabilities; at most n images
+    fig = plots.show_misclassified(X, y_true, probs)
+    assert fig.axes[0].get_title() == "2 / 0 (0.80)"
+    fig = plots.show_misclassified(X, y_true.reshape(1, -1), y_pred, n=2)
+    assert [ax.get_title() for ax in fig.axes] == ["2 / 0", "2 / 1"]
+
+
+def test_show_misclassified_when_all_are_right():
+    X = images(4)
+    fig = plots.show_misclassified(X, [0, 1, 2, 3], [0, 1, 2, 3])
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    assert texts(fig.axes[0]) == ["No misclassified images: all 4 predictions are correct."]
+    render(fig)
+
+
+def test_show_prediction():
+    image = np.random.default_rng(0).random((1, 64, 64, 3)).astype(np.float32)
+    probs = np.array([[0.05, 0.1, 0.6, 0.1, 0.1, 0.05]])
+    fig = plots.show_prediction(image, probs, classes=np.arange(6))
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    img_ax, bar_ax = fig.axes
+    assert img_ax.get_title() == "prediction: 2 (p = 0.60)"
+    assert img_ax.images[0].get_array().shape == (64, 64, 3)
+    heights = [p.get_height() for p in bar_ax.patches]
+    np.testing.assert_allclose(heights, probs[0])
+    assert bar_ax.get_title() == "Class probabilities"
+    assert [t.get_text() for t in bar_ax.get_xticklabels()] == ["0", "1", "2", "3", "4", "5"]
+    assert "0.60" in texts(bar_ax)  # the values are written on the bars
+    assert bar_ax.patches[2].get_facecolor() != bar_ax.patches[0].get_facecolor()  # highlighted
+    render(fig)
+    # a uint8 image without the batch axis and class names
+    fig = plots.show_prediction(np.zeros((64, 64, 3), np.uint8), [0.7, 0.3], classes=["fist", "one"])
+    assert fig.axes[0].get_title() == "prediction: fist (p = 0.70)"
+
+
+def test_plots_on_the_course_data():
+    """The helpers work with what resnet_utils.data returns (a generated mini set)."""
+    from resnet_utils import data
+
+    X, y = data.generate_hands(2, seed=5)
+    fig = plots.show_samples(X, y.reshape(1, -1), classes=np.arange(6), n=12, cols=6)
+    assert len(fig.axes) == 12
+    render(fig)
+    fig = plots.show_prediction(data.load_image(data.example_image_path()), np.eye(6)[3], np.arange(6))
+    assert fig.axes[0].get_title() == "prediction: 3 (p = 1.00)"
+    render(fig)
