@@ -52,8 +52,9 @@ def _options(args, assignment: str, students=None):
 def cmd_grade(args) -> int:
     from .grade import GradingError, format_report, grade
 
+    students = [s for arg in (args.student or []) for s in arg.split(",") if s] or None
     try:
-        out = grade(_options(args, args.assignment, args.student or None))
+        out = grade(_options(args, args.assignment, students))
     except GradingError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("grade", help="autograde a whole class with nbgrader, in parallel and sandboxed")
     g.add_argument("assignment")
     g.add_argument("--student", "-s", action="append", metavar="ID",
-                   help="grade only this student (repeatable); the others are not touched")
+                   help="grade only this student (repeatable, or comma-separated); the others are not touched")
     _add_grading_options(g)
     g.set_defaults(func=cmd_grade)
 

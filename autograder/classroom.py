@@ -109,7 +109,6 @@ for _try in [
     lambda: open('/proc/1/root' + {src!r}).read(),
     lambda: str(_sqlite3.connect({os.path.join(root, 'gradebook.db')!r}).execute('select source from source_cell').fetchall()),
     lambda: str(_os.listdir({os.path.join(root, 'submitted')!r})),
-    lambda: __import__('tensorflow').io.read_file({src!r}).numpy().decode(),
 ]:
     try:
         _found = _try()

@@ -150,34 +150,53 @@ def find_students(cd, assignment: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- workers
-class Running:
-    def __init__(self, student: str, workdir: str, proc: subprocess.Popen, log_path: str):
-        self.student = student
-        self.workdir = workdir
-        self.proc = proc
-        self.t0 = time.time()
+class Worker:
+    """A grading worker process (``python -m autograder.worker --serve``): it grades the
+    students it is given one after the other (each in its own directory, with its own
+    kernel); the grader kills and replaces it when a student goes over a limit."""
+
+    def __init__(self, index: int, log_path: str):
+        self.index = index
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        self.proc = subprocess.Popen([sys.executable, "-m", "autograder.worker", "--serve"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True)
         self.tail: collections.deque[bytes] = collections.deque(maxlen=200)
         self.log_path = log_path
         self.pids: dict[int, float] = {}  # pid -> create_time of every process seen in the tree
+        self.student: str | None = None
+        self.reader = threading.Thread(target=self._drain, daemon=True)
+        self.reader.start()
+
+    def assign(self, student: str, workdir: str, spec_path: str) -> None:
+        self.student = student
+        self.workdir = workdir
+        self.result_path = os.path.join(workdir, "result.json")
+        self.t0 = time.time()
         self.peak_rss = 0
         self.peak_vms = 0  # largest address space of a process under the worker (the kernel)
         self.killed: str | None = None
         self._last_disk = 0.0
-        self.reader = threading.Thread(target=self._drain, daemon=True)
-        self.reader.start()
+        self.proc.stdin.write((spec_path + "\n").encode())
+        self.proc.stdin.flush()
+
+    def finished(self) -> bool:
+        return self.student is not None and os.path.exists(self.result_path)
 
     def _drain(self) -> None:
-        """Keep the worker's (and kernel's) output tail, and at most 2 MB of it on disk."""
+        """Keep the worker's (and its kernels') output tail, and at most 4 MB of it on disk."""
         written = 0
-        cap = 2 << 20
-        with open(self.log_path, "wb") as fh:
+        cap = 4 << 20
+        with open(self.log_path, "ab") as fh:
             while True:
-                chunk = self.proc.stdout.read1(65536) if hasattr(self.proc.stdout, "read1") else self.proc.stdout.read(65536)
+                chunk = self.proc.stdout.read1(65536)
                 if not chunk:
                     break
                 self.tail.append(chunk[-4096:])
                 if written < cap:
                     fh.write(chunk[: cap - written])
+                    fh.flush()
                     written += len(chunk)
                     if written >= cap:
                         fh.write(b"\n[autograder] log truncated\n")
@@ -212,6 +231,28 @@ class Running:
             self.proc.kill()
         except OSError:
             pass
+
+    def reap_kernels(self) -> None:
+        """Kill what is left below the worker (a kernel the last student left behind)."""
+        import psutil
+
+        try:
+            for p in psutil.Process(self.proc.pid).children(recursive=True):
+                p.kill()
+        except psutil.Error:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.kill_tree()
+            self.proc.wait()
+        self.reader.join(timeout=5)
 
 
 def dir_size(path: str) -> int:
@@ -299,6 +340,20 @@ def merge_student(cfg, cd, assignment: str, student: str, result: dict[str, Any]
     return scores
 
 
+def merge_with_retries(*args, attempts: int = 5) -> dict[str, float | None]:
+    """:func:`merge_student`, retried while another program (formgrader ...) locks the database."""
+    import sqlalchemy.exc
+
+    for i in range(attempts):
+        try:
+            return merge_student(*args)
+        except sqlalchemy.exc.OperationalError as exc:
+            if "locked" not in str(exc) or i == attempts - 1:
+                raise
+            time.sleep(1.0 + i)
+    raise RuntimeError("unreachable")
+
+
 # ---------------------------------------------------------------------------- feedback
 def generate_feedback(cfg, root: str, assignment: str, students: list[str]) -> dict[str, str | None]:
     """nbgrader generate_feedback for each student, with hidden tests stripped."""
@@ -333,6 +388,46 @@ def export_csv(cfg, cd, path: str) -> None:
 
 
 # -------------------------------------------------------------------------------- main
+def prepare_mpl_cache(state: str) -> str | None:
+    """Build matplotlib's font cache once; each kernel gets a copy instead of rebuilding it."""
+    d = os.path.join(state, "mplcache")
+    os.makedirs(d, exist_ok=True)
+    if any(f.startswith("fontlist") for f in os.listdir(d)):
+        return d
+    try:
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], capture_output=True, timeout=300,
+                       env=dict(os.environ, MPLCONFIGDIR=d, MPLBACKEND="agg"))
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return d if any(f.startswith("fontlist") for f in os.listdir(d)) else None
+
+
+def parallel_feedback(root: str, assignment: str, students: list[str], jobs: int, state: str) -> dict[str, str | None]:
+    """generate_feedback in ``jobs`` processes at once (they only read the gradebook)."""
+    if not students:
+        return {}
+    chunks = [students[i::jobs] for i in range(max(1, min(jobs, len(students))))]
+    procs = []
+    for i, chunk in enumerate(chunks):
+        out = os.path.join(state, "feedback-%d.json" % i)
+        if os.path.exists(out):
+            os.remove(out)
+        p = subprocess.Popen([sys.executable, "-m", "autograder.worker", "--feedback", root, assignment, out] + chunk,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        procs.append((p, out, chunk))
+    errors: dict[str, str | None] = {}
+    for p, out, chunk in procs:
+        _, err = p.communicate()
+        try:
+            with open(out) as fh:
+                errors.update(json.load(fh))
+        except (OSError, ValueError):
+            tail = (err or b"").decode("utf-8", "replace").strip().splitlines()
+            for s in chunk:
+                errors[s] = "feedback process failed: %s" % (tail[-1][:150] if tail else p.returncode)
+    return errors
+
+
 def prepare_course_data(opts: Options) -> tuple[list[str], dict[str, str], str | None]:
     """The course's data folder (resnet_utils' dataset cache), filled once here so that the
     kernels only read it: (extra read dirs, kernel environment, problem or None)."""
@@ -364,8 +459,9 @@ def prepare_course_data(opts: Options) -> tuple[list[str], dict[str, str], str |
 
 
 def _worker_spec(opts: Options, root: str, student: str, workdir: str, template: str, threads: int | None,
-                 extra_read: list[str] = (), kernel_env: dict | None = None) -> dict:
+                 extra_read: list[str] = (), kernel_env: dict | None = None, mpl_cache: str | None = None) -> dict:
     return {
+        "mpl_cache": mpl_cache,
         "kernel_env": kernel_env or {},
         "course_root": root, "config_file": os.path.join(root, "nbgrader_config.py"),
         "assignment": opts.assignment, "student": student, "workdir": workdir,
@@ -386,7 +482,7 @@ def _exercise_points(scores: dict[str, float | None], layout: dict[str, Any]) ->
 
 def grade(opts: Options) -> dict[str, Any]:
     """Grade the class; return {"results": [...], "exercises": [...], ...} (also written to
-    ``.autograder/<assignment>/results.json``)."""
+    ``.autograder/<assignment>-results.json``)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     import warnings
@@ -437,6 +533,7 @@ def _grade_locked(opts: Options, root: str, cfg, cd, a: str, db: str, state: str
     layout = scan.gradebook_layout("sqlite:///" + template, a)
 
     data_read, kernel_env, data_problem = prepare_course_data(opts)
+    mpl_cache = prepare_mpl_cache(state)
     if data_problem and opts.progress:
         print("warning: " + data_problem, file=sys.stderr)
 
@@ -468,28 +565,28 @@ def _grade_locked(opts: Options, root: str, cfg, cd, a: str, db: str, state: str
             queue.append(s)
     progress = report.Progress(len(students), enabled=opts.progress)
     progress.update(done=len(results), running=0)
-    running: list[Running] = []
+    workers: list[Worker] = []
+    n_workers = 0
     wroot = opts.workdir_root or None
     done = len(results)
     failed = sum(1 for r in results.values() if r.get("problems"))
     last_watch = 0.0
 
-    def finish(run: Running) -> None:
+    def finish(w: Worker) -> None:
         nonlocal done, failed
-        run.reader.join(timeout=5)
         result: dict[str, Any]
-        rpath = os.path.join(run.workdir, "result.json")
-        if run.killed:
-            result = {"student": run.student, "status": "failed", "problems": [run.killed], "flags": []}
-            # keep what the worker saw before it was stopped
-        elif os.path.exists(rpath):
-            with open(rpath) as fh:
+        log_rel = os.path.relpath(w.log_path, root)
+        if w.killed:
+            result = {"student": w.student, "status": "failed", "problems": [w.killed], "flags": []}
+        elif os.path.exists(w.result_path):
+            with open(w.result_path) as fh:
                 result = json.load(fh)
         else:
-            tail = b"".join(run.tail)[-600:].decode("utf-8", "replace").strip().splitlines()
-            result = {"student": run.student, "status": "failed", "flags": [],
+            time.sleep(0.5)
+            tail = b"".join(w.tail)[-600:].decode("utf-8", "replace").strip().splitlines()
+            result = {"student": w.student, "status": "failed", "flags": [],
                       "problems": ["grading worker crashed (exit code %s)%s" % (
-                          run.proc.returncode, (": " + tail[-1][:150]) if tail else "")]}
+                          w.proc.returncode, (": " + tail[-1][:150]) if tail else "")]}
         result.setdefault("problems", [])
         result.setdefault("flags", [])
         if result.get("status") != "graded" and result.get("error"):
@@ -498,14 +595,14 @@ def _grade_locked(opts: Options, root: str, cfg, cd, a: str, db: str, state: str
                                                                             "unreadable notebook"):
                 result["problems"].append("not autograded: %s" % err)
         if result.get("status") != "graded" and not result["problems"]:
-            result["problems"].append("not autograded (see %s)" % os.path.relpath(run.log_path, root))
-        result["peak_rss"] = run.peak_rss
-        result["peak_kernel_vms"] = run.peak_vms
-        result["elapsed"] = round(time.time() - run.t0, 1)
+            result["problems"].append("not autograded (see %s)" % log_rel)
+        result["peak_rss"] = w.peak_rss
+        result["peak_kernel_vms"] = w.peak_vms
+        result["elapsed"] = round(time.time() - w.t0, 1)
         worker_scores = dict(result.get("scores") or {})
         try:
-            scores = merge_student(cfg, cd, a, run.student, result, layout,
-                                   os.path.join(run.workdir, "course") if not run.killed else None)
+            scores = merge_with_retries(cfg, cd, a, w.student, result, layout,
+                                        os.path.join(w.workdir, "course") if not w.killed else None)
         except Exception as exc:  # never lose the batch because of one student
             scores = {}
             result["status"] = "failed"
@@ -519,19 +616,22 @@ def _grade_locked(opts: Options, root: str, cfg, cd, a: str, db: str, state: str
         result["total"] = scores.get("__total__")
         result["max_total"] = scores.get("__max__")
         result["exercises"] = _exercise_points(result["scores"], layout)
-        results[run.student] = result
-        with open(os.path.join(logs, run.student + ".json"), "w") as fh:
+        result["worker_log"] = log_rel
+        results[w.student] = result
+        with open(os.path.join(logs, w.student + ".json"), "w") as fh:
             json.dump({k: v for k, v in result.items() if k != "log"}, fh, indent=1, default=str)
         if result.get("log"):
-            with open(os.path.join(logs, run.student + ".nbgrader.log"), "w") as fh:
+            with open(os.path.join(logs, w.student + ".nbgrader.log"), "w") as fh:
                 fh.write(result["log"])
         if not opts.keep_workdirs:
-            shutil.rmtree(run.workdir, ignore_errors=True)
+            shutil.rmtree(w.workdir, ignore_errors=True)
         done += 1
         if result.get("problems") or result.get("status") != "graded":
             failed += 1
-        progress.update(done=done, failed=failed, running=len(running),
-                        note="%s: %s/%s%s" % (run.student, report._fmt(result.get("total")), report._fmt(max_total),
+        student = w.student
+        w.student = None
+        progress.update(done=done, failed=failed, running=sum(1 for x in workers if x.student),
+                        note="%s: %s/%s%s" % (student, report._fmt(result.get("total")), report._fmt(max_total),
                                               "" if not result["problems"] else "  (%s)" % result["problems"][0][:70]))
 
     old_sigterm = signal.getsignal(signal.SIGTERM)
@@ -544,65 +644,75 @@ def _grade_locked(opts: Options, root: str, cfg, cd, a: str, db: str, state: str
     except ValueError:
         pass
     try:
-        while queue or running:
-            while queue and len(running) < jobs:
-                s = queue.popleft()
-                wd = tempfile.mkdtemp(prefix="ag-%s-" % s[:20], dir=wroot)
-                spec = _worker_spec(opts, root, s, wd, template, threads, data_read, kernel_env)
-                with open(os.path.join(wd, "spec.json"), "w") as fh:
-                    json.dump(spec, fh)
-                env = dict(os.environ)
-                env["PYTHONUNBUFFERED"] = "1"
-                proc = subprocess.Popen([sys.executable, "-m", "autograder.worker", os.path.join(wd, "spec.json")],
-                                        cwd=wd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, env=env, start_new_session=True)
-                running.append(Running(s, wd, proc, os.path.join(logs, s + ".log")))
-                progress.update(running=len(running))
+        while queue or any(w.student for w in workers):
+            # start workers as needed, give idle ones the next student
+            while queue and len(workers) < jobs:
+                n_workers += 1
+                workers.append(Worker(n_workers, os.path.join(logs, "worker-%d.log" % n_workers)))
+            for w in [w for w in workers if w.student is None and w.proc.poll() is not None]:
+                workers.remove(w)  # an idle worker that exited: replaced on the next round
+            for w in workers:
+                if queue and w.student is None:
+                    s = queue.popleft()
+                    wd = tempfile.mkdtemp(prefix="ag-%s-" % s[:20], dir=wroot)
+                    spec = _worker_spec(opts, root, s, wd, template, threads, data_read, kernel_env, mpl_cache)
+                    spec_path = os.path.join(wd, "spec.json")
+                    with open(spec_path, "w") as fh:
+                        json.dump(spec, fh)
+                    w.assign(s, wd, spec_path)
+                    progress.update(running=sum(1 for x in workers if x.student))
             time.sleep(0.2)
             now = time.time()
             watch = now - last_watch >= 1.0
             if watch:
                 last_watch = now
-            for run in list(running):
-                if run.proc.poll() is not None:
-                    # make sure nothing of it is left (a kernel whose worker died)
-                    run.kill_tree()
-                    running.remove(run)
-                    finish(run)
+            for w in list(workers):
+                if w.student is None:
+                    continue
+                if w.finished():
+                    w.reap_kernels()
+                    finish(w)
+                    continue
+                if w.proc.poll() is not None:  # the worker died
+                    w.kill_tree()
+                    workers.remove(w)
+                    finish(w)
                     continue
                 if not watch:
                     continue
                 rss = 0
-                for p in run.tree():
+                for p in w.tree():
                     try:
                         mi = p.memory_info()
                         rss += mi.rss
-                        if p.pid != run.proc.pid:
-                            run.peak_vms = max(run.peak_vms, mi.vms)
+                        if p.pid != w.proc.pid:
+                            w.peak_vms = max(w.peak_vms, mi.vms)
                     except Exception:
                         pass
-                run.peak_rss = max(run.peak_rss, rss)
-                if now - run.t0 > opts.wall_limit:
-                    run.killed = "wall-clock limit hit: stopped after %d s" % opts.wall_limit
+                w.peak_rss = max(w.peak_rss, rss)
+                if now - w.t0 > opts.wall_limit:
+                    w.killed = "wall-clock limit hit: stopped after %d s" % opts.wall_limit
                 elif opts.memory_cap and rss > opts.memory_cap + GiB:
-                    run.killed = "memory cap hit: %s in use (cap %s); stopped" % (
+                    w.killed = "memory cap hit: %s in use (cap %s); stopped" % (
                         report.human_bytes(rss), report.human_bytes(opts.memory_cap))
-                elif now - run._last_disk > 5:
-                    run._last_disk = now
-                    size = dir_size(run.workdir)
+                elif now - w._last_disk > 5:
+                    w._last_disk = now
+                    size = dir_size(w.workdir)
                     if size > opts.disk_cap:
-                        run.killed = "disk cap hit: %s written (cap %s); stopped" % (
+                        w.killed = "disk cap hit: %s written (cap %s); stopped" % (
                             report.human_bytes(size), report.human_bytes(opts.disk_cap))
-                if run.killed:
-                    run.kill_tree()
-                    run.proc.wait()
-                    running.remove(run)
-                    finish(run)
+                if w.killed:
+                    w.kill_tree()
+                    w.proc.wait()
+                    workers.remove(w)
+                    finish(w)
+        for w in workers:
+            w.close()
     except KeyboardInterrupt:
-        for run in running:
-            run.kill_tree()
-            if not opts.keep_workdirs:
-                shutil.rmtree(run.workdir, ignore_errors=True)
+        for w in workers:
+            w.kill_tree()
+            if not opts.keep_workdirs and w.student:
+                shutil.rmtree(w.workdir, ignore_errors=True)
         progress.close()
         raise
     finally:
@@ -615,7 +725,7 @@ def _grade_locked(opts: Options, root: str, cfg, cd, a: str, db: str, state: str
     ordered = [results[s] for s in students]
     graded = [r["student"] for r in ordered if r.get("status") == "graded"]
     if opts.feedback and graded:
-        fb = generate_feedback(cfg, root, a, graded)
+        fb = parallel_feedback(root, a, graded, jobs, state)
         for s, err in fb.items():
             if err:
                 results[s]["problems"].append("no feedback: %s" % err)

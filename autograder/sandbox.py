@@ -177,6 +177,14 @@ def prepare(
         "AUTOGRADER_SANDBOX": "1" if enabled else "0",
     })
     env["PYTHONPATH"] = pkgs
+    try:  # packages installed with `pip install --user` stay importable under the new HOME
+        import site
+
+        if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
+            env["PYTHONUSERBASE"] = site.getuserbase()
+            env.pop("PYTHONNOUSERSITE", None)
+    except Exception:
+        pass
     env.update(extra_env or {})
     if threads:
         t = str(int(threads))

@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import ast
-import json
 import os
 import re
 from typing import Any
@@ -83,9 +82,11 @@ def helper_names(test_sources: list[str]) -> set[str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 names.update(a.asname or a.name for a in node.names if a.name != "*")
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-                if node.func.id.startswith(("check", "assert", "test", "verify", "compare")):
-                    names.add(node.func.id)
+            elif isinstance(node, ast.Call):
+                name = node.func.id if isinstance(node.func, ast.Name) else \
+                    node.func.attr if isinstance(node.func, ast.Attribute) else ""
+                if name.startswith(("check", "assert", "test", "verify", "compare")):
+                    names.add(name)
     return names
 
 

@@ -154,6 +154,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     sub_priv = cd.format_path(cd.submitted_directory, s, a)
     result["problems"] += copy_submission(sub_main, sub_priv, int(spec.get("max_submission_bytes", 200 << 20)))
 
+    timings = {"setup": round(time.time() - t0, 2)}
     # 2. look at it
     layout = scan.gradebook_layout(cd.db_url, a)
     add_missing = bool(cfg_get(cfg, "OverwriteCells", "add_missing_cells", False))
@@ -181,6 +182,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         shutil.copytree(os.path.join(kdir, "python3"), os.path.join(kdir, kernel_name), dirs_exist_ok=True)
     os.environ.clear()
     os.environ.update(env)
+    import tempfile
+
+    tempfile.tempdir = None  # tempfile caches TMPDIR: this student's, not the previous one's
     os.chdir(work)
 
     from nbgrader.converters import Autograde as _A
@@ -192,6 +196,9 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     spps = cfg_get(cfg, "Autograde", "sanitize_preprocessors", None)
     cfg.Autograde.sanitize_preprocessors = fix_sanitize_preprocessors(
         list(spps or _A.class_traits()["sanitize_preprocessors"].default()))
+    extra = cfg_get(cfg, "Execute", "extra_arguments", None)
+    if extra:  # the sandbox's IPython startup file already installs the guard
+        cfg.Execute.extra_arguments = [x for x in extra if "_kernel_startup.py" not in str(x)]
     if spec.get("timeout"):
         cfg.Execute.timeout = int(spec["timeout"])
     for key in ("max_output_bytes", "max_total_output_bytes"):
@@ -207,11 +214,20 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     app = Autograde(coursedir=cd, config=cfg)
     app.force = True
     app.create_student = True
+    # a prebuilt matplotlib font cache (saves building it in every kernel)
+    mpl_cache = spec.get("mpl_cache")
+    if mpl_cache and os.path.isdir(mpl_cache):
+        for f in os.listdir(mpl_cache):
+            if f.startswith("fontlist") and f.endswith(".json"):
+                shutil.copyfile(os.path.join(mpl_cache, f), os.path.join(env["MPLCONFIGDIR"], f))
+    timings["inspect"] = round(time.time() - t0, 2)
     if info["fatal"] in ("unreadable notebook", "notebook too large"):
         # nbgrader would stop on it too; do not start a kernel for nothing
         out = {"success": False, "error": info["fatal"]}
     else:
         out = capture_log(app)
+    timings["autograde"] = round(time.time() - t0, 2)
+    result["timings"] = timings
     result["log"] = (out.get("log") or "")[-20000:]
     if not out.get("success"):
         err = out.get("error") or ""
@@ -259,25 +275,67 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    with open(argv[0]) as fh:
-        spec = json.load(fh)
+def feedback_main(argv: list[str]) -> int:
+    """``python -m autograder.worker --feedback ROOT ASSIGNMENT OUT.json STUDENT...``: nbgrader
+    generate_feedback for these students (read-only on the gradebook; several run at once)."""
     import warnings
 
-    warnings.filterwarnings("ignore", message=".*not in session.*")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="[worker] %(levelname)s %(message)s")
+    warnings.filterwarnings("ignore")
+    from .grade import course_config, generate_feedback
+
+    root, assignment, out_path, students = argv[0], argv[1], argv[2], argv[3:]
+    venv_on_path()
+    errors = generate_feedback(course_config(root), root, assignment, students)
+    with open(out_path, "w") as fh:
+        json.dump(errors, fh)
+    return 0
+
+
+def grade_one(spec_path: str) -> None:
+    with open(spec_path) as fh:
+        spec = json.load(fh)
+    from . import sandbox
+
+    sandbox.EVENTS.clear()
     try:
         result = run(spec)
     except BaseException as exc:  # report, never hang
         result = {"student": spec.get("student"), "status": "failed", "problems": [],
                   "error": "grader error: %s: %s" % (type(exc).__name__, exc),
                   "traceback": traceback.format_exc()[-5000:]}
+    finally:
+        os.chdir("/")
     tmp = spec["result_path"] + ".tmp"
     with open(tmp, "w") as fh:
         json.dump(result, fh, indent=1, default=str)
     os.replace(tmp, spec["result_path"])
+
+
+def serve() -> int:
+    """``--serve``: grade the students whose spec paths arrive on stdin, one per line."""
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            break
+        path = line.strip()
+        if path:
+            print("[worker] grading %s" % path, file=sys.stderr, flush=True)
+            grade_one(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--feedback":
+        return feedback_main(argv[1:])
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="[worker] %(levelname)s %(message)s")
+    if argv and argv[0] == "--serve":
+        return serve()
+    grade_one(argv[0])
     return 0
 
 

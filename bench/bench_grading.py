@@ -98,6 +98,8 @@ def main(argv=None) -> int:
     ap.add_argument("--students", type=int, default=20)
     ap.add_argument("--out", default=str(ROOT / "bench" / "out"))
     ap.add_argument("--skip-serial", action="store_true")
+    ap.add_argument("--with-feedback", action="store_true",
+                    help="let the parallel run generate feedback too (plain `nbgrader autograde` does not)")
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     students = bench_class(args.students)
@@ -121,8 +123,10 @@ def main(argv=None) -> int:
         print("  %.0f s, peak %.2f GiB (exit %d)" % (wall, peak / 2**30, rc), flush=True)
 
     print("python -m autograder grade --jobs %d ..." % args.jobs, flush=True)
-    wall, peak, rc = run([sys.executable, "-m", "autograder", "grade", course.ASSIGNMENT, "--jobs", str(args.jobs),
-                          "--quiet"], roots["parallel"], os.path.join(args.out, "parallel.log"))
+    cmd = [sys.executable, "-m", "autograder", "grade", course.ASSIGNMENT, "--jobs", str(args.jobs), "--quiet"]
+    if not args.with_feedback:
+        cmd.append("--no-feedback")  # like for like: `nbgrader autograde` makes no feedback
+    wall, peak, rc = run(cmd, roots["parallel"], os.path.join(args.out, "parallel.log"))
     res.update(parallel_wall=round(wall, 1), parallel_peak_rss=peak, parallel_rc=rc)
     print("  %.0f s, peak %.2f GiB (exit %d)" % (wall, peak / 2**30, rc), flush=True)
 

@@ -3,8 +3,9 @@
 Each notebook is executed top to bottom with nbclient in a fresh ``python3`` kernel (cwd
 ``notebooks/``), one at a time, and the script prints its wall time and the peak resident
 memory (RSS) of the kernel's process tree, sampled every 0.2 s with psutil. The kernel's own
-``getrusage`` high-water mark (read by a cell appended at the end) is printed too as a
-cross-check. The mybinder.org budget the notebooks are sized for is about 10 minutes on 2 CPU
+``getrusage`` high-water mark and its CPU time (user + system, read by a cell appended at the
+end) are printed too: on a shared machine the wall time depends on the load (printed as the
+1-minute load average at the end of each run), the CPU time much less. The mybinder.org budget the notebooks are sized for is about 10 minutes on 2 CPU
 cores and 2 GB of memory.
 
 Usage::
@@ -33,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 RSS_CELL = (
     "import json as _json, resource as _resource, sys as _sys\n"
+    "_ru = _resource.getrusage(_resource.RUSAGE_SELF)\n"
     "_scale = 1 if _sys.platform == 'darwin' else 1024  # ru_maxrss: bytes on macOS, KiB on Linux\n"
-    "print('BENCH_MAXRSS', _json.dumps(_resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss * _scale))"
+    "print('BENCH_MAXRSS', _json.dumps([_ru.ru_maxrss * _scale, _ru.ru_utime + _ru.ru_stime]))"
 )
 
 
@@ -94,11 +96,11 @@ def run_notebook(path: Path, fast: bool, timeout: int, save: Path | None) -> dic
         finally:
             monitor.stop()
     wall = time.perf_counter() - t0
-    kernel_maxrss = None
+    kernel_maxrss = kernel_cpu = None
     for output in nb.cells[-1].get("outputs", []):
         for line in output.get("text", "").splitlines():
             if line.startswith("BENCH_MAXRSS"):
-                kernel_maxrss = int(json.loads(line.split(maxsplit=1)[1]))
+                kernel_maxrss, kernel_cpu = json.loads(line.split(maxsplit=1)[1])
     figures = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     if save is not None:
         save.mkdir(parents=True, exist_ok=True)
@@ -106,7 +108,8 @@ def run_notebook(path: Path, fast: bool, timeout: int, save: Path | None) -> dic
         nbformat.write(nb, save / path.name)
     return {"notebook": path.name, "mode": "fast" if fast else "full", "wall_s": round(wall, 1),
             "peak_rss_tree_mb": round(monitor.peak / 2**20), "kernel_maxrss_mb": None if kernel_maxrss is None else round(kernel_maxrss / 2**20),
-            "figures": figures, "error": error}
+            "kernel_cpu_s": None if kernel_cpu is None else round(kernel_cpu, 1),
+            "load_avg_1min": round(os.getloadavg()[0], 2), "figures": figures, "error": error}
 
 
 def main(argv=None) -> int:
@@ -124,13 +127,14 @@ def main(argv=None) -> int:
         print("no notebooks matched", file=sys.stderr)
         return 2
     results = []
-    print(f"{'notebook':36s} {'mode':5s} {'wall':>8s} {'peak RSS (tree)':>16s} {'kernel maxrss':>14s} {'figures':>8s}")
+    print(f"{'notebook':36s} {'mode':5s} {'wall':>8s} {'kernel CPU':>10s} {'peak RSS (tree)':>16s} {'kernel maxrss':>14s} {'figures':>8s} {'load':>5s}")
     for path in paths:
         r = run_notebook(path, args.fast, args.timeout, args.save)
         results.append(r)
         kernel = "?" if r["kernel_maxrss_mb"] is None else f"{r['kernel_maxrss_mb']} MB"
-        print(f"{r['notebook']:36s} {r['mode']:5s} {r['wall_s']:7.1f}s {r['peak_rss_tree_mb']:13d} MB {kernel:>14s} {r['figures']:8d}"
-              + (f"   ERROR {r['error']}" if r["error"] else ""), flush=True)
+        cpu = "?" if r["kernel_cpu_s"] is None else f"{r['kernel_cpu_s']:.0f}s"
+        print(f"{r['notebook']:36s} {r['mode']:5s} {r['wall_s']:7.1f}s {cpu:>10s} {r['peak_rss_tree_mb']:13d} MB {kernel:>14s} "
+              f"{r['figures']:8d} {r['load_avg_1min']:5.1f}" + (f"   ERROR {r['error']}" if r["error"] else ""), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 1 if any(r["error"] for r in results) else 0

@@ -302,7 +302,8 @@ def draw_hand(n_fingers, rng, image_size=IMAGE_SIZE):
         y0 = -palm_h * rng.uniform(0.75, 1.2)
         sleeve = np.array([[-0.55, y0 / palm_h], [0.55, y0 / palm_h], [0.6, -4.0], [-0.6, -4.0]])
         sleeve_colour = tuple(int(v) for v in rng.integers(0, 256, size=3))
-        draw.polygon(frame(sleeve * [palm_w, palm_h]), fill=sleeve_colour, outline=_shade(sleeve_colour, 0.6), width=ss)
+        draw.polygon(frame(sleeve * [palm_w, palm_h]), fill=sleeve_colour,
+                     outline=_shade(sleeve_colour, 0.6), width=ss)
     draw.polygon(frame(_superellipse(0, 0, palm_w / 2, palm_h / 2)), fill=skin, outline=edge, width=ss)
 
     # ---- the four fingers along the top of the palm ----
@@ -605,7 +606,9 @@ def load_dataset(data_dir=None):
     if all(have):
         return _load_signs(directory)
     if any(have):
-        present, absent = (SIGNS_TRAIN_FILE, SIGNS_TEST_FILE) if have[0] else (SIGNS_TEST_FILE, SIGNS_TRAIN_FILE)
+        present, absent = (SIGNS_TRAIN_FILE, SIGNS_TEST_FILE)
+        if not have[0]:
+            present, absent = absent, present
         warnings.warn(
             f"{directory} has {present} but not {absent}; both original SIGNS files are needed. "
             "Using the course's generated hand-sign data instead.",

@@ -8,7 +8,9 @@ notebooks compute lives here so that notebook cells stay short and read like a l
 Notebook                               Helpers
 =====================================  =====================================================
 ``01_vanishing_gradients.ipynb``       :func:`make_teacher_dataset`, :func:`build_dense_net`,
-                                       :func:`gradient_norms`, :func:`track_gradients`,
+                                       :func:`gradient_norms`,
+                                       :func:`activation_gradient_norms`,
+                                       :func:`track_gradients`,
                                        :func:`jacobian_singular_values`,
                                        :func:`plot_gradient_norms`,
                                        :func:`plot_gradient_history`,
@@ -52,6 +54,8 @@ __all__ = [
     "build_dense_net",
     "weight_layers",
     "gradient_norms",
+    "activation_layers",
+    "activation_gradient_norms",
     "track_gradients",
     "jacobian_singular_values",
     "ShortcutA",
@@ -127,6 +131,7 @@ def prepare_images(X, Y=None, size: int | None = 32):
     x = np.asarray(X, dtype="float32") / 255.0
     if size is not None and x.shape[1:3] != (size, size):
         x = tf.image.resize(x, (size, size), method="area").numpy().astype("float32")
+        x = np.clip(x, 0.0, 1.0)  # area averaging can overshoot 1.0 by a rounding error
     if Y is None:
         return x
     return x, np.asarray(Y).reshape(-1).astype("int32")
@@ -235,8 +240,11 @@ def gradient_norms(model: keras.Model, x, y, training: bool = True) -> np.ndarra
 def activation_layers(model: keras.Model) -> list[str]:
     """Names of the layers whose outputs are the activations :math:`a^{[l]}` between blocks:
     the stem's ReLU and every block's final ReLU (``*_out``), in forward order."""
-    return [layer.name for layer in model.layers if layer.name in ("relu_stem", "stem_relu") or layer.name.endswith("_out")
-            and not layer.name.startswith("stage")]
+    return [
+        layer.name
+        for layer in model.layers
+        if layer.name in ("relu_stem", "stem_relu") or (layer.name.endswith("_out") and not layer.name.startswith("stage"))
+    ]
 
 
 def activation_gradient_norms(model: keras.Model, x, y, training: bool = True) -> np.ndarray:
@@ -751,8 +759,10 @@ def plot_gradient_history(
     """
     plt = _plt()
     n = len(tracks)
-    fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 3.6), squeeze=False)
-    axes = axes[0]
+    fig, axes = plt.subplots(
+        1, n + 2, figsize=(4.0 * n + 5.0, 3.6), layout="constrained",
+        gridspec_kw={"width_ratios": [1.0] * n + [0.06, 1.1]},
+    )
     logs = {k: np.log10(np.maximum(np.asarray(t["grad_norms"], "float64"), floor)) for k, t in tracks.items()}
     lo = max(min(float(np.nanmin(v)) for v in logs.values()), np.log10(floor))
     hi = vmax if vmax is not None else max(float(np.nanmax(v)) for v in logs.values())
@@ -760,17 +770,17 @@ def plot_gradient_history(
     im = None
     for ax, (label, lg) in zip(axes[:n], logs.items()):
         im = ax.imshow(lg.T, aspect="auto", origin="lower", cmap="viridis", vmin=lo, vmax=hi,
-                       extent=(-0.5, lg.shape[0] - 0.5, 0.5, lg.shape[1] + 0.5))
+                       extent=(-0.5, lg.shape[0] - 0.5, 0.5, lg.shape[1] + 0.5), interpolation="nearest")
         ax.set_title(label)
         ax.set_xlabel("training step")
-        ax.set_ylabel("layer $l$")
-    if im is not None:
-        fig.colorbar(im, ax=list(axes[:n]), label=r"$\log_{10}\|\partial L/\partial W^{[l]}\|$", fraction=0.03)
+        ax.set_ylabel("layer $l$ (1 = input side)")
+    fig.colorbar(im, cax=axes[n], label=r"$\log_{10}\|\partial L/\partial W^{[l]}\|$")
+    loss_ax = axes[n + 1]
     for i, (label, t) in enumerate(tracks.items()):
-        axes[n].plot(t["loss"], color=_color(label, i), label=label, ls="-" if "plain" in label.lower() else "--")
-    axes[n].set_title("training loss")
-    axes[n].set_xlabel("training step")
-    axes[n].legend(fontsize=8)
+        loss_ax.plot(t["loss"], color=_color(label, i), label=label, ls="-" if "plain" in label.lower() else "--")
+    loss_ax.set_title("training loss")
+    loss_ax.set_xlabel("training step")
+    loss_ax.legend(fontsize=8)
     return fig
 
 
@@ -778,15 +788,21 @@ def plot_singular_values(spectra: Mapping[str, np.ndarray]):
     """Log-scale plot of Jacobian singular values (``{label: values}``, from
     :func:`jacobian_singular_values`), sorted largest first.  Returns the Figure."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for i, (label, sv) in enumerate(spectra.items()):
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    kinds = ["plain" if "plain" in label.lower() else "residual" for label in spectra]
+    totals = {k: kinds.count(k) for k in set(kinds)}
+    seen = {"plain": 0, "residual": 0}
+    for label, kind, sv in zip(spectra, kinds, spectra.values()):
         sv = np.asarray(sv, dtype="float64")
+        shade = 0.4 + 0.55 * seen[kind] / max(totals[kind] - 1, 1)  # later entries darker
+        seen[kind] += 1
+        color = plt.get_cmap("Reds" if kind == "plain" else "Blues")(shade)
         ax.semilogy(np.arange(1, len(sv) + 1), np.where(sv > 0, sv, np.nan), label=label,
-                    color=_color(label, i), ls="-" if "plain" in label.lower() else "--", alpha=0.5 + 0.5 * (i % 2))
+                    color=color, ls="-" if kind == "plain" else "--")
     ax.axhline(1.0, color="gray", lw=0.8)
     ax.set_xlabel("index $k$ (sorted)")
     ax.set_ylabel(r"singular value $\sigma_k$ of $\partial a^{[L]}/\partial a^{[0]}$")
-    ax.legend(fontsize=8, ncol=2)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
@@ -884,7 +900,7 @@ def plot_ablation(results: Mapping[str, Mapping[str, float]], chance: float | No
     chance level.  Returns the Figure."""
     plt = _plt()
     names = [k for k in next(iter(results.values())) if k != "full"]
-    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(names) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(names) + 2) + 2.5, 3.6))
     for i, (label, r) in enumerate(results.items()):
         color = _color(label, i)
         ax.plot(np.arange(len(names)), [100 * r[nm] for nm in names], "o-" if "plain" in label.lower() else "s--",
@@ -898,6 +914,6 @@ def plot_ablation(results: Mapping[str, Mapping[str, float]], chance: float | No
     ax.set_ylim(0, 105)
     if title:
         ax.set_title(title)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig

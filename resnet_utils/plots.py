@@ -160,7 +160,9 @@ def show_samples(X, Y, classes=None, n=24, cols=8, seed=0):
     X = np.asarray(X)
     y = _labels(Y, name="Y")
     if X.ndim != 4 or X.shape[0] != y.shape[0]:
-        raise ValueError(f"X must be (m, H, W, C) images with one label each; got X {X.shape} and {y.shape[0]} labels")
+        raise ValueError(
+            f"X must be (m, H, W, C) images with one label each; got X {X.shape} and {y.shape[0]} labels"
+        )
     n = int(min(n, X.shape[0]))
     idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], size=n, replace=False)) if n else []
     cols, rows = _grid_size(n, cols)
@@ -244,7 +246,8 @@ def confusion_matrix(y_true, y_pred, n_classes):
         raise ValueError(f"y_true has {t.shape[0]} labels but y_pred has {p.shape[0]}")
     for name, v in (("y_true", t), ("y_pred", p)):
         if v.size and (v.min() < 0 or v.max() >= n_classes):
-            raise ValueError(f"{name} has labels outside [0, {n_classes}): {np.unique(v[(v < 0) | (v >= n_classes)]).tolist()}")
+            bad = np.unique(v[(v < 0) | (v >= n_classes)]).tolist()
+            raise ValueError(f"{name} has labels outside [0, {n_classes}): {bad}")
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(cm, (t, p), 1)
     return cm
@@ -309,7 +312,9 @@ def show_misclassified(X, y_true, y_pred, probs=None, n=12, cols=6, classes=None
     t = _labels(y_true, name="y_true")
     p = _labels(y_pred, name="y_pred")
     if not (X.shape[0] == t.shape[0] == p.shape[0]):
-        raise ValueError(f"X, y_true and y_pred have different lengths: {X.shape[0]}, {t.shape[0]}, {p.shape[0]}")
+        raise ValueError(
+            f"X, y_true and y_pred have different lengths: {X.shape[0]}, {t.shape[0]}, {p.shape[0]}"
+        )
     wrong = np.flatnonzero(t != p)
     if wrong.size == 0:
         fig = _figure(figsize=(5, 1.6))
@@ -329,7 +334,8 @@ def show_misclassified(X, y_true, y_pred, probs=None, n=12, cols=6, classes=None
     cols, rows = _grid_size(len(shown), cols)
     fig = _figure(figsize=(1.7 * cols, 1.8 * rows + 0.4))
     _image_grid(fig, [X[i] for i in shown], titles, cols)
-    fig.suptitle(f"Misclassified: {wrong.size} of {t.shape[0]} (true / predicted" + (" (p))" if probs is not None else ")"))
+    legend = "true / predicted (p)" if probs is not None else "true / predicted"
+    fig.suptitle(f"Misclassified: {wrong.size} of {t.shape[0]} ({legend})")
     return fig
 
 

@@ -7,7 +7,6 @@ a linear model and a small CNN for about a minute.
 """
 
 import hashlib
-import os
 import shutil
 import socket
 import urllib.error
@@ -320,6 +319,16 @@ def test_nothing_writable_returns_data_from_memory(tmp_path, dataset, monkeypatc
     with pytest.warns(RuntimeWarning, match="from memory"):
         out = data.load_dataset(blocker / "datasets")
     assert out[0].shape == (M_TRAIN, 64, 64, 3) and out[3].shape == (1, M_TEST)
+
+
+def test_missing_default_folder_is_not_created(tmp_path, dataset, monkeypatch):
+    """E.g. an installed (not editable) package: no datasets/ folder next to it."""
+    missing = tmp_path / "site-packages" / "datasets"
+    monkeypatch.setattr(data, "_default_data_dir", lambda: (missing, False))
+    monkeypatch.setattr(data, "_generate_splits", lambda: real_splits(dataset))
+    data.load_dataset()
+    assert not missing.exists()
+    assert (tmp_path / "xdg-cache" / "resnet_course" / data.TRAIN_FILE).is_file()
 
 
 def test_default_folder_is_datasets_at_the_repository_root(monkeypatch):

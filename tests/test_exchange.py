@@ -16,7 +16,6 @@ import subprocess
 import sys
 
 import nbformat
-import pytest
 
 from autograder import toy
 

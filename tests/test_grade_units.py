@@ -7,7 +7,6 @@ import sys
 import textwrap
 
 import nbformat
-import pytest
 
 from autograder import feedback, report, scan
 from autograder.nbfixes import DeduplicateIds, fix_sanitize_preprocessors
