@@ -9,6 +9,10 @@ Submodules (imported on demand so that ``import resnet_utils`` stays cheap):
 - :mod:`resnet_utils.grading`: the checks behind the assignment's test cells and the
   stored reference outputs.
 - :mod:`resnet_utils.training`: training settings (full run vs. nbgrader's fast run).
+- :mod:`resnet_utils.experiments`: the walkthroughs' experiments (plain vs residual
+  networks, gradient probes, training loop, block ablation, plots).
+- :mod:`resnet_utils.reference`: records the reference outputs from the source notebook.
+- :mod:`resnet_utils.kernelspec`: installs the course's Jupyter kernel.
 """
 
-__all__ = ["data", "plots", "summary", "grading", "training"]
+__all__ = ["data", "plots", "summary", "grading", "training", "experiments"]
