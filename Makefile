@@ -48,6 +48,8 @@ lab: venv
 
 bench: venv
 	$(PY) bench/bench_notebook.py
+	$(PY) bench/bench_walkthroughs.py
+	$(PY) bench/bench_grading.py --jobs 2
 
 clean:
-	rm -rf submitted autograded feedback gradebook.db grades.csv .pytest_cache
+	rm -rf submitted autograded feedback gradebook.db grades.csv .pytest_cache .autograder

@@ -32,14 +32,14 @@ class PeakRSS(threading.Thread):
 
     def __init__(self, pid: int, interval: float = 0.2):
         super().__init__(daemon=True)
-        self.pid, self.interval, self.peak, self._stop = pid, interval, 0, threading.Event()
+        self.pid, self.interval, self.peak, self._halt = pid, interval, 0, threading.Event()
 
     def run(self):
         try:
             proc = psutil.Process(self.pid)
         except psutil.NoSuchProcess:
             return
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 rss = proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
                 self.peak = max(self.peak, rss)
@@ -48,7 +48,7 @@ class PeakRSS(threading.Thread):
             time.sleep(self.interval)
 
     def stop(self):
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 

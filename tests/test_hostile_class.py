@@ -16,6 +16,8 @@ from autograder.grade import Options, grade
 
 GiB = 1 << 30
 
+pytestmark = pytest.mark.slow  # TensorFlow kernels: minutes
+
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):

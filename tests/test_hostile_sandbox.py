@@ -10,6 +10,8 @@ from autograder.grade import Options, grade
 
 GiB = 1 << 30
 
+pytestmark = pytest.mark.slow  # TensorFlow kernels: minutes
+
 TF_CODE = '''
 import numpy as np, tensorflow as tf, keras
 model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
