@@ -82,7 +82,7 @@ def run(notebook: Path, fast: bool, env_extra: dict) -> dict:
     acc = re.findall(r"test accuracy: ([0-9.]+) on (\d+) images", text)
     epochs = re.findall(r"Epoch (\d+)/(\d+)", text)
     return {"wall_s": wall, "peak_rss_mb": (monitor.peak if monitor else 0) / 2**20,
-            "test_accuracy": acc[-1] if acc else None, "epochs": epochs[-1][1] if epochs else None}
+            "test_accuracy": acc[-1][0] if acc else None, "epochs": epochs[-1][1] if epochs else None}
 
 
 def main(argv=None) -> int:
