@@ -41,6 +41,30 @@ def solution_sources(source_nb) -> dict[str, str]:
     return out
 
 
+#: The imports of the assignment's setup cell that the graded functions use.
+NOTEBOOK_IMPORTS = """
+import numpy as np
+import keras
+from keras.layers import (Input, Add, Dense, Activation, ZeroPadding2D, BatchNormalization,
+                          Flatten, Conv2D, AveragePooling2D, MaxPooling2D)
+from keras.models import Model
+from keras.initializers import glorot_uniform
+"""
+
+
+def load_functions(answers: dict) -> dict:
+    """Execute solution-cell code (by grade_id) in a fresh namespace with the notebook's imports.
+
+    ``load_functions(solution_sources(SOURCE_NB))["ResNet50"]`` is the reference ResNet50.
+    """
+    ns: dict = {}
+    exec(NOTEBOOK_IMPORTS, ns)
+    for gid in ("identity_block", "convolutional_block", "ResNet50"):
+        if gid in answers:
+            exec(compile(answers[gid], f"<{gid}>", "exec"), ns)
+    return ns
+
+
 def fill(release_nb, answers: dict[str, str]) -> nbformat.NotebookNode:
     """A copy of the release notebook whose solution cells named in ``answers`` hold that code."""
     nb = copy.deepcopy(read(release_nb) if isinstance(release_nb, (str, Path)) else release_nb)

@@ -61,6 +61,7 @@ __all__ = [
     "plot_confusion_matrix",
     "show_misclassified",
     "show_prediction",
+    "plot_batchnorm_shift",
 ]
 
 
@@ -377,3 +378,58 @@ def show_prediction(image, probs, classes=None):
     ax.set_title("Class probabilities")
     return fig
 
+
+
+def plot_batchnorm_shift(before, after, accuracy_before=None, accuracy_after=None):
+    """BatchNorm's moving statistics before and after recalibration, layer by layer.
+
+    Args:
+        before, after: what :func:`resnet_utils.training.batchnorm_shift` returns (dicts
+            with ``names``, ``mean_shift`` and ``std_ratio`` per BatchNorm layer), measured
+            before and after :func:`resnet_utils.training.recalibrate_batchnorm`.
+        accuracy_before, accuracy_after: test accuracies with the two sets of statistics
+            (optional; when both are given, a first panel compares them).
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`: panels titled "Test accuracy" (if given),
+        "Mean shift" (how many standard deviations each layer's normalised mean is off)
+        and "Standard deviation ratio" (1 is a perfect fit), lines labelled
+        "moving statistics" and "recalibrated".
+    """
+    for name, d in (("before", before), ("after", after)):
+        if not isinstance(d, dict) or not {"names", "mean_shift", "std_ratio"} <= set(d):
+            raise ValueError(f"{name} must be what training.batchnorm_shift returns "
+                             "(a dict with names, mean_shift and std_ratio)")
+    if list(before["names"]) != list(after["names"]):
+        raise ValueError("before and after describe different BatchNorm layers")
+    with_acc = accuracy_before is not None and accuracy_after is not None
+    n_panels = 3 if with_acc else 2
+    fig = _figure(figsize=(4.2 * n_panels + 1.5, 3.6))
+    grid = fig.add_gridspec(1, n_panels, width_ratios=([0.6] if with_acc else []) + [1.3, 1.3])
+    col = 0
+    labels = ("moving statistics", "recalibrated")
+    if with_acc:
+        ax = fig.add_subplot(grid[0, 0])
+        bars = ax.bar([0, 1], [accuracy_before, accuracy_after], color=["tab:red", "tab:green"])
+        ax.bar_label(bars, labels=[f"{accuracy_before:.3f}", f"{accuracy_after:.3f}"])
+        ax.set_xticks([0, 1], ["moving\nstatistics", "recalibrated"])
+        ax.set_ylim(0.0, 1.1)
+        ax.set_ylabel("accuracy")
+        ax.set_title("Test accuracy")
+        col = 1
+    x = np.arange(1, len(before["names"]) + 1)
+    for key, title, ylabel, ideal in (
+        ("mean_shift", "Mean shift", "|mean - moving mean| / moving std", 0.0),
+        ("std_ratio", "Standard deviation ratio", "std / moving std", 1.0),
+    ):
+        ax = fig.add_subplot(grid[0, col])
+        for d, label, style in ((before, labels[0], "o-"), (after, labels[1], "s-")):
+            ax.plot(x, np.asarray(d[key], dtype=float), style, label=label, markersize=3)
+        ax.axhline(ideal, color="black", linewidth=0.8, linestyle=":")
+        ax.set_title(title)
+        ax.set_xlabel("BatchNorm layer (input to output)")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend()
+        col += 1
+    return fig

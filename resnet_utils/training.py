@@ -1,10 +1,26 @@
-"""Training settings and thin wrappers around Keras's ``compile``/``fit``/``predict``.
+"""Training the assignment's ResNet50: settings, the recipe, and BatchNorm recalibration.
 
-The assignment's training section runs in two modes:
+The student's network is never changed here; everything about *training* is:
 
-- **full** (a student running the notebook): the whole dataset, several epochs, Keras's
-  progress bar. Chosen to fit in about 10 minutes on 2 CPU cores and under 2 GB of memory
-  (measured by ``bench/bench_notebook.py``).
+- :func:`prepare`: zero-initialise the last BatchNorm scale :math:`\\gamma` of every
+  residual branch (each identity block then starts as the identity, Goyal et al. 2017) and
+  optionally re-draw the convolution kernels with independent seeds.
+- :func:`compile_model`: AdamW with a one-cycle-like schedule (linear warm-up, then
+  cosine decay to zero; Keras's ``CosineDecay``) and label smoothing.
+- :func:`fit`: a ``tf.data`` pipeline (optionally with random shifts, rotations and zooms,
+  Keras preprocessing layers), validation on held-out training images.
+- :func:`recalibrate_batchnorm` ("precise BatchNorm", Wu & Johnson 2021): recompute every
+  BatchNorm layer's moving mean and variance as the plain average of batch statistics of
+  the *final* weights, on un-augmented training images.
+- :func:`batchnorm_shift`: how far each BatchNorm layer's moving statistics are from the
+  statistics of what it actually receives at inference time (the notebook's figure).
+
+Two modes:
+
+- **full** (a student running the notebook): the recipe above, sized by epochs so that the
+  whole notebook takes about 10 minutes on a slow 2-core CPU (``bench/bench_notebook.py``
+  measures time, memory and accuracy; ``bench/results/notebook.json`` has the figures and
+  ``bench/results/training_curve.json`` what other epoch counts give).
 - **fast** (nbgrader executing the notebook, which sets ``NBGRADER_EXECUTION`` to
   ``autograde`` or ``validate``; or ``RESNET_FAST=1``): a few images and one epoch, run
   eagerly (tracing ResNet50 into a graph alone takes ~45 s on such a CPU), only to show
@@ -13,25 +29,49 @@ The assignment's training section runs in two modes:
 
 from __future__ import annotations
 
+import atexit
 import os
-from dataclasses import asdict, dataclass
+import shutil
+import tempfile
+import weakref
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
-#: Full-mode defaults; see bench/bench_notebook.py for the time and memory they take.
-FULL = dict(epochs=5, batch_size=32, validation_split=0.1, learning_rate=1e-3,
-            n_train=None, n_test=None, run_eagerly=False, verbose=1)
+import numpy as np
+
+#: Full-mode defaults; ``bench/results/notebook.json`` has the time, memory and accuracy.
+FULL = dict(epochs=5, batch_size=32, validation_split=0.1, learning_rate=3e-3,
+            warmup_fraction=0.3, weight_decay=5e-4, label_smoothing=0.1, augment=False,
+            zero_init_residual=True, redraw_kernels=False, recalibration_batches=16,
+            seed=0, n_train=None, n_test=None, run_eagerly=False, verbose=1)
 #: What nbgrader runs: enough to exercise every cell, nothing more.
-FAST = dict(epochs=1, batch_size=8, validation_split=0.34, learning_rate=1e-3,
+FAST = dict(FULL, epochs=1, batch_size=8, validation_split=0.34, recalibration_batches=1,
             n_train=12, n_test=6, run_eagerly=True, verbose=2)
+#: Environment variables that change full-mode settings (used by bench/bench_notebook.py).
+ENV_OVERRIDES = {"epochs": "RESNET_EPOCHS", "batch_size": "RESNET_BATCH_SIZE", "seed": "RESNET_SEED"}
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Training settings. ``n_train``/``n_test`` limit the number of images (None: all)."""
+    """Training settings (see :data:`FULL`). ``n_train``/``n_test`` limit the number of images (None: all).
+
+    ``learning_rate`` is the peak of the schedule: it rises linearly from
+    ``learning_rate / 25`` over the first ``warmup_fraction`` of the steps, then falls to 0
+    along a half cosine.
+    """
 
     epochs: int
     batch_size: int
     validation_split: float
     learning_rate: float
+    warmup_fraction: float
+    weight_decay: float
+    label_smoothing: float
+    augment: bool
+    zero_init_residual: bool
+    redraw_kernels: bool
+    recalibration_batches: int
+    seed: int
     n_train: int | None
     n_test: int | None
     run_eagerly: bool
@@ -43,6 +83,10 @@ class Settings:
         shown = {k: v for k, v in asdict(self).items() if k not in ("fast", "verbose")}
         return f"{mode}: " + ", ".join(f"{k}={v}" for k, v in shown.items())
 
+    def replace(self, **changes) -> "Settings":
+        """A copy with ``changes`` applied (checked like :func:`settings`)."""
+        return _checked(replace(self, **changes))
+
 
 def fast_mode() -> bool:
     """True when nbgrader executes the notebook (or ``RESNET_FAST=1``)."""
@@ -50,11 +94,21 @@ def fast_mode() -> bool:
             or os.environ.get("RESNET_FAST", "") not in ("", "0"))
 
 
+def _checked(s: Settings) -> Settings:
+    if (s.epochs < 1 or s.batch_size < 1 or not 0 <= s.validation_split < 1
+            or s.learning_rate <= 0 or not 0 <= s.warmup_fraction < 1 or s.weight_decay < 0
+            or not 0 <= s.label_smoothing < 1 or s.recalibration_batches < 0):
+        raise ValueError(f"invalid settings {s}: epochs and batch_size must be >= 1, "
+                         "validation_split, warmup_fraction and label_smoothing in [0, 1), "
+                         "learning_rate > 0, weight_decay and recalibration_batches >= 0")
+    return s
+
+
 def settings(**overrides) -> Settings:
     """The settings for this run: fast under nbgrader, full otherwise; keywords override.
 
-    In full mode the environment variables ``RESNET_EPOCHS`` and ``RESNET_BATCH_SIZE``
-    change the defaults (used by ``bench/bench_notebook.py``).
+    In full mode the environment variables ``RESNET_EPOCHS``, ``RESNET_BATCH_SIZE`` and
+    ``RESNET_SEED`` change the defaults (used by ``bench/bench_notebook.py``).
 
     >>> settings(epochs=2).epochs
     2
@@ -64,42 +118,323 @@ def settings(**overrides) -> Settings:
     unknown = set(overrides) - set(base)
     if unknown:
         raise TypeError(f"unknown training setting(s) {sorted(unknown)}; known: {sorted(base)}")
-    for key, var in (("epochs", "RESNET_EPOCHS"), ("batch_size", "RESNET_BATCH_SIZE")):
+    for key, var in ENV_OVERRIDES.items():
         if os.environ.get(var) and not fast:
             try:
                 base[key] = int(os.environ[var])
             except ValueError:
                 raise ValueError(f"{var}={os.environ[var]!r} is not a whole number") from None
     base.update(overrides)
-    s = Settings(fast=fast, **base)
-    if s.epochs < 1 or s.batch_size < 1 or not 0 <= s.validation_split < 1:
-        raise ValueError(f"invalid settings {s}: epochs and batch_size must be >= 1 and "
-                         "validation_split in [0, 1)")
-    return s
+    return _checked(Settings(fast=fast, **base))
 
 
-def compile_model(model, s: Settings):
-    """Compile with Adam, categorical cross-entropy and accuracy (no XLA: slow to compile on CPU)."""
+# --------------------------------------------------------------------------------------
+# Before training: initialisation tricks that leave the architecture as it is
+# --------------------------------------------------------------------------------------
+
+def batchnorm_layers(model) -> list:
+    """The model's BatchNormalization layers, in the order they are used."""
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=s.learning_rate),
-                  loss="categorical_crossentropy", metrics=["accuracy"],
-                  run_eagerly=s.run_eagerly, jit_compile=False)
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def residual_branch_ends(model) -> list:
+    """The BatchNorm layer that ends each residual branch: the one feeding an ``Add`` from the main path.
+
+    Found from the graph, not from names (``bn..._branch2c`` in the assignment's naming):
+    for every ``Add`` layer, the BatchNorm among its inputs if there is one (identity
+    block: the other input is the shortcut itself); if both inputs come from a BatchNorm
+    (projection shortcut), the one farther from the model's input, since the main path
+    has three convolutions and the shortcut one.
+    """
+    import keras
+
+    # ``KerasTensor._keras_history`` is how Keras itself finds the layer that produced a
+    # symbolic tensor (keras/src/ops/node.py); Keras 3 has no public accessor for it.
+    ends = []
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.Add):
+            continue
+        sources = [t._keras_history.operation for t in layer.input]
+        bns = [s for s in sources if isinstance(s, keras.layers.BatchNormalization)]
+        if len(bns) == 1:                      # identity block: BN + the shortcut itself
+            ends.append(bns[0])
+        elif len(bns) == 2:                    # projection shortcut: the main path is the longer one
+            depth = {id(b): _depth(b) for b in bns}
+            ends.append(max(bns, key=lambda b: depth[id(b)]))
+    return ends
+
+
+def _depth(layer) -> int:
+    """Length of the longest chain of layers that leads to ``layer`` (its distance from the input)."""
+    seen: dict = {}
+
+    def walk(op):
+        if id(op) in seen:
+            return seen[id(op)]
+        inputs = op.input if isinstance(op.input, (list, tuple)) else [op.input]
+        parents = [t._keras_history.operation for t in inputs if hasattr(t, "_keras_history")]
+        seen[id(op)] = 1 + max((walk(p) for p in parents), default=0)
+        return seen[id(op)]
+
+    return walk(layer)
+
+
+def prepare(model, s: Settings) -> dict:
+    """Apply the initialisation tricks of ``s`` to a freshly built model; return what was done.
+
+    - ``zero_init_residual``: set :math:`\\gamma = 0` in the last BatchNorm of every
+      residual branch, so that at the start every identity block computes
+      :math:`y = \\mathrm{ReLU}(0 + x) = x` and the network behaves like a shallow one
+      (Goyal et al. 2017; He et al. 2019, "Bag of Tricks").
+    - ``redraw_kernels``: re-draw every Conv2D/Dense kernel from He-normal with its own
+      seed (the assignment's ``glorot_uniform(seed=0)`` gives every kernel of the same
+      shape the same values).
+    """
+    import keras
+
+    done = {"zero_gamma": 0, "redrawn": 0}
+    if s.redraw_kernels:
+        rng = np.random.default_rng(s.seed)
+        for layer in model.layers:
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+                init = keras.initializers.HeNormal(seed=int(rng.integers(2**31)))
+                layer.kernel.assign(init(layer.kernel.shape))
+                done["redrawn"] += 1
+    if s.zero_init_residual:
+        for bn in residual_branch_ends(model):
+            bn.gamma.assign(np.zeros(bn.gamma.shape, dtype="float32"))
+            done["zero_gamma"] += 1
+    return done
+
+
+# --------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------
+
+def steps_per_epoch(n_examples: int, s: Settings) -> int:
+    """Training steps per epoch for ``n_examples`` images before the validation split."""
+    n = n_examples if s.n_train is None else min(s.n_train, n_examples)
+    n_fit = n - int(round(n * s.validation_split))
+    return max(1, -(-n_fit // s.batch_size))
+
+
+def learning_rate_schedule(total_steps: int, s: Settings):
+    """Linear warm-up from ``learning_rate/25`` to ``learning_rate``, then cosine decay to 0."""
+    import keras
+
+    warmup = int(round(s.warmup_fraction * total_steps))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=s.learning_rate / 25, decay_steps=max(1, total_steps - warmup),
+        alpha=0.0, warmup_target=s.learning_rate, warmup_steps=warmup)
+
+
+def compile_model(model, s: Settings, n_examples: int):
+    """Compile with AdamW on the schedule, label-smoothed cross-entropy and accuracy.
+
+    ``n_examples`` is the number of training images passed to :func:`fit` (it fixes the
+    schedule's length). No XLA: it is slow to compile on a CPU.
+    """
+    import keras
+
+    schedule = learning_rate_schedule(s.epochs * steps_per_epoch(n_examples, s), s)
+    model.compile(optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=s.weight_decay),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing),
+                  metrics=["accuracy"], run_eagerly=s.run_eagerly, jit_compile=False)
     return model
 
 
-def fit(model, X, Y, s: Settings):
-    """Train ``model`` on (the first ``s.n_train`` of) X, Y; return Keras's ``History``."""
-    n = len(X) if s.n_train is None else min(s.n_train, len(X))
+def augmenter(seed: int = 0):
+    """Random shifts (10%), rotations (±18°) and zooms (±10%) as a Keras model (training mode only)."""
+    import keras
+
+    return keras.Sequential([
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed),
+        keras.layers.RandomRotation(0.05, fill_mode="reflect", seed=seed + 1),
+        keras.layers.RandomZoom(0.1, fill_mode="reflect", seed=seed + 2),
+    ], name="augmentation")
+
+
+def split(X, Y, s: Settings):
+    """(X_fit, Y_fit, X_val, Y_val): the first ``n_train`` examples, the last ``validation_split`` held out.
+
+    Like Keras's ``validation_split``, the held-out examples are the last ones (the
+    dataset is shuffled already).
+    """
     if len(X) != len(Y):
         raise ValueError(f"X has {len(X)} examples but Y has {len(Y)}: pass matching arrays "
                          "(Y one-hot, shape (m, classes)).")
-    return model.fit(X[:n], Y[:n], epochs=s.epochs, batch_size=s.batch_size,
-                     validation_split=s.validation_split, shuffle=True, verbose=s.verbose)
+    n = len(X) if s.n_train is None else min(s.n_train, len(X))
+    n_val = int(round(n * s.validation_split))
+    return X[: n - n_val], Y[: n - n_val], X[n - n_val: n], Y[n - n_val: n]
+
+
+def fit(model, X, Y, s: Settings):
+    """Train ``model`` on (the first ``s.n_train`` of) X, Y; return Keras's ``History``.
+
+    Augmentation runs in a ``tf.data`` pipeline (prefetched, so it overlaps the training
+    step); validation uses the held-out images without augmentation.
+    """
+    import tensorflow as tf
+
+    X_fit, Y_fit, X_val, Y_val = split(X, Y, s)
+    ds = tf.data.Dataset.from_tensor_slices((X_fit.astype("float32"), Y_fit.astype("float32")))
+    ds = ds.shuffle(len(X_fit), seed=s.seed, reshuffle_each_iteration=True).batch(s.batch_size)
+    if s.augment:
+        aug = augmenter(s.seed)
+        ds = ds.map(lambda x, y: (aug(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    val = (X_val, Y_val) if len(X_val) else None
+    return model.fit(ds, epochs=s.epochs, validation_data=val, shuffle=False, verbose=s.verbose)
+
+
+def describe(history) -> str:
+    """One line on the last epoch: ``after 5 epochs: training accuracy 0.951, validation accuracy 0.907``.
+
+    The training accuracy is the running mean over the last epoch's batches (BatchNorm in
+    training mode, augmented images if ``augment``); the validation accuracy is measured
+    after the epoch in inference mode, with BatchNorm's moving statistics.
+    """
+    h = getattr(history, "history", history)
+    if not h.get("accuracy"):
+        raise ValueError(f"the history has no accuracy (keys: {sorted(h)}); was the model compiled "
+                         "with metrics=['accuracy']?")
+    n = len(h["accuracy"])
+    line = f"after {n} epoch{'s' if n != 1 else ''}: training accuracy {h['accuracy'][-1]:.3f}"
+    if h.get("val_accuracy"):
+        line += f", validation accuracy {h['val_accuracy'][-1]:.3f}"
+    return line
+
+
+def model_path(s: Settings, name: str = "resnet50_signs.keras") -> Path:
+    """Where the notebook saves the trained model: next to it, or a temporary folder in fast mode.
+
+    Under nbgrader (fast mode) a class's worth of 95 MB files would pile up in the graded
+    folders, so the file goes to a new temporary folder instead, which is removed when
+    the Python process (the notebook's kernel) exits.
+    """
+    if s.fast:
+        folder = tempfile.mkdtemp(prefix="resnet_course_")
+        atexit.register(shutil.rmtree, folder, True)
+        return Path(folder) / name
+    return Path(name)
 
 
 def predict(model, X, s: Settings):
-    """Class probabilities for (the first ``s.n_test`` of) X."""
+    """Class probabilities for (the first ``s.n_test`` of) X (BatchNorm in inference mode)."""
     n = len(X) if s.n_test is None else min(s.n_test, len(X))
-    return model.predict(X[:n], batch_size=s.batch_size, verbose=0)
+    return model.predict(X[:n], batch_size=64, verbose=0)
 
+
+def accuracy(model, X, y, s: Settings) -> float:
+    """Fraction of (the first ``s.n_test`` of) X whose predicted class is ``y`` (integer labels)."""
+    probs = predict(model, X, s)
+    y = np.asarray(y).reshape(-1)[: len(probs)]
+    return float(np.mean(probs.argmax(axis=1) == y))
+
+
+# --------------------------------------------------------------------------------------
+# BatchNorm: moving statistics vs what the layers see
+# --------------------------------------------------------------------------------------
+
+#: The probe functions of :func:`_batchnorm_input_moments`, per model and (training, eager):
+#: tracing one into a graph takes seconds, so each is traced once.
+_PROBES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _batchnorm_input_moments(model, X, training: bool, batch_size: int, n_batches: int, eager: bool):
+    """Per BatchNorm layer: the channel means and variances of its input, one row per batch.
+
+    The inputs are computed with the layers in training mode (``training=True``: every
+    BatchNorm normalises with the batch's statistics, as during ``fit``) or in inference
+    mode. Only whole batches are used. In graph mode (``eager=False``, one ``tf.function``
+    trace) TensorFlow frees each intermediate tensor as soon as it is used; an eager call
+    of a functional model keeps them all until it returns (about 10 MB per image here).
+    Returns ``(layers, means, variances)`` with ``means[k]`` of shape ``(n_batches, channels)``.
+    """
+    import keras
+    from keras import ops
+
+    layers = batchnorm_layers(model)
+    outputs = []   # symbolic: building them costs nothing; the probe is built once per model and mode
+    for bn in layers:
+        rank = len(bn.input.shape)
+        axes = [a for a in range(rank) if a != bn.axis % rank]
+        outputs += list(ops.moments(bn.input, axes=axes))
+    step = _PROBES.get(model, {}).get((training, eager))
+    if step is None:
+        probe = keras.Model(model.input, outputs)
+        if eager:
+            step = lambda x: probe(x, training=training)  # noqa: E731
+        else:
+            import tensorflow as tf
+
+            step = tf.function(lambda x: probe(x, training=training), autograph=False)
+        _PROBES.setdefault(model, {})[(training, eager)] = step
+    rows = []
+    for i in range(n_batches):
+        xb = np.asarray(X[i * batch_size:(i + 1) * batch_size], dtype="float32")
+        rows.append([np.asarray(o, dtype="float64") for o in step(xb)])
+    means = [np.stack([r[2 * k] for r in rows]) for k in range(len(layers))]
+    variances = [np.stack([r[2 * k + 1] for r in rows]) for k in range(len(layers))]
+    return layers, means, variances
+
+
+def recalibrate_batchnorm(model, X, s: Settings) -> int:
+    """Recompute every BatchNorm layer's moving mean and variance with the final weights.
+
+    "Precise BatchNorm" (Wu & Johnson 2021): run ``s.recalibration_batches`` batches of
+    ``s.batch_size`` un-augmented images from ``X`` (training images, never test images)
+    through the model in training mode, as ``fit`` does, and set each layer's moving mean
+    and variance to the plain average of its batch means and batch variances. This is
+    what Keras's own update ``moving = moving * m + batch * (1 - m)`` gives with
+    ``m = i / (i + 1)`` for the ``i``-th batch (counted from 0). The weights do not change.
+    Returns the number of batches used.
+    """
+    n_batches = min(s.recalibration_batches, len(X) // s.batch_size) or min(1, len(X))
+    if not batchnorm_layers(model) or n_batches == 0:
+        return 0
+    trainable = [bn.trainable for bn in batchnorm_layers(model)]
+    try:
+        for bn in batchnorm_layers(model):
+            bn.trainable = True   # a frozen BatchNorm layer normalises with its moving statistics
+        layers, means, variances = _batchnorm_input_moments(
+            model, X, True, min(s.batch_size, len(X)), n_batches, s.run_eagerly)
+    finally:
+        for bn, t in zip(batchnorm_layers(model), trainable):
+            bn.trainable = t
+    for bn, mean, var in zip(layers, means, variances):
+        bn.moving_mean.assign(mean.mean(axis=0).astype("float32"))
+        bn.moving_variance.assign(var.mean(axis=0).astype("float32"))
+    return n_batches
+
+
+def batchnorm_shift(model, X, s: Settings, batch_size: int = 32) -> dict:
+    """How well each BatchNorm layer's moving statistics fit what it receives at inference time.
+
+    Runs ``X`` (whole batches of ``batch_size``) through the model in inference mode and, for
+    each BatchNorm layer, compares the per-channel mean :math:`\\mu` and variance
+    :math:`\\sigma^2` of its input with its moving mean :math:`\\hat\\mu` and variance
+    :math:`\\hat\\sigma^2`. Returns a dict of ``names``, ``mean_shift`` (per layer: the channel
+    average of :math:`|\\mu - \\hat\\mu| / \\sqrt{\\hat\\sigma^2 + \\epsilon}`, how far off the
+    normalised mean is, in standard deviations) and ``std_ratio`` (the channel average of
+    :math:`\\sqrt{(\\sigma^2 + \\epsilon) / (\\hat\\sigma^2 + \\epsilon)}`; 1 is a perfect fit).
+    """
+    batch_size = min(batch_size, len(X))
+    n_batches = len(X) // batch_size if batch_size else 0
+    if n_batches == 0:
+        raise ValueError("batchnorm_shift needs at least one image")
+    layers, means, variances = _batchnorm_input_moments(model, X, False, batch_size, n_batches,
+                                                        s.run_eagerly)
+    names, shift, ratio = [], [], []
+    for bn, mean_b, var_b in zip(layers, means, variances):
+        mean = mean_b.mean(axis=0)
+        var = var_b.mean(axis=0) + ((mean_b - mean) ** 2).mean(axis=0)   # pooled over the batches
+        m_mean = np.asarray(bn.moving_mean, dtype="float64")
+        m_var = np.asarray(bn.moving_variance, dtype="float64")
+        eps = float(bn.epsilon)
+        names.append(bn.name)
+        shift.append(float(np.mean(np.abs(mean - m_mean) / np.sqrt(m_var + eps))))
+        ratio.append(float(np.mean(np.sqrt((var + eps) / (m_var + eps)))))
+    return {"names": names, "mean_shift": np.array(shift), "std_ratio": np.array(ratio)}

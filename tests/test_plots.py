@@ -217,3 +217,31 @@ def test_plots_on_the_course_data():
     fig = plots.show_prediction(data.load_image(data.example_image_path()), np.eye(6)[3], np.arange(6))
     assert fig.axes[0].get_title() == "prediction: 3 (p = 1.00)"
     render(fig)
+
+
+def _shift(values, ratios):
+    return {"names": [f"bn{i}" for i in range(len(values))], "mean_shift": np.array(values),
+            "std_ratio": np.array(ratios)}
+
+
+def test_plot_batchnorm_shift_panels_and_lines():
+    before, after = _shift([0.5, 1.2, 2.0], [0.6, 0.5, 0.3]), _shift([0.01, 0.02, 0.01], [1.0, 0.99, 1.01])
+    fig = plots.plot_batchnorm_shift(before, after, 0.39, 0.91)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["Test accuracy", "Mean shift", "Standard deviation ratio"]
+    assert texts(fig.axes[0]) == ["0.390", "0.910"]
+    for ax, key in ((fig.axes[1], "mean_shift"), (fig.axes[2], "std_ratio")):
+        lines = {line.get_label(): line.get_ydata() for line in ax.get_lines() if not line.get_label().startswith("_")}
+        np.testing.assert_array_equal(lines["moving statistics"], before[key])
+        np.testing.assert_array_equal(lines["recalibrated"], after[key])
+    render(fig)
+    assert [ax.get_title() for ax in plots.plot_batchnorm_shift(before, after).axes] == [
+        "Mean shift", "Standard deviation ratio"]
+
+
+def test_plot_batchnorm_shift_rejects_mismatched_input():
+    good = _shift([0.1], [1.0])
+    with pytest.raises(ValueError, match="batchnorm_shift returns"):
+        plots.plot_batchnorm_shift({"names": ["a"]}, good)
+    with pytest.raises(ValueError, match="different BatchNorm layers"):
+        plots.plot_batchnorm_shift(good, {**good, "names": ["other"]})

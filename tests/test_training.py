@@ -1,9 +1,15 @@
-"""Training settings: full for students, tiny when nbgrader executes the notebook."""
+"""Training helpers: settings, schedule, initialisation tricks, BatchNorm recalibration, saving."""
 
 import numpy as np
 import pytest
 
 from resnet_utils import training
+
+
+@pytest.fixture
+def full_env(monkeypatch):
+    for var in ("NBGRADER_EXECUTION", "RESNET_FAST", *training.ENV_OVERRIDES.values()):
+        monkeypatch.delenv(var, raising=False)
 
 
 @pytest.mark.parametrize("value", ["autograde", "validate"])
@@ -15,38 +21,204 @@ def test_nbgrader_execution_selects_fast_mode(monkeypatch, value):
     assert "fast mode" in str(s)
 
 
-def test_full_mode_by_default_and_env_overrides(monkeypatch):
-    for var in ("NBGRADER_EXECUTION", "RESNET_FAST", "RESNET_EPOCHS", "RESNET_BATCH_SIZE"):
-        monkeypatch.delenv(var, raising=False)
+def test_full_mode_by_default_and_env_overrides(full_env, monkeypatch):
     s = training.settings()
     assert not s.fast and s.n_train is None and s.epochs == training.FULL["epochs"]
+    assert s.seed == 0 and "full mode" in str(s)
     monkeypatch.setenv("RESNET_EPOCHS", "3")
-    assert training.settings().epochs == 3
+    monkeypatch.setenv("RESNET_SEED", "2")
+    assert training.settings().epochs == 3 and training.settings().seed == 2
     monkeypatch.setenv("RESNET_EPOCHS", "three")
     with pytest.raises(ValueError, match="RESNET_EPOCHS"):
         training.settings()
 
 
-def test_bad_settings_are_rejected(monkeypatch):
-    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+def test_bad_settings_are_rejected(full_env):
     with pytest.raises(TypeError, match="unknown training setting"):
         training.settings(epoch=3)
     with pytest.raises(ValueError, match="validation_split"):
         training.settings(validation_split=1.5)
+    with pytest.raises(ValueError, match="learning_rate > 0"):
+        training.settings().replace(learning_rate=0.0)
 
 
-def test_fit_and_predict_respect_limits(monkeypatch):
+def test_schedule_warms_up_then_decays_to_zero(full_env):
+    s = training.settings(learning_rate=2e-3, warmup_fraction=0.25)
+    schedule = training.learning_rate_schedule(100, s)
+    lr = np.array([float(schedule(step)) for step in range(101)])
+    assert lr[0] == pytest.approx(2e-3 / 25)
+    assert lr[25] == pytest.approx(2e-3) and lr.max() == pytest.approx(2e-3)
+    assert np.all(np.diff(lr[:26]) > 0) and np.all(np.diff(lr[25:]) < 0)
+    assert lr[100] == pytest.approx(0.0, abs=1e-12)
+    assert lr[25 + 37] == pytest.approx(1e-3, rel=0.05)  # half-way down the cosine: half the peak
+
+
+def test_steps_and_split_follow_the_settings(full_env):
+    s = training.settings(batch_size=32, validation_split=0.1)
+    assert training.steps_per_epoch(1080, s) == 31          # 972 images to fit, 31 batches
+    X, Y = np.arange(20).reshape(20, 1), np.eye(2)[np.arange(20) % 2]
+    X_fit, Y_fit, X_val, Y_val = training.split(X, Y, s.replace(validation_split=0.25))
+    assert X_fit.ravel().tolist() == list(range(15)) and X_val.ravel().tolist() == list(range(15, 20))
+    with pytest.raises(ValueError, match="matching arrays"):
+        training.split(X, Y[:5], s)
+
+
+def _two_identity_blocks(solution):
     import keras
 
+    x_in = keras.Input((6, 6, 8))
+    x = solution["identity_block"](x_in, 3, [4, 4, 8], stage=2, block="a")
+    x = solution["identity_block"](x, 3, [4, 4, 8], stage=2, block="b")
+    return keras.Model(x_in, x)
+
+
+def test_glorot_seed_0_repeats_kernels_and_redrawing_makes_them_differ(solution, full_env):
+    model = _two_identity_blocks(solution)
+    a, b = model.get_layer("res2a_branch2b").kernel, model.get_layer("res2b_branch2b").kernel
+    assert np.array_equal(np.asarray(a), np.asarray(b))   # the stateless seed-0 initializer
+    done = training.prepare(model, training.settings(redraw_kernels=True, zero_init_residual=False))
+    assert done == {"zero_gamma": 0, "redrawn": 6}
+    assert not np.array_equal(np.asarray(a), np.asarray(b))
+    k = np.asarray(a)
+    assert k.std() == pytest.approx(np.sqrt(2 / (3 * 3 * 4)), rel=0.25)  # He normal: var 2 / fan_in
+
+
+def test_zero_init_residual_makes_identity_blocks_the_identity(solution, full_env):
+    model = _two_identity_blocks(solution)
+    done = training.prepare(model, training.settings(redraw_kernels=False, zero_init_residual=True))
+    assert done["zero_gamma"] == 2
+    x = np.abs(np.random.default_rng(0).normal(size=(2, 6, 6, 8))).astype("float32")  # x >= 0, as after a ReLU
+    np.testing.assert_allclose(np.asarray(model(x, training=False)), x, atol=1e-6)
+
+
+def test_residual_branch_ends_are_the_2c_batchnorms_of_resnet50(solution):
+    model = solution["ResNet50"]((64, 64, 3), 6)
+    names = [bn.name for bn in training.residual_branch_ends(model)]
+    expected = [f"bn{stage}{block}_branch2c" for stage, blocks in ((2, "abc"), (3, "abcd"), (4, "abcdef"), (5, "abc"))
+                for block in blocks]
+    assert names == expected
+
+
+def _bn_net(seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    x_in = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same")(x_in)
+    x = keras.layers.BatchNormalization(axis=3)(x)
+    x = keras.layers.Activation("relu")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(8)(x)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.Activation("relu")(x)
+    out = keras.layers.Dense(2, activation="softmax")(x)
+    return keras.Model(x_in, out)
+
+
+def _shifted_data(n=256, seed=0, offset=20.0):
+    """Two classes told apart by the sign of the red channel's deviation, on a large common offset."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, 8, 8, 3)) + offset
+    X[..., 0] += np.where(y == 1, 0.8, -0.8)[:, None, None]
+    return X.astype("float32"), np.eye(2, dtype="float32")[y], y
+
+
+def test_recalibration_restores_the_accuracy_of_stale_batchnorm_statistics(full_env):
+    model = _bn_net()
+    s = training.settings(epochs=4, batch_size=32, validation_split=0.0, learning_rate=1e-2, augment=False,
+                          label_smoothing=0.0, zero_init_residual=False, recalibration_batches=8, verbose=0)
+    X, Y, y = _shifted_data()
+    training.compile_model(model, s, len(X))
+    history = training.fit(model, X, Y, s)
+    assert history.history["accuracy"][-1] > 0.9              # BatchNorm in training mode: it has learnt the task
+    assert training.recalibrate_batchnorm(model, X, s) == 8
+    fresh = training.accuracy(model, X, y, s)
+    assert fresh > 0.9
+
+    # Stale statistics: put back what the moving averages hold before training (mean 0, variance 1),
+    # i.e. statistics that do not belong to these weights.
+    for bn in training.batchnorm_layers(model):
+        bn.moving_mean.assign(np.zeros(bn.moving_mean.shape, "float32"))
+        bn.moving_variance.assign(np.ones(bn.moving_variance.shape, "float32"))
+    stale = training.accuracy(model, X, y, s)
+    shift_stale = training.batchnorm_shift(model, X, s)
+    assert stale < 0.75
+    assert shift_stale["mean_shift"][0] > 1.0                   # the first BatchNorm's input is far from mean 0
+
+    training.recalibrate_batchnorm(model, X, s)
+    shift = training.batchnorm_shift(model, X, s)
+    assert training.accuracy(model, X, y, s) == fresh
+    assert np.all(shift["mean_shift"] < 0.1) and np.allclose(shift["std_ratio"], 1.0, atol=0.1)
+    assert shift["names"] == shift_stale["names"] and len(shift["names"]) == 2
+
+
+def test_recalibration_equals_the_average_of_batch_statistics(full_env):
+    import keras
+
+    model = _bn_net()
+    bn = training.batchnorm_layers(model)[0]
+    X, _, _ = _shifted_data(n=64)
+    s = training.settings(batch_size=16, recalibration_batches=3)
+    training.recalibrate_batchnorm(model, X, s)
+    conv_out = keras.Model(model.input, bn.input).predict(X[:48], verbose=0).reshape(3, -1, 8)
+    np.testing.assert_allclose(np.asarray(bn.moving_mean), conv_out.mean(axis=1).mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(bn.moving_variance), conv_out.var(axis=1).mean(axis=0), rtol=1e-3)
+    assert bn.momentum == 0.99 and bn.trainable
+
+
+def test_fit_augments_in_a_pipeline_and_describe_reports_the_last_epoch(full_env, monkeypatch):
     monkeypatch.setenv("RESNET_FAST", "1")
     s = training.settings()
-    x_in = keras.Input((4, 4, 3))
-    model = keras.Model(x_in, keras.layers.Dense(6, activation="softmax")(keras.layers.Flatten()(x_in)))
-    training.compile_model(model, s)
-    X = np.random.default_rng(0).random((40, 4, 4, 3), dtype=np.float32)
-    Y = np.eye(6, dtype="float32")[np.arange(40) % 6]
+    aug = training.augmenter(0)
+    x = np.random.default_rng(0).random((4, 16, 16, 3)).astype("float32")
+    a, b = np.asarray(aug(x, training=True)), np.asarray(aug(x, training=True))
+    assert a.shape == x.shape and not np.allclose(a, x) and not np.allclose(a, b)
+    np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
+
+    model = _bn_net()
+    training.compile_model(model, s, 40)
+    X, Y, _ = _shifted_data(n=40)
     history = training.fit(model, X, Y, s)
     assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
-    assert training.predict(model, X, s).shape == (s.n_test, 6)
-    with pytest.raises(ValueError, match="matching arrays"):
-        training.fit(model, X, Y[:5], s)
+    line = training.describe(history)
+    assert line.startswith("after 1 epoch: training accuracy ") and "validation accuracy" in line
+    assert training.predict(model, X, s).shape == (s.n_test, 2)
+    with pytest.raises(ValueError, match="no accuracy"):
+        training.describe({"loss": [1.0]})
+
+
+def test_saved_model_reloads_with_identical_predictions(tmp_path, full_env):
+    import keras
+
+    model = _bn_net()
+    s = training.settings(epochs=1, augment=False, verbose=0)
+    X, Y, _ = _shifted_data(n=64)
+    training.compile_model(model, s, len(X))
+    training.fit(model, X, Y, s)
+    training.recalibrate_batchnorm(model, X, s)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.models.load_model(path)
+    np.testing.assert_array_equal(reloaded.predict(X, verbose=0), model.predict(X, verbose=0))
+    for a, b in zip(training.batchnorm_layers(model), training.batchnorm_layers(reloaded)):
+        np.testing.assert_array_equal(np.asarray(a.moving_mean), np.asarray(b.moving_mean))
+
+
+def test_model_path_is_temporary_in_fast_mode_and_removed_at_exit(full_env, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    assert training.model_path(training.settings()) == Path("resnet50_signs.keras")
+    code = ("from resnet_utils import training\n"
+            "p = training.model_path(training.settings())\n"
+            "p.write_bytes(b'model')\n"
+            "print(p, p.exists())\n")
+    env = dict(os.environ, NBGRADER_EXECUTION="autograde", TMPDIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True).stdout.split()
+    path = Path(out[0])
+    assert out[1] == "True" and path.parent.parent == tmp_path and path.name == "resnet50_signs.keras"
+    assert not path.parent.exists(), "the temporary model folder outlived the kernel"
