@@ -195,8 +195,9 @@ def full_class() -> list[Student]:
     out += [
         Student("h01_syntax_error", "a syntax error in ResNet50's cell; the blocks still earn their points",
                 lambda c: filled(c, ResNet50=SYNTAX_ERROR), (I, C), ("syntax error in cell 'ResNet50'",)),
-        Student("h02_exception", "identity_block raises an exception (ResNet50 needs it too)",
-                lambda c: filled(c, identity_block=RAISES_IDENTITY), (C,)),
+        Student("h02_exception", "identity_block raises an exception (ResNet50 is checked with "
+                                 "stand-ins for the blocks and keeps its points)",
+                lambda c: filled(c, identity_block=RAISES_IDENTITY), (C, R)),
         Student("h03_infinite_loop", "an endless loop after identity_block: stopped by the cell timeout",
                 lambda c: filled(c, identity_block=INFINITE_LOOP), (I, C, R), ("timeout in cell 'identity_block'",)),
         Student("h04_deleted_test_cell", "deleted the test cell test_convolutional_block (nbgrader restores it)",
@@ -207,7 +208,7 @@ def full_class() -> list[Student]:
         Student("h06_edited_test_cell", "wrong identity_block, and the asserts of its test cells removed",
                 lambda c: edit(edit(filled(c, identity_block=WRONG_IDENTITY), "test_identity_block", "pass"),
                                "test_identity_block_hidden", "pass"),
-                (C,), ("test cell 'test_identity_block' edited",)),
+                (C, R), ("test cell 'test_identity_block' edited",)),
         Student("h07_duplicated_cell", "ResNet50 unfinished, and test_ResNet50 duplicated into a cell that passes",
                 lambda c: duplicate(filled(c, ResNet50=WRONG_RESNET), "test_ResNet50", "print('all tests passed')"),
                 (I, C), ("duplicated cell 'test_ResNet50'",)),
@@ -225,7 +226,7 @@ def full_class() -> list[Student]:
         Student("h13_output_flood", "4 million lines of output after identity_block",
                 lambda c: filled(c, identity_block=OUTPUT_FLOOD), (I, C, R), ("output flood truncated",)),
         Student("h14_patch_helpers", "wrong identity_block; replaces the checking helpers and reload()",
-                lambda c: filled(c, identity_block=WRONG_IDENTITY + PATCH_HELPERS), (C,), ("monkeypatches",)),
+                lambda c: filled(c, identity_block=WRONG_IDENTITY + PATCH_HELPERS), (C, R), ("monkeypatches",)),
         Student("h15_patch_numpy", "correct work, but numpy's comparisons patched to always pass",
                 lambda c: filled(c, identity_block=PATCH_NUMPY), (), ("monkeypatches",)),
         Student("h16_redefine_helpers", "ResNet50 unfinished; redefines check_ResNet50 and reload after import",
@@ -233,7 +234,7 @@ def full_class() -> list[Student]:
                                  "reload = lambda module: module\n"),
                 (I, C), ("redefines test helper",)),
         Student("h17_read_files", "reads the source notebook / gradebook to copy the solution (wrong fallback)",
-                lambda c: filled(c, identity_block=WRONG_IDENTITY + read_files_cheat(c)), (C,), ("tampering blocked",)),
+                lambda c: filled(c, identity_block=WRONG_IDENTITY + read_files_cheat(c)), (C, R), ("tampering blocked",)),
         Student("h18_write_files", "correct work; tries to overwrite the reference data and the gradebook",
                 lambda c: filled(c, convolutional_block=write_files_cheat(c)), (I, C, R), ("tampering blocked",)),
     ]
@@ -261,7 +262,7 @@ def small_class() -> list[Student]:
         Student("s05_bomb_and_helpers", "wrong identity_block + replaced checking helpers and reload(); "
                                         "memory bomb after ResNet50",
                 lambda c: filled(c, identity_block=WRONG_IDENTITY + PATCH_HELPERS, ResNet50=MEMORY_BOMB),
-                (C,), ("memory cap hit", "monkeypatches")),
+                (C, R), ("memory cap hit", "monkeypatches")),
         Student("s06_files_and_numpy", "reads the instructor's files (wrong fallback); tries to overwrite the "
                                        "reference data; patches numpy after ResNet50",
                 lambda c: filled(c, identity_block=WRONG_IDENTITY + read_files_cheat(c),

@@ -41,9 +41,10 @@ def _points(**earned) -> dict:
 
 ALL = dict(test_identity_block=1, test_identity_block_hidden=1, test_convolutional_block=1,
            test_convolutional_block_hidden=1, test_ResNet50=1, test_ResNet50_hidden=1)
-CONV_ONLY = dict(test_convolutional_block=1, test_convolutional_block_hidden=1)
-BLOCKS_ONLY = dict(test_identity_block=1, test_identity_block_hidden=1,
-                   test_convolutional_block=1, test_convolutional_block_hidden=1)
+# A mistake costs the points of its own exercise only: ResNet50 is checked with stand-ins
+# for the blocks it calls (resnet_utils.grading.check_ResNet50).
+BUT_IDENTITY = dict(ALL, test_identity_block=0, test_identity_block_hidden=0)
+BUT_CONV = dict(ALL, test_convolutional_block=0, test_convolutional_block_hidden=0)
 
 EXAMPLES = [
     Example("ada_reference", "the reference solution", lambda ref: dict(ref), _points(**ALL)),
@@ -52,22 +53,30 @@ EXAMPLES = [
             "identity block: no ReLU after the Add (the block ends with the addition)",
             _with("identity_block", "    X = Add()([X, X_shortcut])\n    X = Activation('relu')(X)",
                   "    X = Add()([X, X_shortcut])"),
-            _points(**CONV_ONLY)),
+            _points(**BUT_IDENTITY)),
     Example("dev_shortcut_no_stride",
             "convolutional block: the shortcut convolution keeps strides (1, 1)",
             _with("convolutional_block",
                   "strides=(s, s), padding='valid',\n                        name=conv_name_base + '1'",
                   "strides=(1, 1), padding='valid',\n                        name=conv_name_base + '1'"),
-            _points(test_identity_block=1, test_identity_block_hidden=1)),
+            _points(**BUT_CONV)),
     Example("eve_wrong_bn_names",
             "identity block: BatchNorm layers named 'bn2b_2a' instead of 'bn2b_branch2a'",
             _with("identity_block", "bn_name_base = 'bn' + str(stage) + block + '_branch'",
                   "bn_name_base = 'bn' + str(stage) + block + '_'"),
-            _points(**CONV_ONLY)),
+            _points(**BUT_IDENTITY)),
     Example("finn_fc6_hardcoded",
             "ResNet50: the output layer is always named 'fc6' (passes the visible test only)",
             _with("ResNet50", "name='fc' + str(classes)", "name='fc6'"),
-            _points(**BLOCKS_ONLY, test_ResNet50=1)),
+            _points(**dict(ALL, test_ResNet50_hidden=0))),
+    Example("gus_equivalent_code",
+            "identity block written another way: layers from tensorflow.keras, padding='same' on "
+            "the 1×1 convolutions, Add()([X_shortcut, X]) (the same network: full marks)",
+            lambda ref: dict(ref, identity_block=(
+                "from tensorflow.keras.layers import Activation, Add, BatchNormalization, Conv2D\n"
+                + mutate(ref["identity_block"].replace("padding='valid'", "padding='same'"),
+                         "Add()([X, X_shortcut])", "Add()([X_shortcut, X])"))),
+            _points(**ALL)),
 ]
 
 

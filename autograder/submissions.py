@@ -93,3 +93,36 @@ def mutate(code: str, old: str, new: str, count: int = 1) -> str:
 def _replace_last(code: str, old: str, new: str, count: int) -> str:
     parts = code.rsplit(old, count)
     return parts[0] + "".join(new + p for p in parts[1:])
+
+
+def test_cells(source_nb) -> list[tuple[str, float, str]]:
+    """The graded test cells of the source notebook: ``[(grade_id, points, source), ...]``
+    (hidden tests included), in notebook order."""
+    nb = read(source_nb) if isinstance(source_nb, (str, Path)) else source_nb
+    return [(nbgrader_meta(c)["grade_id"], float(nbgrader_meta(c).get("points", 0)), c.source)
+            for c in nb.cells if nbgrader_meta(c).get("grade") and c.cell_type == "code"]
+
+
+def score_in_process(answers: dict, source_nb) -> dict[str, tuple[float, str]]:
+    """Run the source notebook's test cells (hidden ones too) on ``answers`` in this process.
+
+    Returns ``{grade_id: (points earned, message)}``: the cell's points and what it printed
+    when it passes, 0 and the error message when it raises. This is how nbgrader scores a
+    test cell, without a kernel, a sandbox or nbgrader: for the course's own test cases
+    (tests and benches) only, never for untrusted submissions.
+    """
+    import contextlib
+    import io
+
+    ns = load_functions(answers)
+    results = {}
+    for grade_id, points, source in test_cells(source_nb):
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                exec(compile(source, f"<{grade_id}>", "exec"), ns)
+        except Exception as err:  # noqa: BLE001 - a failing test cell scores 0, whatever it raised
+            results[grade_id] = (0.0, f"{type(err).__name__}: {err}")
+        else:
+            results[grade_id] = (points, out.getvalue())
+    return results

@@ -53,6 +53,7 @@ PATTERNS = {
     "test_accuracy": r"test accuracy: ([0-9.]+) on \d+ images",
     "example_prediction": r"\.png: predicted (\S+) \(p = ([0-9.]+)\)",
     "reload_identical": r"the reloaded model predicts the same: (True|False)",
+    "resnet50_parameters": r"(?m)^total\s+([\d,]+)\s*$",
 }
 
 
@@ -97,6 +98,8 @@ def parse_outputs(text: str) -> dict:
             out[key] = int(last)
         elif key == "reload_identical":
             out[key] = last == "True"
+        elif key == "resnet50_parameters":
+            out[key] = int(last.replace(",", ""))
         else:
             out[key] = float(last)
     return out

@@ -493,8 +493,7 @@ def train_model(
     on a 2-core CPU it starts much faster than ``model.fit`` for the 56-layer networks,
     whose ``fit`` spends about a minute tracing before the first step.  Each epoch
     shuffles the training set (seeded), and reports, like Keras, the running mean of the
-    mini-batch ``loss`` and ``accuracy`` (BatchNorm in training mode, as in the paper's
-    training curves) and, when ``x_test`` is given, ``val_loss`` and ``val_accuracy`` in
+    mini-batch ``loss`` and ``accuracy`` (BatchNorm in training mode) and, when ``x_test`` is given, ``val_loss`` and ``val_accuracy`` in
     inference mode.  ``optimizer`` is ``"adam"`` or ``"sgd"`` (momentum 0.9);
     ``augment=True`` adds random horizontal flips and +-4 pixel shifts (the paper's CIFAR
     augmentation).  Afterwards the model is compiled (``jit_compile=False``) with the same

@@ -62,6 +62,9 @@ __all__ = [
     "show_misclassified",
     "show_prediction",
     "plot_batchnorm_shift",
+    "plot_identity_block",
+    "plot_convolutional_block",
+    "plot_resnet_stages",
 ]
 
 
@@ -432,4 +435,362 @@ def plot_batchnorm_shift(before, after, accuracy_before=None, accuracy_after=Non
         ax.grid(alpha=0.3)
         ax.legend()
         col += 1
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# diagrams of the ResNet50 blocks and stages (drawn with matplotlib, no graphviz)
+# --------------------------------------------------------------------------------------
+
+_KIND_COLOURS = {
+    "Conv2D": "#9ecae1",
+    "BatchNorm": "#fdd0a2",
+    "ReLU": "#a1d99b",
+    "Add": "#f2a7a7",
+    "tensor": "#eeeeee",
+}
+
+_STAGE_COLOURS = ["#d9d9d9", "#c6dbef", "#9ecae1", "#a1d99b", "#fdd0a2", "#f2a7a7", "#dadaeb",
+                  "#fee391", "#c7e9c0"]
+
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _dim(v):
+    """A dimension as written in a diagram: a number, or the symbol as given."""
+    return str(int(v)) if _is_int(v) else str(v)
+
+
+def _strided(n, s):
+    """Size after a 'valid' 1x1 convolution with stride s: ceil(n / s), as a number or a formula."""
+    if _is_int(n) and _is_int(s):
+        return -(-int(n) // int(s))
+    if _is_int(s) and int(s) == 1:
+        return n
+    return f"⌈{_dim(n)}/{_dim(s)}⌉"
+
+
+def _shape_text(*dims):
+    return "(" + ", ".join(_dim(d) for d in dims) + ")"
+
+
+def _block_args(f, filters, shape):
+    filters = tuple(filters)
+    shape = tuple(shape)
+    if len(filters) != 3:
+        raise ValueError(f"filters must be three values (F1, F2, F3), got {filters!r}")
+    if len(shape) != 3:
+        raise ValueError(f"shape must be the input's (n_H, n_W, n_C), got {shape!r}")
+    return f, filters, shape
+
+
+def _draw_box(ax, x, y, w, h, text, kind, gid, bold_edge=False, fontsize=8):
+    """A rounded box of the colour of its layer kind, with its text centred; return the text."""
+    from matplotlib.patches import FancyBboxPatch
+
+    pad = 0.06
+    ax.add_patch(FancyBboxPatch(
+        (x - w / 2 + pad, y - h / 2 + pad), w - 2 * pad, h - 2 * pad,
+        boxstyle=f"round,pad={pad}", facecolor=_KIND_COLOURS[kind],
+        edgecolor="black" if bold_edge else "#555555", linewidth=2.2 if bold_edge else 0.9,
+        zorder=2))
+    t = ax.text(x, y, text, ha="center", va="center", fontsize=fontsize, zorder=3,
+                fontweight="bold" if bold_edge else "normal", linespacing=1.25)
+    t.set_gid(gid)
+    return t
+
+
+def _arrow(ax, start, end, **kwargs):
+    from matplotlib.patches import FancyArrowPatch
+
+    style = dict(arrowstyle="-|>", mutation_scale=10, color="#333333", linewidth=1.1,
+                 shrinkA=0, shrinkB=0, zorder=1)
+    style.update(kwargs)
+    ax.add_patch(FancyArrowPatch(start, end, **style))
+
+
+def _residual_block_figure(f, filters, shape, s):
+    """Draw the identity block (``s is None``) or the convolutional block (stride ``s``)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    F1, F2, F3 = filters
+    n_H, n_W, n_C = shape
+    conv_block = s is not None
+    if conv_block:
+        out_H, out_W = _strided(n_H, s), _strided(n_W, s)
+        stride = f"stride ({_dim(s)}, {_dim(s)})"
+    else:
+        out_H, out_W = n_H, n_W
+        if _is_int(n_C) and _is_int(F3) and int(n_C) != int(F3):
+            raise ValueError(
+                f"the identity block adds its input to its output, so n_C must equal F3; "
+                f"got n_C = {int(n_C)} and F3 = {int(F3)} (use the convolutional block)")
+
+    def filters_text(F):
+        return f"{_dim(F)} filters"
+
+    # the main path, left to right: (text, kind, gid)
+    main = [
+        ("X", "tensor"),
+        ("Conv2D 1×1\n" + filters_text(F1) + (f"\n{stride}" if conv_block else "") + "\n2a", "Conv2D"),
+        ("BatchNorm\n2a", "BatchNorm"),
+        ("ReLU", "ReLU"),
+        (f"Conv2D {_dim(f)}×{_dim(f)}\n{filters_text(F2)}\n'same'\n2b", "Conv2D"),
+        ("BatchNorm\n2b", "BatchNorm"),
+        ("ReLU", "ReLU"),
+        ("Conv2D 1×1\n" + filters_text(F3) + "\n2c", "Conv2D"),
+        ("BatchNorm\n2c", "BatchNorm"),
+        ("Add", "Add"),
+        ("ReLU", "ReLU"),
+        ("output", "tensor"),
+    ]
+    i_add, i_relu_out = 9, 10
+    pitch, w, h, y_short = 1.75, 1.42, 1.25, 2.0
+    xs = [i * pitch for i in range(len(main))]
+
+    fig = _figure(figsize=(12, 3.9))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_xlim(-0.85, xs[-1] + 0.85)
+    ax.set_ylim(-1.75, y_short + 0.85)
+    ax.axis("off")
+
+    for i, (text, kind) in enumerate(main):
+        width = 0.9 if kind == "tensor" else w
+        _draw_box(ax, xs[i], 0.0, width, 0.7 if kind == "tensor" else h, text, kind, "main",
+                  bold_edge=(i == i_relu_out), fontsize=9 if kind in ("tensor", "Add") else 8)
+    for i in range(len(main) - 1):
+        left = xs[i] + (0.45 if main[i][1] == "tensor" else w / 2)
+        right = xs[i + 1] - (0.45 if main[i + 1][1] == "tensor" else w / 2)
+        _arrow(ax, (left, 0.0), (right, 0.0))
+
+    # tensor shapes, written under the edges where they change
+    edge_shapes = [
+        (0, _shape_text("m", n_H, n_W, n_C) + ("" if conv_block or _is_int(n_C) or _is_int(F3)
+                                                 else f"\nn_C = {_dim(F3)}")),
+        (3, _shape_text("m", out_H, out_W, F1)),
+        (6, _shape_text("m", out_H, out_W, F2)),
+        (8, _shape_text("m", out_H, out_W, F3)),
+        (10, _shape_text("m", out_H, out_W, F3)),
+    ]
+    for i, text in edge_shapes:
+        x = (xs[i] + xs[i + 1]) / 2
+        ax.plot([x, x], [-0.08, -h / 2 - 0.25], color="#888888", linewidth=0.8, linestyle=":", zorder=1)
+        t = ax.text(x, -h / 2 - 0.3, text, ha="center", va="top", fontsize=8.5, color="#222222")
+        t.set_gid("shape")
+
+    # the shortcut: from the split point after X, above the main path, down into the Add
+    x_split = (xs[0] + xs[1]) / 2
+    x_add = xs[i_add]
+    ax.plot([x_split], [0.0], "o", color="#333333", markersize=4, zorder=3)
+    line = dict(color="#333333", linewidth=1.1, zorder=1)
+    _arrow(ax, (x_add, y_short), (x_add, h / 2))
+    if conv_block:
+        x_conv, x_bn = xs[4], xs[6]
+        ax.plot([x_split, x_split], [0.0, y_short], **line)
+        _arrow(ax, (x_split, y_short), (x_conv - w / 2, y_short))
+        _draw_box(ax, x_conv, y_short, w, 1.05, f"Conv2D 1×1\n{filters_text(F3)}\n{stride}\n1",
+                  "Conv2D", "shortcut")
+        _draw_box(ax, x_bn, y_short, w, 1.05, "BatchNorm\n1", "BatchNorm", "shortcut")
+        _arrow(ax, (x_conv + w / 2, y_short), (x_bn - w / 2, y_short))
+        ax.plot([x_bn + w / 2, x_add], [y_short, y_short], **line)
+        label = ax.text((x_split + x_conv - w / 2) / 2, y_short + 0.08, "shortcut", ha="center",
+                        va="bottom", fontsize=10, fontstyle="italic", color="#333333")
+        t = ax.text((x_bn + w / 2 + x_add) / 2, y_short + 0.08, _shape_text("m", out_H, out_W, F3),
+                    ha="center", va="bottom", fontsize=8.5, color="#222222")
+        t.set_gid("shape")
+    else:
+        ax.plot([x_split, x_split, x_add], [0.0, y_short, y_short], **line)
+        label = ax.text((x_split + x_add) / 2, y_short + 0.08, "shortcut: X", ha="center", va="bottom",
+                        fontsize=10, fontstyle="italic", color="#333333")
+        t = ax.text((x_split + x_add) / 2, y_short - 0.08, _shape_text("m", n_H, n_W, n_C),
+                    ha="center", va="top", fontsize=8.5, color="#222222")
+        t.set_gid("shape")
+    label.set_gid("path")
+    t = ax.text((xs[1] + xs[8]) / 2, h / 2 + 0.12, "main path", ha="center", va="bottom", fontsize=10,
+                fontstyle="italic", color="#333333")
+    t.set_gid("path")
+    ax.text(xs[i_relu_out], h / 2 + 0.12, "ReLU after Add", ha="center", va="bottom", fontsize=8.5,
+            fontweight="bold", color="black")
+
+    names = "2a, 2b, 2c" + (", 1" if conv_block else "")
+    ax.text(xs[0] - 0.45, -1.72, f"{names}: suffixes of the layer names, e.g. 2a = conv_name_base + '2a' "
+            "(Conv2D), bn_name_base + '2a' (BatchNorm)", ha="left", va="bottom", fontsize=7.5, color="#555555")
+    handles = [Patch(facecolor=_KIND_COLOURS[k], edgecolor="#555555", label=k)
+               for k in ("Conv2D", "BatchNorm", "ReLU", "Add")]
+    handles.append(Line2D([], [], color="#333333", linewidth=1.1, label="tensor (shape below)"))
+    ax.legend(handles=handles, loc="lower right", ncols=5, fontsize=8, frameon=False,
+              bbox_to_anchor=(1.0, -0.02), handlelength=1.4, columnspacing=1.2)
+    if conv_block:
+        ax.set_title("Convolutional block: the first main-path Conv2D and the shortcut Conv2D have "
+                     f"stride ({_dim(s)}, {_dim(s)})", fontsize=11)
+    else:
+        ax.set_title("Identity block: the shortcut is the input X itself (same shape in and out)",
+                     fontsize=11)
+    return fig
+
+
+def plot_identity_block(f="f", filters=("F1", "F2", "F3"), shape=("n_H", "n_W", "n_C")):
+    """Diagram of ResNet50's identity block (bottleneck with an identity shortcut).
+
+    Main path: Conv2D 1×1 (F1, ``2a``) → BatchNorm (``2a``) → ReLU → Conv2D f×f 'same'
+    (F2, ``2b``) → BatchNorm (``2b``) → ReLU → Conv2D 1×1 (F3, ``2c``) → BatchNorm
+    (``2c``) → Add → ReLU; the shortcut carries the input X around it into the Add. The ReLU
+    comes after the Add (there is none between the last BatchNorm and the Add). The edges
+    are annotated with the tensor shapes, the boxes with the layer names' suffixes
+    (``conv_name_base + '2a'`` shown as "2a").
+
+    Args:
+        f: the middle convolution's window size; symbol or number.
+        filters: ``(F1, F2, F3)``; symbols or numbers.
+        shape: the input's ``(n_H, n_W, n_C)``; symbols or numbers. Where numbers are given,
+            the shapes are computed and written as numbers.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure` (one axes without ticks). Its texts carry a
+        gid: "main" for the main path's boxes (left to right), "shortcut" for the shortcut's,
+        "shape" for the tensor shapes and "path" for the labels "main path" / "shortcut: X".
+
+    Raises:
+        ValueError: ``n_C`` and ``F3`` are different numbers (the Add needs equal shapes).
+    """
+    f, filters, shape = _block_args(f, filters, shape)
+    return _residual_block_figure(f, filters, shape, None)
+
+
+def plot_convolutional_block(f="f", filters=("F1", "F2", "F3"), s="s", shape=("n_H", "n_W", "n_C")):
+    """Diagram of ResNet50's convolutional block (bottleneck with a projection shortcut).
+
+    As :func:`plot_identity_block`, but the first main-path Conv2D 1×1 has stride (s, s)
+    and the shortcut holds Conv2D 1×1 (F3 filters, stride (s, s), name suffix ``1``) →
+    BatchNorm (``1``) before the Add. After the strided convolution the spatial size is
+    ⌈n_H/s⌉ × ⌈n_W/s⌉ (computed when ``shape`` and ``s`` are numbers).
+
+    Args:
+        f: the middle convolution's window size.
+        filters: ``(F1, F2, F3)``.
+        s: the stride of the first main-path convolution and of the shortcut convolution.
+        shape: the input's ``(n_H, n_W, n_C)``.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure` (texts tagged as in :func:`plot_identity_block`).
+
+    Raises:
+        ValueError: ``s`` is a number below 1.
+    """
+    f, filters, shape = _block_args(f, filters, shape)
+    if _is_int(s) and int(s) < 1:
+        raise ValueError(f"the stride s must be at least 1, got {int(s)}")
+    return _residual_block_figure(f, filters, shape, s)
+
+
+def _stage_label(stage):
+    stage = str(stage)
+    return f"stage {stage}" if stage.isdigit() else stage
+
+
+def _share(part, total):
+    """``part / total`` as a percentage for a bar label ("<1%" rather than a misleading "0%")."""
+    if part == 0 or total == 0:
+        return "0%"
+    return "<1%" if part / total < 0.01 else f"{part / total:.0%}"
+
+
+def plot_resnet_stages(rows):
+    """ResNet50 stage by stage: the output of each stage drawn to scale, and its parameters.
+
+    Args:
+        rows: one dict per stage, in order, with keys ``stage`` (e.g. ``"input"``, ``"1"``,
+            ..., ``"head"``; digits are shown as "stage 1"), ``output_shape`` (without the
+            batch axis, e.g. ``(15, 15, 256)`` or ``(6,)``; a leading ``None`` is dropped),
+            ``params`` (the stage's parameter count) and optionally ``layers`` (a short
+            description).
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure` with two axes: left, one box per stage whose
+        height grows with the spatial size and width with the number of channels (both on a
+        log scale), annotated with the output shape, the parameter count and the layers;
+        right, a horizontal bar chart of the parameters per stage, titled with the total
+        (e.g. "total 23,600,006 parameters").
+
+    Raises:
+        ValueError: ``rows`` is empty or a row lacks a key or has a bad shape / count.
+    """
+    import textwrap
+
+    from matplotlib.patches import Rectangle
+    from matplotlib.ticker import StrMethodFormatter
+
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows is empty: expected one dict per stage")
+    stages = []
+    for k, row in enumerate(rows):
+        if not isinstance(row, dict) or not {"stage", "output_shape", "params"} <= set(row):
+            raise ValueError(f"row {k} must be a dict with keys stage, output_shape and params, got {row!r}")
+        shape = tuple(row["output_shape"])
+        while shape and shape[0] is None:
+            shape = shape[1:]
+        if not shape or not all(_is_int(d) and d > 0 for d in shape):
+            raise ValueError(f"row {k} ({row['stage']}): output_shape must be positive integers, "
+                             f"got {row['output_shape']!r}")
+        params = row["params"]
+        if not _is_int(params) or params < 0:
+            raise ValueError(f"row {k} ({row['stage']}): params must be a non-negative integer, got {params!r}")
+        stages.append((_stage_label(row["stage"]), tuple(int(d) for d in shape), int(params),
+                       str(row.get("layers", "") or "")))
+    total = sum(p for _, _, p, _ in stages)
+    n = len(stages)
+
+    fig = _figure(figsize=(12, 4.6))
+    grid = fig.add_gridspec(1, 2, width_ratios=[1.75, 1.0])
+    colours = [_STAGE_COLOURS[k % len(_STAGE_COLOURS)] for k in range(n)]
+
+    # left: one box per stage
+    ax = fig.add_subplot(grid[0, 0])
+    spatial = [shape[0] if len(shape) > 1 else 1 for _, shape, _, _ in stages]
+    channels = [shape[-1] for _, shape, _, _ in stages]
+    log_h = np.log2(np.asarray(spatial, dtype=float) + 1.0)
+    log_c = np.log2(np.asarray(channels, dtype=float) + 1.0)
+    box_h = 0.35 + 2.65 * log_h / log_h.max()
+    box_w = 0.2 + 0.65 * log_c / log_c.max()
+    top = box_h.max() / 2
+    for k, (label, shape, params, layers) in enumerate(stages):
+        ax.add_patch(Rectangle((k - box_w[k] / 2, -box_h[k] / 2), box_w[k], box_h[k],
+                               facecolor=colours[k], edgecolor="#444444", linewidth=0.9))
+        ax.text(k, top + 0.12, label, ha="center", va="bottom", fontsize=9.5, fontweight="bold",
+                gid="stage")
+        shape_text = "(" + ", ".join(str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
+        ax.text(k, -top - 0.12, shape_text, ha="center", va="top", fontsize=8.5, gid="shape")
+        ax.text(k, -top - 0.52, f"{params:,}\nparameters", ha="center", va="top", fontsize=8,
+                color="#333333", gid="params", linespacing=1.1)
+        if layers:
+            ax.text(k, -top - 1.25, textwrap.fill(layers, 17), ha="center", va="top", fontsize=7,
+                    color="#666666", gid="layers", linespacing=1.15)
+    for k in range(n - 1):
+        _arrow(ax, (k + box_w[k] / 2 + 0.03, 0.0), (k + 1 - box_w[k + 1] / 2 - 0.03, 0.0),
+               mutation_scale=8)
+    ax.set_xlim(-0.55, n - 0.45)
+    ax.set_ylim(-top - 2.7, top + 0.55)
+    ax.axis("off")
+    ax.set_title("Output of each stage (box height: log of the height, width: log of the channels)",
+                 fontsize=10)
+
+    # right: parameters per stage
+    bx = fig.add_subplot(grid[0, 1])
+    y = np.arange(n)
+    params = [p for _, _, p, _ in stages]
+    bars = bx.barh(y, params, color=colours, edgecolor="#444444", linewidth=0.6)
+    bx.bar_label(bars, labels=[f"{p:,} ({_share(p, total)})" for p in params],
+                 fontsize=8, padding=3)
+    bx.set_yticks(y, [label for label, _, _, _ in stages])
+    bx.invert_yaxis()
+    bx.set_xlim(0, max(max(params), 1) * 1.6)
+    bx.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    bx.tick_params(axis="x", labelsize=8)
+    bx.set_xlabel("parameters")
+    bx.grid(axis="x", alpha=0.3)
+    bx.set_title(f"Parameters per stage: total {total:,} parameters", fontsize=10)
     return fig

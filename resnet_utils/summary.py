@@ -35,7 +35,7 @@ CONFIG_KEYS = {
 #: Hints per configuration key, shown after "name: key X, expected Y".
 CONFIG_HINTS = {
     "padding": "the f×f convolution uses padding='same' (it keeps height and width); "
-    "the 1×1 convolutions use padding='valid'",
+    "for a 1×1 convolution 'valid' and 'same' are the same",
     "strides": "in a convolutional block the first 1×1 convolution of the main path and "
     "the shortcut convolution both use strides=(s, s); all other convolutions use (1, 1)",
     "kernel_size": "the main path is 1×1, then f×f, then 1×1",
@@ -59,6 +59,8 @@ def _kind(layer) -> str:
     import keras
 
     name = type(layer).__name__
+    if isinstance(getattr(layer, "summary_kind", None), str):  # e.g. a grading stand-in for a block
+        return layer.summary_kind
     if not isinstance(layer, keras.layers.Layer):
         return f"{name} operation"
     if name == "Activation":
@@ -100,6 +102,9 @@ def _layer_config(layer, kind: str, input_rank: int | None) -> dict:
         if key == "strides" and value is None:
             value = _plain(cfg.get("pool_size"))
         out[key] = value
+    if type(layer).__name__ == "Conv2D" and all(k == 1 for k in _plain(cfg.get("kernel_size", ()))):
+        # a 1x1 window never reaches past the border: 'same' adds no padding, both are 'valid'
+        out["padding"] = "valid"
     if kind == "ReLU":
         out.pop("activation", None)
     return out
@@ -209,12 +214,35 @@ def _describe(kind: str, parent_labels: list[str]) -> str:
     return f"{kind} after {short[0]}"
 
 
-def _kind_hint(got: str, expected: str, exp_entry: dict) -> str:
+#: What each layer the specification does not name is for, said when one is missing.
+MISSING_HINTS = {
+    "MaxPooling2D": "stage 1 ends with MaxPooling2D((3, 3), strides=(2, 2)) after its ReLU.",
+    "ZeroPadding2D": "stage 1 starts with ZeroPadding2D((3, 3)) on the input.",
+    "Flatten": "the head is AveragePooling2D, Flatten, then Dense.",
+    "Add": "a residual block adds the shortcut with keras.layers.Add()([X, X_shortcut]).",
+}
+
+
+def _counts(entries: list[dict]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for e in entries:
+        out[e["kind"]] = out.get(e["kind"], 0) + 1
+    return out
+
+
+def _kind_hint(got: str, expected: str, exp_entry: dict, act_counts: dict | None = None,
+               exp_counts: dict | None = None, act_entry: dict | None = None) -> str:
+    act_counts, exp_counts = act_counts or {}, exp_counts or {}
     if expected == "Add" and got == "ReLU":
         return ("did you apply a ReLU before adding the shortcut? The last BatchNorm of the "
                 "main path goes straight into Add; the ReLU comes after the Add.")
     if expected == "ReLU" and exp_entry["inputs"] and exp_entry["inputs"][0].startswith("Add("):
         return "is the ReLU after the Add missing? A residual block ends with ReLU(main path + shortcut)."
+    if act_counts.get(got, 0) > exp_counts.get(got, 0) and act_counts.get(expected, 0) >= exp_counts.get(expected, 0):
+        return (f"there is one {got} too many ({act_entry['label'] if act_entry else got}): "
+                "compare the order of your layers with the specification.")
+    if act_counts.get(expected, 0) < exp_counts.get(expected, 0):
+        return f"is the {exp_entry['label']} missing? " + MISSING_HINTS.get(expected, "")
     if expected == "ReLU":
         return f"is the ReLU after {exp_entry['inputs'][0] if exp_entry['inputs'] else 'the previous layer'} missing?"
     if expected == "BatchNormalization":
@@ -245,16 +273,21 @@ def first_difference(actual: list[dict], expected: list[dict], what: str = "your
         return (f"{what} uses {ops[0]['kind']} ({ops[0]['label']}) where the specification asks "
                 "for Keras layers: use the layers imported at the top (Add, Activation, ...), "
                 "not operators or keras.ops functions.")
+    act_counts, exp_counts = _counts(actual), _counts(expected)
+    missing = _missing_named_layer(actual, expected, act_counts, exp_counts, what)
+    if missing:
+        return missing
     for i, exp in enumerate(expected):
         if i >= len(actual):
-            missing = ", ".join(e["label"] for e in expected[i:i + 3])
+            following = ", ".join(e["label"] for e in expected[i:i + 3])
             return (f"{what} has {len(actual)} layers, the reference has {len(expected)}: "
                     f"after layer {i - 1} ({actual[-1]['label'] if actual else '-'}) the reference "
-                    f"continues with {missing}{' …' if len(expected) - i > 3 else ''}.")
+                    f"continues with {following}{' …' if len(expected) - i > 3 else ''}: "
+                    + _kind_hint("nothing", exp["kind"], exp, act_counts, exp_counts))
         act = actual[i]
         if act["kind"] != exp["kind"]:
             return (f"layer {i} is {act['kind']} ({act['label']}), expected {exp['kind']} "
-                    f"({exp['label']}): {_kind_hint(act['kind'], exp['kind'], exp)}")
+                    f"({exp['label']}): {_kind_hint(act['kind'], exp['kind'], exp, act_counts, exp_counts, act)}")
         if exp["kind"] in NAMED_KINDS and act["name"] != exp["name"]:
             return (f"layer {i} ({exp['kind']}) is named '{act['name']}', expected '{exp['name']}': "
                     f"{_name_hint(exp['name'])}")
@@ -276,6 +309,51 @@ def first_difference(actual: list[dict], expected: list[dict], what: str = "your
         extra = ", ".join(a["label"] for a in actual[len(expected):len(expected) + 3])
         return (f"{what} has {len(actual)} layers, the reference has {len(expected)}: "
                 f"unexpected extra layers at the end: {extra}.")
+    return None
+
+
+def config_difference(actual: list[dict], expected: list[dict], ignore=()) -> str | None:
+    """The first layer of ``actual`` whose configuration differs from the layer of the same
+    name in ``expected`` (named layers only; keys in ``ignore`` skipped), as a message; else None."""
+    by_name = {e["name"]: e for e in expected if e["kind"] in NAMED_KINDS}
+    for act in actual:
+        exp = by_name.get(act["name"]) if act["kind"] in NAMED_KINDS else None
+        if exp is None or exp["kind"] != act["kind"]:
+            continue
+        for key, value in exp["config"].items():
+            got = act["config"].get(key)
+            if key not in ignore and _norm(got) != _norm(value):
+                return f"{exp['label']}: {key} {got!r}, expected {value!r}: {CONFIG_HINTS.get(key, 'check the specification.')}"
+    return None
+
+
+def _missing_named_layer(actual, expected, act_counts, exp_counts, what) -> str | None:
+    """A message when a layer the specification names is missing or one too many.
+
+    Checked before the layer-by-layer walk: a missing layer shifts every later position
+    (and the walk order of the paths), so the walk would report a consequence instead.
+    """
+    act_names = {a["name"] for a in actual if a["kind"] in NAMED_KINDS}
+    exp_names = {e["name"] for e in expected if e["kind"] in NAMED_KINDS}
+    for kind in NAMED_KINDS:
+        n_act, n_exp = act_counts.get(kind, 0), exp_counts.get(kind, 0)
+        if n_act < n_exp:
+            gone = [e for e in expected if e["kind"] == kind and e["name"] not in act_names]
+            if gone:
+                e = gone[0]
+                after = f" after {e['inputs'][0]}" if e["inputs"] else ""
+                hint = {"BatchNormalization": "every convolution is followed by BatchNormalization, "
+                        "the shortcut's convolution too (bn_name_base + '1').",
+                        "Conv2D": "the main path has three convolutions (2a, 2b, 2c); a "
+                        "convolutional block's shortcut has one more (suffix '1').",
+                        }.get(kind, "check the specification.")
+                return (f"{what} has {n_act} {kind} layers, the reference {n_exp}: "
+                        f"{kind} '{e['name']}'{after} is missing: {hint}")
+        elif n_act > n_exp:
+            extra = [a for a in actual if a["kind"] == kind and a["name"] not in exp_names]
+            if extra:
+                return (f"{what} has {n_act} {kind} layers, the reference {n_exp}: "
+                        f"'{extra[0]['name']}' ({extra[0]['label']}) is not in the specification.")
     return None
 
 
@@ -309,3 +387,80 @@ def count_params(model) -> dict:
     trainable = size(model.trainable_weights)
     non_trainable = size(model.non_trainable_weights)
     return {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
+
+
+# ----------------------------------------------------------------------------- stages
+
+def _stage_of_name(name: str) -> str | None:
+    """The ResNet50 stage a layer name belongs to ('1' to '5', 'head'), or None if unnamed."""
+    import re
+
+    if name in ("conv1", "bn_conv1"):
+        return "1"
+    if name == "avg_pool" or re.fullmatch(r"fc\d+", name):
+        return "head"
+    match = re.fullmatch(r"(?:res|bn)(\d+)[a-z]+_branch(?:1|2[abc])", name)
+    return match.group(1) if match else None
+
+
+def stage_summary(model) -> list[dict]:
+    """ResNet50 stage by stage: ``[{"stage", "output_shape", "params", "layers"}, ...]``.
+
+    The first row is the input, the last the head. Layers with a name of the specification
+    belong to the stage in their name (``res3b_branch2a`` to stage 3); the others (ReLU,
+    Add, padding, pooling, Flatten) to the stage of the layer that feeds them. A stage's
+    output shape is that of its last layer; ``params`` counts all its weights, BatchNorm's
+    moving statistics included, so the rows add up to ``model.count_params()``.
+    """
+    import re
+
+    stage_of: dict[int, str] = {}
+    rows: dict[str, dict] = {}
+    for layer in model.layers:  # a functional model lists its layers in topological order
+        kind = _kind(layer)
+        if kind == "InputLayer":
+            stage = "input"
+        else:
+            stage = _stage_of_name(layer.name) if kind in NAMED_KINDS else None
+            if stage is None:
+                parents = _inputs_of(layer)
+                stage = stage_of.get(id(parents[0]), "1") if parents else "1"
+                if stage == "input":
+                    stage = "1"
+        stage_of[id(layer)] = stage
+        row = rows.setdefault(stage, {"stage": stage, "output_shape": None, "params": 0, "names": []})
+        row["output_shape"] = tuple(_shape(layer.output)[1:])
+        row["params"] += int(layer.count_params()) if getattr(layer, "built", False) else 0
+        row["names"].append((kind, layer.name))
+    for row in rows.values():
+        names = row.pop("names")
+        if row["stage"] == "input":
+            row["layers"] = "input"
+        elif row["stage"] in ("1", "head"):
+            short = {"ReLU": "ReLU", "MaxPooling2D": "max-pool", "ZeroPadding2D": "zero-padding",
+                     "Flatten": "flatten"}
+            row["layers"] = ", ".join(n if k in NAMED_KINDS else short.get(k, k) for k, n in names)
+        else:
+            letters = sorted({m.group(1) for _, n in names
+                              if (m := re.fullmatch(r"res\d+([a-z]+)_branch2a", n))})
+            projected = {m.group(1) for _, n in names if (m := re.fullmatch(r"res\d+([a-z]+)_branch1", n))}
+            conv = [b for b in letters if b in projected]
+            ident = [b for b in letters if b not in projected]
+            parts = []
+            if conv:
+                parts.append("conv block " + ", ".join(conv))
+            if ident:
+                parts.append(("identity block " if len(ident) == 1 else "identity blocks ")
+                             + (f"{ident[0]} to {ident[-1]}" if len(ident) > 3 else ", ".join(ident)))
+            row["layers"] = ", ".join(parts) or f"{len(names)} layers"
+    order = ["input", "1", "2", "3", "4", "5", "head"]
+    return sorted(rows.values(), key=lambda r: order.index(r["stage"]) if r["stage"] in order else 99)
+
+
+def format_stages(rows: list[dict]) -> str:
+    """The rows of :func:`stage_summary` as a text table, with the total parameter count."""
+    lines = [f"{'stage':<7}{'output shape':<18}{'parameters':>12}  layers"]
+    for r in rows:
+        lines.append(f"{r['stage']:<7}{str(tuple(r['output_shape'])):<18}{r['params']:>12,}  {r['layers']}")
+    lines.append(f"{'total':<25}{sum(r['params'] for r in rows):>12,}")
+    return "\n".join(lines)

@@ -49,7 +49,8 @@ def test_shortcut_without_stride_explains_shapes(reference_answers):
                         "strides=(s, s), padding='valid',\n                        name=conv_name_base + '1'",
                         "strides=(1, 1), padding='valid',\n                        name=conv_name_base + '1'")
     msg = _message(grading.check_convolutional_block, fns["convolutional_block"])
-    assert "incompatible shapes" in msg and "strides (s, s)" in msg
+    assert "incompatible shapes" in msg
+    assert "Hint: res1a_branch1: strides [1, 1], expected [2, 2]" in msg
 
 
 def test_ignored_initializer_argument(reference_answers):
@@ -64,7 +65,7 @@ def test_valid_padding_in_middle_conv_of_projection_block(reference_answers):
     fns = _answers_with(reference_answers, "convolutional_block", "padding='same'", "padding='valid'")
     msg = _message(grading.check_convolutional_block, fns["convolutional_block"], f=3, filters=[2, 3, 5],
                    stage=4, block="a", s=1, input_shape=(2, 5, 5, 3))
-    assert "Add" in msg or "padding 'valid', expected 'same'" in msg
+    assert "incompatible shapes" in msg and "res4a_branch2b: padding 'valid', expected 'same'" in msg
 
 
 def test_hardcoded_output_name_fails_only_for_other_class_counts(reference_answers, capsys):
@@ -107,8 +108,10 @@ def test_reload_restores_replaced_checks(solution):
     summary.first_difference = lambda *a, **k: None
     try:
         fresh = importlib.reload(grading)
-        assert fresh.check_identity_block.__code__ is original.__code__ or \
-            fresh.check_identity_block.__code__.co_filename == original.__code__.co_filename
+        # the reloaded module defines its checks again from its own file, not the lambda above
+        assert fresh.check_identity_block.__code__.co_filename == original.__code__.co_filename
+        assert fresh.check_identity_block.__code__.co_filename.endswith("resnet_utils/grading.py")
+        assert fresh._summary.first_difference.__code__.co_filename.endswith("resnet_utils/summary.py")
         bad = load_functions({"identity_block": "def identity_block(X, *a, **k):\n    return X\n"})
         with pytest.raises(AssertionError):
             fresh.check_identity_block(bad["identity_block"])

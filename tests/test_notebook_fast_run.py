@@ -25,13 +25,15 @@ def test_every_printed_figure_is_there(fast_run):
     for key in bench_notebook.PATTERNS:
         assert key in fast_run, f"the notebook did not print its {key} line"
     assert fast_run["epochs"] == 1                          # fast mode
+    assert fast_run["resnet50_parameters"] == 23_600_006    # the stage table of section 3.1
     assert fast_run["test_accuracy"] == fast_run["test_accuracy_recalibrated"]
 
 
 def test_saved_model_reloads_identically_and_figures_render(fast_run):
     assert fast_run["reload_identical"] is True
-    # samples, learning curves, BatchNorm shift, confusion matrix, misclassified, prediction
-    assert fast_run["figures"] == 6
+    # the two block diagrams, ResNet50's stages, samples, learning curves, BatchNorm shift,
+    # confusion matrix, misclassified images, prediction
+    assert fast_run["figures"] == 9
 
 
 def test_fast_run_stays_fast(fast_run):

@@ -245,3 +245,194 @@ def test_plot_batchnorm_shift_rejects_mismatched_input():
         plots.plot_batchnorm_shift({"names": ["a"]}, good)
     with pytest.raises(ValueError, match="different BatchNorm layers"):
         plots.plot_batchnorm_shift(good, {**good, "names": ["other"]})
+
+
+# --------------------------------------------------------------------------------------
+# diagrams of the blocks and of the stages
+
+
+def tagged(fig, gid):
+    """Texts of the figure's first axes carrying ``gid``, left to right (then top to bottom)."""
+    found = [t for t in fig.axes[0].texts if t.get_gid() == gid]
+    return [t.get_text() for t in sorted(found, key=lambda t: (t.get_position()[0], -t.get_position()[1]))]
+
+
+def block_shapes(fig):
+    """The shapes of a block diagram: those under the main path's edges (left to right) and the shortcut's."""
+    found = [t for t in fig.axes[0].texts if t.get_gid() == "shape"]
+    main = sorted((t for t in found if t.get_position()[1] < 0), key=lambda t: t.get_position()[0])
+    shortcut = [t.get_text() for t in found if t.get_position()[1] > 0]
+    return [t.get_text() for t in main], shortcut
+
+
+def first_lines(strings):
+    return [s.split("\n")[0] for s in strings]
+
+
+def all_texts(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def assert_no_overlapping_texts(fig):
+    """No two non-empty texts of the figure overlap once drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for ax in fig.axes for t in ax.texts if t.get_text()]
+    for i, (a, box_a) in enumerate(boxes):
+        for b, box_b in boxes[i + 1:]:
+            assert not box_a.overlaps(box_b), f"{a!r} overlaps {b!r}"
+
+
+IDENTITY_MAIN_PATH = ["X", "Conv2D 1×1", "BatchNorm", "ReLU", "Conv2D 3×3", "BatchNorm", "ReLU",
+                      "Conv2D 1×1", "BatchNorm", "Add", "ReLU", "output"]
+
+
+def test_plot_identity_block_layers_in_order_with_relu_after_add():
+    fig = plots.plot_identity_block(f=3, filters=(64, 64, 256), shape=(15, 15, 256))
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    main = tagged(fig, "main")
+    # BatchNorm 2c goes straight into the Add, and the ReLU comes after the Add
+    assert first_lines(main) == IDENTITY_MAIN_PATH
+    assert [s.split("\n")[-1] for s in main if s.startswith(("Conv2D", "BatchNorm"))] == [
+        "2a", "2a", "2b", "2b", "2c", "2c"]
+    assert "64 filters" in main[1] and "64 filters" in main[4] and "256 filters" in main[7]
+    assert "'same'" in main[4] and "stride" not in "".join(main)
+    texts_all = all_texts(fig)
+    assert texts_all.count("Add") == 1
+    assert "ReLU after Add" in texts_all
+    assert tagged(fig, "shortcut") == []  # the shortcut holds no layer
+    assert sorted(tagged(fig, "path")) == ["main path", "shortcut: X"]
+    # the shapes keep n_H x n_W, with F1, F2, F3 channels; the shortcut carries the input
+    assert block_shapes(fig) == (
+        ["(m, 15, 15, 256)", "(m, 15, 15, 64)", "(m, 15, 15, 64)", "(m, 15, 15, 256)", "(m, 15, 15, 256)"],
+        ["(m, 15, 15, 256)"])
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels[:4] == ["Conv2D", "BatchNorm", "ReLU", "Add"]
+    assert_no_overlapping_texts(fig)
+    render(fig)
+
+
+def test_plot_identity_block_symbolic_and_other_numbers():
+    fig = plots.plot_identity_block()
+    main = tagged(fig, "main")
+    assert first_lines(main)[4] == "Conv2D f×f"
+    assert "F1 filters" in main[1] and "F3 filters" in main[7]
+    assert block_shapes(fig) == (
+        ["(m, n_H, n_W, n_C)\nn_C = F3", "(m, n_H, n_W, F1)", "(m, n_H, n_W, F2)", "(m, n_H, n_W, F3)",
+         "(m, n_H, n_W, F3)"],
+        ["(m, n_H, n_W, n_C)"])
+    assert "shortcut: X" in all_texts(fig)
+    assert_no_overlapping_texts(fig)
+    render(fig)
+    fig = plots.plot_identity_block(f=2, filters=[4, 5, 6], shape=(7, 9, 6))
+    assert first_lines(tagged(fig, "main"))[4] == "Conv2D 2×2"
+    assert block_shapes(fig) == (
+        ["(m, 7, 9, 6)", "(m, 7, 9, 4)", "(m, 7, 9, 5)", "(m, 7, 9, 6)", "(m, 7, 9, 6)"], ["(m, 7, 9, 6)"])
+    with pytest.raises(ValueError, match="n_C must equal F3"):
+        plots.plot_identity_block(f=3, filters=(64, 64, 256), shape=(15, 15, 64))
+    with pytest.raises(ValueError, match="three values"):
+        plots.plot_identity_block(filters=(1, 2))
+
+
+def test_plot_convolutional_block_stride_and_shortcut_conv():
+    fig = plots.plot_convolutional_block(f=3, filters=(64, 64, 256), s=2, shape=(15, 15, 256))
+    assert isinstance(fig, Figure)
+    main = tagged(fig, "main")
+    assert first_lines(main) == IDENTITY_MAIN_PATH
+    assert main[1] == "Conv2D 1×1\n64 filters\nstride (2, 2)\n2a"
+    assert [s for s in main if "stride" in s] == [main[1]]  # only the first main-path conv is strided
+    # the shortcut: Conv2D 1x1 with F3 filters and stride (s, s), name 1, then BatchNorm 1
+    assert tagged(fig, "shortcut") == ["Conv2D 1×1\n256 filters\nstride (2, 2)\n1", "BatchNorm\n1"]
+    assert all_texts(fig).count("Add") == 1
+    assert sorted(tagged(fig, "path")) == ["main path", "shortcut"]
+    # ceil(15 / 2) = 8 after the strided convolutions, on both paths
+    assert block_shapes(fig) == (
+        ["(m, 15, 15, 256)", "(m, 8, 8, 64)", "(m, 8, 8, 64)", "(m, 8, 8, 256)", "(m, 8, 8, 256)"],
+        ["(m, 8, 8, 256)"])
+    assert "stride (2, 2)" in fig.axes[0].get_title()
+    assert_no_overlapping_texts(fig)
+    render(fig)
+
+
+def test_plot_convolutional_block_symbolic_and_stride_one():
+    fig = plots.plot_convolutional_block()
+    assert tagged(fig, "main")[1] == "Conv2D 1×1\nF1 filters\nstride (s, s)\n2a"
+    assert tagged(fig, "shortcut") == ["Conv2D 1×1\nF3 filters\nstride (s, s)\n1", "BatchNorm\n1"]
+    assert block_shapes(fig) == (
+        ["(m, n_H, n_W, n_C)", "(m, ⌈n_H/s⌉, ⌈n_W/s⌉, F1)", "(m, ⌈n_H/s⌉, ⌈n_W/s⌉, F2)",
+         "(m, ⌈n_H/s⌉, ⌈n_W/s⌉, F3)", "(m, ⌈n_H/s⌉, ⌈n_W/s⌉, F3)"],
+        ["(m, ⌈n_H/s⌉, ⌈n_W/s⌉, F3)"])
+    assert_no_overlapping_texts(fig)
+    render(fig)
+    # stage 2 of ResNet50: s = 1 keeps 15 x 15; odd sizes round up
+    fig = plots.plot_convolutional_block(f=3, filters=(64, 64, 256), s=1, shape=(15, 15, 64))
+    assert block_shapes(fig) == (
+        ["(m, 15, 15, 64)", "(m, 15, 15, 64)", "(m, 15, 15, 64)", "(m, 15, 15, 256)", "(m, 15, 15, 256)"],
+        ["(m, 15, 15, 256)"])
+    fig = plots.plot_convolutional_block(f=2, filters=(4, 4, 6), s=3, shape=(7, 4, 6))
+    assert block_shapes(fig) == (
+        ["(m, 7, 4, 6)", "(m, 3, 2, 4)", "(m, 3, 2, 4)", "(m, 3, 2, 6)", "(m, 3, 2, 6)"], ["(m, 3, 2, 6)"])
+    # a symbolic size with a numeric stride
+    fig = plots.plot_convolutional_block(s=2)
+    assert block_shapes(fig)[1] == ["(m, ⌈n_H/2⌉, ⌈n_W/2⌉, F3)"]
+    with pytest.raises(ValueError, match="at least 1"):
+        plots.plot_convolutional_block(s=0)
+
+
+STAGE_ROWS = [
+    {"stage": "input", "output_shape": (64, 64, 3), "params": 0, "layers": "input"},
+    {"stage": "1", "output_shape": (15, 15, 64), "params": 9536, "layers": "conv1, bn_conv1, ReLU, max-pool"},
+    {"stage": "2", "output_shape": (15, 15, 256), "params": 220032, "layers": "conv block a, identity blocks b, c"},
+    {"stage": "3", "output_shape": (8, 8, 512), "params": 1230336, "layers": "conv block a, identity blocks b, c, d"},
+    {"stage": "4", "output_shape": (4, 4, 1024), "params": 7129088, "layers": "conv block a, identity blocks b to f"},
+    {"stage": "5", "output_shape": (2, 2, 2048), "params": 14998720, "layers": "conv block a, identity blocks b, c"},
+    {"stage": "head", "output_shape": (6,), "params": 12294, "layers": "avg_pool, flatten, fc6"},
+]
+
+
+def test_plot_resnet_stages_boxes_and_bars():
+    fig = plots.plot_resnet_stages(STAGE_ROWS)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    boxes, bars = fig.axes
+    names = ["input", "stage 1", "stage 2", "stage 3", "stage 4", "stage 5", "head"]
+    assert tagged(fig, "stage") == names
+    assert tagged(fig, "shape") == ["(64, 64, 3)", "(15, 15, 64)", "(15, 15, 256)", "(8, 8, 512)",
+                                    "(4, 4, 1024)", "(2, 2, 2048)", "(6,)"]
+    assert tagged(fig, "params")[5] == "14,998,720\nparameters"
+    assert "avg_pool," in tagged(fig, "layers")[-1]
+    # box heights follow the spatial size, widths the channels
+    rects = boxes.patches[: len(STAGE_ROWS)]
+    heights = [r.get_height() for r in rects]
+    widths = [r.get_width() for r in rects]
+    assert heights[0] > heights[1] == heights[2] > heights[3] > heights[4] > heights[5] > heights[6]
+    assert widths[0] < widths[1] < widths[2] < widths[3] < widths[4] < widths[5]
+    # the bar chart: one bar per stage, in order, with the total in the title
+    assert [t.get_text() for t in bars.get_yticklabels()] == names
+    np.testing.assert_array_equal([p.get_width() for p in bars.patches], [r["params"] for r in STAGE_ROWS])
+    assert bars.get_title() == "Parameters per stage: total 23,600,006 parameters"
+    assert "14,998,720 (64%)" in texts(bars) and "9,536 (<1%)" in texts(bars) and "0 (0%)" in texts(bars)
+    assert_no_overlapping_texts(fig)
+    render(fig)
+
+
+def test_plot_resnet_stages_computes_the_total_for_other_rows():
+    rows = [
+        {"stage": "input", "output_shape": (None, 32, 32, 3), "params": 0, "layers": "input"},
+        {"stage": 1, "output_shape": (7, 7, 64), "params": 1234},
+        {"stage": "head", "output_shape": (10,), "params": 1_000_001, "layers": "fc10"},
+    ]
+    fig = plots.plot_resnet_stages(rows)
+    assert tagged(fig, "stage") == ["input", "stage 1", "head"]
+    assert tagged(fig, "shape") == ["(32, 32, 3)", "(7, 7, 64)", "(10,)"]
+    assert fig.axes[1].get_title() == "Parameters per stage: total 1,001,235 parameters"
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["input", "stage 1", "head"]
+    render(fig)
+    with pytest.raises(ValueError, match="empty"):
+        plots.plot_resnet_stages([])
+    with pytest.raises(ValueError, match="keys stage, output_shape and params"):
+        plots.plot_resnet_stages([{"stage": "1", "params": 3}])
+    with pytest.raises(ValueError, match="params must be"):
+        plots.plot_resnet_stages([{"stage": "1", "output_shape": (2, 2, 3), "params": -1}])

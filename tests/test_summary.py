@@ -77,3 +77,27 @@ def test_deep_model_does_not_hit_recursion_limit():
         x = layers.Activation("relu")(x)
     summ = layer_summary(keras.Model(x_in, x))
     assert len(summ) == 401
+
+
+def test_stage_summary_of_resnet50_adds_up_and_follows_the_stage_table(solution):
+    from resnet_utils.summary import format_stages, stage_summary
+
+    model = solution["ResNet50"](input_shape=(64, 64, 3), classes=6)
+    rows = stage_summary(model)
+    assert [r["stage"] for r in rows] == ["input", "1", "2", "3", "4", "5", "head"]
+    assert [r["output_shape"] for r in rows] == [(64, 64, 3), (15, 15, 64), (15, 15, 256), (8, 8, 512),
+                                                 (4, 4, 1024), (2, 2, 2048), (6,)]
+    assert sum(r["params"] for r in rows) == model.count_params() == 23_600_006
+    assert rows[1]["params"] == 7 * 7 * 3 * 64 + 64 + 4 * 64          # conv1 + bn_conv1
+    assert rows[-1]["params"] == 2048 * 6 + 6                          # fc6
+    assert rows[4]["layers"] == "conv block a, identity blocks b to f"
+    text = format_stages(rows)
+    assert text.splitlines()[-1].split() == ["total", "23,600,006"]
+
+
+def test_stage_summary_follows_other_inputs_and_classes(solution):
+    from resnet_utils.summary import stage_summary
+
+    rows = stage_summary(solution["ResNet50"](input_shape=(96, 96, 1), classes=10))
+    assert rows[-1]["output_shape"] == (10,) and rows[-1]["params"] == 2048 * 10 + 10
+    assert rows[2]["output_shape"] == (23, 23, 256)

@@ -1,0 +1,186 @@
+"""Fair grading: every mistake costs the points of one exercise, and its message names the cause;
+code that builds the same network another way gets full marks.
+
+Each case is the reference solution with one change (:func:`autograder.submissions.mutate`,
+which fails when the change no longer applies), graded by running the source notebook's test
+cells, hidden ones included, in this process (:func:`autograder.submissions.score_in_process`).
+The bundled examples (``autograder/examples.py``) go through real ``nbgrader autograde`` in
+``tests/test_assignment.py``, among them a single-mistake case per exercise and
+``gus_equivalent_code``.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+
+from autograder import course
+from autograder.submissions import mutate, score_in_process, solution_sources
+
+I, C, R = "identity_block", "convolutional_block", "ResNet50"
+EXERCISE = {I: ("test_identity_block", "test_identity_block_hidden"),
+            C: ("test_convolutional_block", "test_convolutional_block_hidden"),
+            R: ("test_ResNet50", "test_ResNet50_hidden")}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    change: Callable[[dict], dict]
+    points: dict  # exercise -> points out of 10
+    phrase: str = ""  # a phrase of the first failing test's message ("" for full marks)
+    printed: str = ""  # a phrase the passing ResNet50 test prints
+
+
+def edit(cell: str, old: str, new: str, count: int = 1):
+    return lambda ref: dict(ref, **{cell: mutate(ref[cell], old, new, count)})
+
+
+def both_blocks(old: str, new: str, count: int = 0):
+    return lambda ref: dict(ref, **{c: mutate(ref[c], old, new, count) for c in (I, C)})
+
+
+def chain(*changes):
+    def make(ref):
+        for change in changes:
+            ref = change(ref)
+        return ref
+    return make
+
+
+def _shortcut_first(code: str) -> str:
+    """The convolutional block with its shortcut path computed before the main path."""
+    start = code.index("    # Shortcut path")
+    end = code.index("    # Add the two paths")
+    shortcut = code[start:end]
+    code = code[:start] + code[end:]
+    main = code.index("    # First component of the main path")
+    return code[:main] + shortcut + code[main:]
+
+
+FULL = {I: 10, C: 10, R: 10}
+BUT_I, BUT_C, BUT_R = dict(FULL, **{I: 0}), dict(FULL, **{C: 0}), dict(FULL, **{R: 0})
+
+CASES = [
+    # identity_block
+    Case("identity: no ReLU after the Add",
+         edit(I, "    X = Add()([X, X_shortcut])\n    X = Activation('relu')(X)", "    X = Add()([X, X_shortcut])"),
+         BUT_I, "is the ReLU after the Add missing?",
+         printed="identity_block fails its own tests: fix exercise 1 first"),
+    Case("identity: ReLU before the Add",
+         edit(I, "name=bn_name_base + '2c')(X)\n", "name=bn_name_base + '2c')(X)\n    X = Activation('relu')(X)\n"),
+         BUT_I, "did you apply a ReLU before adding the shortcut?"),
+    Case("identity: f×f window on the first 1×1 convolution",
+         edit(I, "filters=F1, kernel_size=(1, 1)", "filters=F1, kernel_size=(f, f)"),
+         BUT_I, "res1a_branch2a: kernel_size [2, 2], expected [1, 1]"),
+    Case("identity: padding 'valid' on the f×f convolution",
+         edit(I, "kernel_size=(f, f), strides=(1, 1), padding='same'", "kernel_size=(f, f), strides=(1, 1), padding='valid'"),
+         BUT_I, "res1a_branch2b: padding 'valid', expected 'same'"),
+    Case("identity: BatchNorm names without 'branch'",
+         edit(I, "bn_name_base = 'bn' + str(stage) + block + '_branch'", "bn_name_base = 'bn' + str(stage) + block + '_'"),
+         BUT_I, "is named 'bn1a_2a', expected 'bn1a_branch2a'"),
+    Case("identity: a fixed initializer instead of the argument",
+         edit(I, "name=conv_name_base + '2a', kernel_initializer=initializer(seed=0)",
+              "name=conv_name_base + '2a', kernel_initializer=glorot_uniform(seed=0)"),
+         BUT_I, "using the function's `initializer` argument"),
+    Case("identity: replaced by a function that raises",
+         lambda ref: dict(ref, **{I: "def identity_block(*args, **kwargs):\n"
+                                     "    raise RuntimeError('identity_block is not finished')\n"}),
+         BUT_I, "raised RuntimeError: identity_block is not finished",
+         printed="identity_block fails its own tests: fix exercise 1 first"),
+    # convolutional_block
+    Case("convolutional: no BatchNorm on the shortcut",
+         edit(C, "    X_shortcut = BatchNormalization(axis=3, name=bn_name_base + '1')(X_shortcut)\n", ""),
+         BUT_C, "BatchNormalization 'bn1a_branch1' after res1a_branch1 is missing"),
+    Case("convolutional: stride on the f×f convolution instead of the first 1×1",
+         chain(edit(C, "filters=F1, kernel_size=(1, 1), strides=(s, s)", "filters=F1, kernel_size=(1, 1), strides=(1, 1)"),
+               edit(C, "filters=F2, kernel_size=(f, f), strides=(1, 1)", "filters=F2, kernel_size=(f, f), strides=(s, s)")),
+         BUT_C, "res1a_branch2a: strides [1, 1], expected [2, 2]",
+         printed="convolutional_block fails its own tests: fix exercise 2 first"),
+    Case("convolutional: shortcut convolution without stride",
+         edit(C, "strides=(s, s), padding='valid',\n                        name=conv_name_base + '1'",
+              "strides=(1, 1), padding='valid',\n                        name=conv_name_base + '1'"),
+         BUT_C, "res1a_branch1: strides [1, 1], expected [2, 2]"),
+    Case("convolutional: shortcut projected from the main path",
+         edit(C, "name=conv_name_base + '1', kernel_initializer=initializer(seed=0))(X_shortcut)",
+              "name=conv_name_base + '1', kernel_initializer=initializer(seed=0))(X)"),
+         BUT_C, "res1a_branch1 takes its input from bn1a_branch2c, expected the input"),
+    # ResNet50
+    Case("ResNet50: no max-pooling in stage 1",
+         edit(R, "    X = MaxPooling2D((3, 3), strides=(2, 2))(X)\n", ""),
+         BUT_R, "is the MaxPooling2D after ReLU after bn_conv1 missing?"),
+    Case("ResNet50: no softmax",
+         edit(R, "activation='softmax', ", ""),
+         BUT_R, "fc6: activation 'linear', expected 'softmax'"),
+    Case("ResNet50: stage 3 without stride",
+         edit(R, "filters=[128, 128, 512], stage=3, block='a', s=2", "filters=[128, 128, 512], stage=3, block='a', s=1"),
+         BUT_R, "stages 3, 4 and 5 halve it (s=2)"),
+    Case("ResNet50: stage 4 with one identity block too few",
+         edit(R, "['b', 'c', 'd', 'e', 'f']", "['b', 'c', 'd', 'e']"),
+         BUT_R, "is the identity_block of stage 4, block 'f' missing?"),
+    Case("ResNet50: stage 5 with stage 4's filters",
+         edit(R, "filters=[512, 512, 2048], stage=5", "filters=[256, 256, 1024], stage=5"),
+         BUT_R, "filters [256, 256, 1024], expected [512, 512, 2048]"),
+    Case("ResNet50: output layer always 'fc6'",
+         edit(R, "name='fc' + str(classes)", "name='fc6'"),
+         dict(FULL, **{R: 5}), "named 'fc6', expected 'fc10'"),
+    # equivalent code: full marks
+    Case("equivalent: the shortcut path written before the main path",
+         lambda ref: dict(ref, **{C: _shortcut_first(ref[C])}), FULL),
+    Case("equivalent: padding='same' on every 1×1 convolution",
+         both_blocks("padding='valid'", "padding='same'"), FULL),
+    Case("equivalent: Add()([X_shortcut, X])",
+         both_blocks("Add()([X, X_shortcut])", "Add()([X_shortcut, X])"), FULL),
+    Case("equivalent: layers imported from tensorflow.keras",
+         lambda ref: dict(ref, **{c: "from tensorflow.keras.layers import Activation, Add, "
+                                     "BatchNormalization, Conv2D\n" + ref[c] for c in (I, C)}), FULL),
+    Case("equivalent: ReLU layers, integer kernel sizes and strides, layers.add",
+         chain(lambda ref: dict(ref, **{c: "from keras.layers import ReLU, add\n" + ref[c] for c in (I, C)}),
+               both_blocks("Activation('relu')(X)", "ReLU()(X)"),
+               both_blocks("kernel_size=(1, 1), strides=(1, 1)", "kernel_size=1, strides=1"),
+               both_blocks("Add()([X, X_shortcut])", "add([X, X_shortcut])")), FULL),
+    Case("equivalent: ResNet50 builds stage 3 through an alias (compared as a whole network)",
+         lambda ref: dict(ref, ResNet50="build_block = identity_block\n" + mutate(
+             ref[R], "X = identity_block(X, 3, [128, 128, 512], stage=3, block=block)",
+             "X = build_block(X, 3, [128, 128, 512], stage=3, block=block)")),
+         FULL, printed="layers match the reference; 23,600,006 parameters"),
+]
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return solution_sources(course.SOURCE_NB)
+
+
+def _by_exercise(results: dict) -> dict:
+    return {ex: sum(results[t][0] for t in tests) for ex, tests in EXERCISE.items()}
+
+
+def test_the_reference_solution_scores_30_with_one_line_per_test(reference):
+    results = score_in_process(dict(reference), course.SOURCE_NB)
+    assert _by_exercise(results) == FULL
+    assert all(message.count("✓") >= 1 for _, message in results.values())
+    assert "fails its own tests" not in "".join(m for _, m in results.values())
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_a_mistake_costs_one_exercise_and_names_its_cause(reference, case):
+    answers = case.change(dict(reference))
+    assert answers != reference, "the case changes nothing"
+    results = score_in_process(answers, course.SOURCE_NB)
+    assert _by_exercise(results) == case.points, {g: m[:300] for g, (p, m) in results.items() if p == 0}
+    failures = [message for points, message in results.values() if points == 0]
+    if case.phrase:
+        assert case.phrase in failures[0], failures[0]
+    else:
+        assert failures == []
+    if case.printed:
+        assert case.printed in results["test_ResNet50"][1], results["test_ResNet50"][1]
+
+
+def test_at_least_twelve_mistakes_and_four_equivalent_forms():
+    mistakes = [c for c in CASES if c.points != FULL]
+    equivalent = [c for c in CASES if c.points == FULL]
+    assert len(mistakes) >= 12 and len(equivalent) >= 4
+    # every exercise has its own mistakes
+    assert {next(ex for ex, p in c.points.items() if p < 10) for c in mistakes} == {I, C, R}
