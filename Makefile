@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: venv demo grade-demo test release reference lab bench clean
+.PHONY: venv demo grade-demo test test-fast release reference lab bench clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON311) -m venv $(VENV)
@@ -31,9 +31,13 @@ demo: venv
 grade-demo: venv
 	$(PY) -m autograder class-demo --jobs $(JOBS)
 
-## The whole test suite.
+## The whole test suite (what CI runs).
 test: venv
 	$(PY) -m pytest tests
+
+## The quick tier, for every change: every test that does not start a kernel or train (< 3 min).
+test-fast: venv
+	$(PY) -m pytest tests -m "not slow" -q
 
 ## Regenerate release/ from source/ with nbgrader (commit the result).
 release: venv

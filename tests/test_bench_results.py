@@ -70,11 +70,14 @@ def test_parse_outputs_reads_what_the_notebook_prints():
             "test accuracy with recalibrated statistics: 0.900 (16 batches of 32)\n"
             "test accuracy: 0.900 on 120 images\n"
             "/x/resnet_utils/assets/hand_three.png: predicted 3 (p = 0.93)\n"
-            "saved resnet50_signs.keras (271 MB); the reloaded model predicts the same: True\n")
+            "saved resnet50_signs.keras (271 MB); the reloaded model predicts the same: True\n"
+            "head   (6,)                    12,294  avg_pool, flatten, fc6\n"
+            "total                      23,600,006\n")
     assert bench_notebook.parse_outputs(text) == {
         "epochs": 5, "train_accuracy": 0.951, "val_accuracy": 0.407, "test_accuracy_moving": 0.392,
         "test_accuracy_recalibrated": 0.9, "test_accuracy": 0.9,
-        "example_prediction": {"class": "3", "probability": 0.93}, "reload_identical": True}
+        "example_prediction": {"class": "3", "probability": 0.93}, "reload_identical": True,
+        "resnet50_parameters": 23_600_006}
 
 
 def test_readme_quotes_the_training_curve():

@@ -17,6 +17,8 @@ import pytest
 from autograder import course
 from autograder.submissions import mutate, score_in_process, solution_sources
 
+pytestmark = pytest.mark.slow  # grades whole submissions / runs the notebook: minutes
+
 I, C, R = "identity_block", "convolutional_block", "ResNet50"
 EXERCISE = {I: ("test_identity_block", "test_identity_block_hidden"),
             C: ("test_convolutional_block", "test_convolutional_block_hidden"),

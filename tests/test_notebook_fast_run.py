@@ -15,6 +15,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_notebook  # noqa: E402
 
+pytestmark = pytest.mark.slow  # grades whole submissions / runs the notebook: minutes
+
 
 @pytest.fixture(scope="module")
 def fast_run():

@@ -37,3 +37,20 @@ def test_reference_file_is_plain_json_with_summaries_and_outputs():
     for key, case in data.items():
         assert case["summary"][0]["kind"] == "InputLayer", key
         assert case["outputs"], key
+
+
+def test_resnet50_cases_record_the_block_calls_of_the_stage_table():
+    ref = grading.load_reference()
+    for key, case in ref.items():
+        if not key.startswith("ResNet50|"):
+            continue
+        calls = case["calls"]
+        assert [c["function"] for c in calls].count("convolutional_block") == 4, key
+        assert [(c["stage"], c["block"]) for c in calls] == (
+            [("2", b) for b in "abc"] + [("3", b) for b in "abcd"] + [("4", b) for b in "abcdef"]
+            + [("5", b) for b in "abc"]), key
+        assert [c.get("s") for c in calls if c["function"] == "convolutional_block"] == [1, 2, 2, 2], key
+        assert {c["initializer"] for c in calls} == {"default"}, key
+        # with stand-ins the model is stage 1, one layer per block, and the head
+        kinds = [e["kind"] for e in case["stand_ins"]["summary"]]
+        assert kinds.count("identity_block") == 12 and kinds.count("convolutional_block") == 4, key
