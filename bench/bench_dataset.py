@@ -6,8 +6,9 @@
 
 Prints (and optionally writes as JSON): the time to draw all 1200 images (wall clock and
 CPU time of this process), the time to read the cache, the test accuracy of softmax
-regression on raw pixels (best epoch) and of the small CNN used in tests/test_data.py
-(final epoch). Nothing is written to the repository's datasets/ folder.
+regression on raw pixels (best epoch) and of a small CNN (final epoch); the slow test in
+tests/test_data.py runs the same comparison (:func:`learnability`). Nothing is written to
+the repository's datasets/ folder.
 """
 
 import argparse
@@ -32,6 +33,54 @@ def timed(fn, *args):
     return out, time.perf_counter() - wall, time.process_time() - cpu
 
 
+def learnability(x_train, y_train, x_test, y_test, cnn_epochs=15, log=None):
+    """How learnable the data is: softmax regression on the raw pixels vs. a small CNN.
+
+    ``x_*`` are normalised images ``(m, 64, 64, 3)``, ``y_*`` integer labels ``(m,)``.
+    Returns ``{"linear": {"test_acc_best_epoch", ...}, "small_cnn": {"test_acc", ...}}``: the
+    linear model's best epoch (generous) and the CNN's final one. ``tests/test_data.py``
+    (slow) asserts the gap between them.
+    """
+    import keras
+
+    L = keras.layers
+    results = {}
+
+    keras.utils.set_random_seed(0)
+    linear = keras.Sequential([keras.Input((64, 64, 3)), L.Flatten(), L.Dense(6, activation="softmax")])
+    linear.compile(keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    t = time.perf_counter()
+    h = linear.fit(x_train, y_train, epochs=25, batch_size=64, validation_data=(x_test, y_test), verbose=0)
+    results["linear"] = {"test_acc_best_epoch": round(max(h.history["val_accuracy"]), 3),
+                         "train_acc": round(h.history["accuracy"][-1], 3), "s": round(time.perf_counter() - t, 1)}
+    if log:
+        log("softmax regression on pixels:", results["linear"])
+
+    def conv(filters, strides=1):
+        return [L.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False),
+                L.BatchNormalization(momentum=0.9), L.ReLU()]
+
+    keras.utils.set_random_seed(0)
+    cnn = keras.Sequential([
+        keras.Input((64, 64, 3)), L.RandomFlip("horizontal"),
+        *conv(32, strides=2), L.MaxPooling2D(), *conv(64), L.MaxPooling2D(), *conv(64), L.MaxPooling2D(),
+        L.Flatten(), L.Dropout(0.3), L.Dense(6, activation="softmax"),
+    ])
+    steps = cnn_epochs * int(np.ceil(len(x_train) / 32))
+    cnn.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps)),
+                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    t = time.perf_counter()
+    h = cnn.fit(x_train, y_train, epochs=cnn_epochs, batch_size=32, validation_data=(x_test, y_test), verbose=0)
+    results["small_cnn"] = {"epochs": cnn_epochs, "params": cnn.count_params(),
+                            "test_acc": round(h.history["val_accuracy"][-1], 3),
+                            "train_acc": round(h.history["accuracy"][-1], 3),
+                            "val_acc_per_epoch": [round(v, 3) for v in h.history["val_accuracy"]],
+                            "s": round(time.perf_counter() - t, 1)}
+    if log:
+        log("small CNN:", results["small_cnn"])
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cnn-epochs", type=int, default=15)
@@ -47,45 +96,13 @@ def main():
         results["read_cache_s"] = {"wall": round(wall, 3), "cpu": round(cpu, 3)}
     print("generate + cache 1200 images:", results["generate_and_cache_s"], "| read cache:", results["read_cache_s"])
 
-    import keras
-
-    L = keras.layers
     x_train, x_test = data.normalize(X_train), data.normalize(X_test)
     y_train, y_test = Y_train[0], Y_test[0]
-
-    keras.utils.set_random_seed(0)
-    linear = keras.Sequential([keras.Input((64, 64, 3)), L.Flatten(), L.Dense(6, activation="softmax")])
-    linear.compile(keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    t = time.perf_counter()
-    h = linear.fit(x_train, y_train, epochs=25, batch_size=64, validation_data=(x_test, y_test), verbose=0)
-    results["linear"] = {"test_acc_best_epoch": round(max(h.history["val_accuracy"]), 3),
-                         "train_acc": round(h.history["accuracy"][-1], 3), "s": round(time.perf_counter() - t, 1)}
-    print("softmax regression on pixels:", results["linear"])
-
-    def conv(filters, strides=1):
-        return [L.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False),
-                L.BatchNormalization(momentum=0.9), L.ReLU()]
-
-    keras.utils.set_random_seed(0)
-    epochs = args.cnn_epochs
-    cnn = keras.Sequential([
-        keras.Input((64, 64, 3)), L.RandomFlip("horizontal"),
-        *conv(32, strides=2), L.MaxPooling2D(), *conv(64), L.MaxPooling2D(), *conv(64), L.MaxPooling2D(),
-        L.Flatten(), L.Dropout(0.3), L.Dense(6, activation="softmax"),
-    ])
-    steps = epochs * int(np.ceil(len(x_train) / 32))
-    cnn.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps)),
-                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    t = time.perf_counter()
-    h = cnn.fit(x_train, y_train, epochs=epochs, batch_size=32, validation_data=(x_test, y_test), verbose=0)
-    results["small_cnn"] = {"epochs": epochs, "params": cnn.count_params(),
-                            "test_acc": round(h.history["val_accuracy"][-1], 3),
-                            "train_acc": round(h.history["accuracy"][-1], 3),
-                            "val_acc_per_epoch": [round(v, 3) for v in h.history["val_accuracy"]],
-                            "s": round(time.perf_counter() - t, 1)}
-    print("small CNN:", results["small_cnn"])
+    results.update(learnability(x_train, y_train, x_test, y_test, cnn_epochs=args.cnn_epochs, log=print))
 
     if args.resnet50:
+        import keras
+
         keras.utils.set_random_seed(0)
         model = keras.applications.ResNet50(weights=None, input_shape=(64, 64, 3), classes=6)
         model.compile(keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])

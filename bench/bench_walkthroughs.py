@@ -22,13 +22,13 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
 import nbformat
-import psutil
 from nbclient import NotebookClient
+
+from bench_notebook import PeakRSS  # the same peak-RSS sampler as the assignment's benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -40,53 +40,22 @@ RSS_CELL = (
 )
 
 
-class TreeRSS(threading.Thread):
-    """Sample the summed RSS of a process and its children until stopped; keep the peak."""
-
-    def __init__(self, pid: int, interval: float = 0.2):
-        super().__init__(daemon=True)
-        self.pid, self.interval, self.peak = pid, interval, 0
-        self._stop_event = threading.Event()
-
-    def run(self):
-        try:
-            root = psutil.Process(self.pid)
-        except psutil.NoSuchProcess:
-            return
-        while not self._stop_event.is_set():
-            total = 0
-            try:
-                for proc in [root, *root.children(recursive=True)]:
-                    try:
-                        total += proc.memory_info().rss
-                    except psutil.Error:
-                        pass
-            except psutil.Error:
-                break
-            self.peak = max(self.peak, total)
-            self._stop_event.wait(self.interval)
-
-    def stop(self):
-        self._stop_event.set()
-        self.join()
-
-
 def run_notebook(path: Path, fast: bool, timeout: int, save: Path | None) -> dict:
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(RSS_CELL))
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    env.pop("NBGRADER_EXECUTION", None)  # it, too, switches on fast mode (resnet_utils.config)
+    env.pop("RESNET_FAST", None)
     if fast:
         env["RESNET_FAST"] = "1"
-    else:
-        env.pop("RESNET_FAST", None)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
     t0 = time.perf_counter()
     monitor = None
     error = None
     with client.setup_kernel(env=env, cwd=str(NOTEBOOKS)):
-        monitor = TreeRSS(client.km.provisioner.process.pid)
+        monitor = PeakRSS(client.km.provisioner.process.pid)
         monitor.start()
         try:
             for index, cell in enumerate(nb.cells):

@@ -2,30 +2,29 @@
 
 The graded assignment *tells* students that very deep plain networks are hard to train and
 that identity shortcuts fix it; the walkthroughs let them *measure* it.  Everything the
-notebooks compute lives here so that notebook cells stay short and read like a lesson:
+notebooks compute lives here so that notebook cells stay short and read like a lesson; the
+figures are drawn by :mod:`resnet_utils.plots`:
 
 =====================================  =====================================================
-Notebook                               Helpers
+Notebook                               Helpers (here, then in ``plots``)
 =====================================  =====================================================
 ``01_vanishing_gradients.ipynb``       :func:`make_teacher_dataset`, :func:`build_dense_net`,
                                        :func:`gradient_norms`,
                                        :func:`activation_gradient_norms`,
                                        :func:`track_gradients`,
-                                       :func:`jacobian_singular_values`,
-                                       :func:`plot_gradient_norms`,
-                                       :func:`plot_gradient_history`,
-                                       :func:`plot_singular_values`
+                                       :func:`jacobian_singular_values`;
+                                       ``plot_gradient_norms``, ``plot_gradient_history``,
+                                       ``plot_singular_values``
 ``02_degradation.ipynb``               :func:`prepare_images`, :func:`build_cifar_net`,
-                                       :func:`train_model`, :func:`plot_error_curves`
+                                       :func:`train_model`; ``plot_error_curves``
 ``03_inside_a_residual_block.ipynb``   :func:`residual_ratios`, :func:`stage_outputs`,
-                                       :func:`ablate_blocks`, :func:`plot_residual_ratios`,
-                                       :func:`plot_feature_maps`, :func:`plot_ablation`
+                                       :func:`ablate_blocks`; ``plot_residual_ratios``,
+                                       ``plot_feature_maps``, ``plot_ablation``
 =====================================  =====================================================
 
-Fast mode: when the environment variable ``RESNET_FAST`` is set to anything but ``""`` or
-``"0"``, :func:`fast_mode` is true and the notebooks pick the small sizes given to
-:func:`pick`, so that every cell still runs (the test suite uses this) in a fraction of the
-time.
+Fast mode (:func:`resnet_utils.config.fast_mode`, re-exported here with :func:`pick`): with
+``RESNET_FAST=1`` the notebooks pick the small sizes given to :func:`pick`, so that every
+cell still runs (the test suite uses this) in a fraction of the time.
 
 All builders name every layer explicitly (``s2b1_conv1``, ``dense_07``, ...), so two models
 built with the same settings have the same layer names; that is what lets
@@ -36,7 +35,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -44,6 +43,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+from .config import fast_mode, pick  # noqa: E402  (re-exported: the notebooks call E.pick)
 
 __all__ = [
     "fast_mode",
@@ -67,29 +68,12 @@ __all__ = [
     "residual_ratios",
     "stage_outputs",
     "ablate_blocks",
-    "plot_gradient_norms",
-    "plot_gradient_history",
-    "plot_singular_values",
-    "plot_error_curves",
-    "plot_residual_ratios",
-    "plot_feature_maps",
-    "plot_ablation",
 ]
 
 
 # --------------------------------------------------------------------------------------
-# Fast mode, seeds
+# Seeds
 # --------------------------------------------------------------------------------------
-
-
-def fast_mode() -> bool:
-    """True when ``RESNET_FAST`` is set (to anything but ``""``/``"0"``): shrink every run."""
-    return os.environ.get("RESNET_FAST", "").strip() not in ("", "0")
-
-
-def pick(full, fast):
-    """Return ``fast`` in fast mode (``RESNET_FAST=1``) and ``full`` otherwise."""
-    return fast if fast_mode() else full
 
 
 def set_seed(seed: int = 0) -> None:
@@ -221,6 +205,16 @@ def _loss_fn():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
+def _norms(grads) -> np.ndarray:
+    """L2 norm of each gradient, in float64."""
+    return np.array([float(tf.norm(tf.cast(g, tf.float64))) for g in grads])
+
+
+def _hits(logits, y):
+    """1.0 where the arg-max of ``logits`` is the integer label ``y``, else 0.0 (float32)."""
+    return tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), y), tf.float32)
+
+
 def gradient_norms(model: keras.Model, x, y, training: bool = True) -> np.ndarray:
     r"""L2 norm of :math:`\partial L / \partial W` for every weight layer's kernel.
 
@@ -234,7 +228,7 @@ def gradient_norms(model: keras.Model, x, y, training: bool = True) -> np.ndarra
     with tf.GradientTape() as tape:
         loss = loss_fn(y, model(x, training=training))
     grads = tape.gradient(loss, kernels)
-    return np.array([float(tf.norm(tf.cast(g, tf.float64))) for g in grads])
+    return _norms(grads)
 
 
 def activation_layers(model: keras.Model) -> list[str]:
@@ -262,7 +256,7 @@ def activation_gradient_norms(model: keras.Model, x, y, training: bool = True) -
         *acts, logits = probe(x, training=training)
         loss = loss_fn(y, logits)
     grads = tape.gradient(loss, acts)
-    return np.array([float(tf.norm(tf.cast(g, tf.float64))) for g in grads])
+    return _norms(grads)
 
 
 def track_gradients(
@@ -299,7 +293,7 @@ def track_gradients(
             loss = loss_fn(yb, logits)
         grads = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(grads, variables))
-        acc = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), yb), tf.float32))
+        acc = tf.reduce_mean(_hits(logits, yb))
         norms = tf.stack([tf.norm(grads[i]) for i in idx])
         return loss, acc, norms
 
@@ -514,13 +508,10 @@ def train_model(
     if has_test:
         x_test = np.asarray(x_test, "float32")
         y_test = np.asarray(y_test).reshape(-1).astype("int32")
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    loss_fn = _loss_fn()
     variables = model.trainable_variables
     opt.build(variables)
     spec = (tf.TensorSpec((None, *x_train.shape[1:]), tf.float32), tf.TensorSpec((None,), tf.int32))
-
-    def _correct(logits, y):
-        return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), y), tf.float32))
 
     @tf.function(input_signature=spec)
     def train_step(xb, yb):
@@ -530,12 +521,12 @@ def train_model(
             total = loss + tf.add_n(model.losses) if model.losses else loss
         grads = tape.gradient(total, variables)
         opt.apply_gradients(zip(grads, variables))
-        return loss, _correct(logits, yb)
+        return loss, tf.reduce_sum(_hits(logits, yb))
 
     @tf.function(input_signature=spec)
     def eval_step(xb, yb):
         logits = model(xb, training=False)
-        return loss_fn(yb, logits) * tf.cast(tf.shape(yb)[0], tf.float32), _correct(logits, yb)
+        return loss_fn(yb, logits) * tf.cast(tf.shape(yb)[0], tf.float32), tf.reduce_sum(_hits(logits, yb))
 
     augmenter = _augmenter(seed) if augment else None
     rng = np.random.default_rng(seed)
@@ -690,229 +681,3 @@ def ablate_blocks(
         results[nm] = _accuracy(pruned, x, y)
         del pruned
     return results
-
-
-# --------------------------------------------------------------------------------------
-# Plots (matplotlib; every function returns the Figure)
-# --------------------------------------------------------------------------------------
-
-_COLORS = {"plain": "tab:red", "residual": "tab:blue"}
-
-
-def _plt():
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _color(label: str, i: int):
-    low = label.lower()
-    if "plain" in low:
-        return _COLORS["plain"]
-    if "res" in low:
-        return _COLORS["residual"]
-    return f"C{i}"
-
-
-def plot_gradient_norms(
-    panels: Mapping[str, Mapping[str, np.ndarray]], ylabel: str = r"$\|\partial L/\partial W^{[l]}\|_2$", sharey: bool = True
-):
-    """One log-scale panel per entry of ``panels`` (``{panel title: {curve label: norms}}``).
-
-    Each curve is a per-layer gradient-norm array from :func:`gradient_norms`, plotted against
-    the layer index (1 = first layer).  Zeros (underflow) are drawn at the bottom of the axis
-    with an ``x`` marker.  Returns the Figure (one Axes per panel).
-    """
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), sharey=sharey, squeeze=False)
-    floor = None
-    positives = [v for curves in panels.values() for c in curves.values() for v in np.ravel(c) if v > 0]
-    if positives:
-        floor = min(positives) / 10
-    for ax, (title, curves) in zip(axes[0], panels.items()):
-        for i, (label, norms) in enumerate(curves.items()):
-            norms = np.asarray(norms, dtype="float64")
-            layers = np.arange(1, len(norms) + 1)
-            ls = "--" if "res" in label.lower() and "plain" not in label.lower() else "-"
-            ax.semilogy(layers, np.where(norms > 0, norms, np.nan), ls, marker=".", color=_color(label, i), label=label)
-            if floor is not None and np.any(norms <= 0):
-                ax.plot(layers[norms <= 0], np.full((norms <= 0).sum(), floor), "x", color=_color(label, i))
-        ax.set_title(title)
-        ax.set_xlabel("layer $l$ (1 = input side)")
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8)
-    axes[0, 0].set_ylabel(ylabel)
-    fig.tight_layout()
-    return fig
-
-
-def plot_gradient_history(
-    tracks: Mapping[str, Mapping[str, np.ndarray]], floor: float = 1e-30, vmax: float | None = None
-):
-    """Heat maps of ``log10`` gradient norm (layer x training step) plus the loss curves.
-
-    ``tracks`` is ``{label: result of track_gradients}``.  One heat map per entry (same
-    colour scale, values below ``floor`` -- including exact zeros from float32 underflow --
-    drawn in the darkest colour, NaN left blank) and a last panel with the mini-batch loss of every run.
-    Returns the Figure.
-    """
-    plt = _plt()
-    n = len(tracks)
-    fig, axes = plt.subplots(
-        1, n + 2, figsize=(4.0 * n + 5.0, 3.6), layout="constrained",
-        gridspec_kw={"width_ratios": [1.0] * n + [0.06, 1.1]},
-    )
-    logs = {k: np.log10(np.maximum(np.asarray(t["grad_norms"], "float64"), floor)) for k, t in tracks.items()}
-    lo = max(min(float(np.nanmin(v)) for v in logs.values()), np.log10(floor))
-    hi = vmax if vmax is not None else max(float(np.nanmax(v)) for v in logs.values())
-    hi = max(hi, lo + 1)
-    im = None
-    for ax, (label, lg) in zip(axes[:n], logs.items()):
-        im = ax.imshow(lg.T, aspect="auto", origin="lower", cmap="viridis", vmin=lo, vmax=hi,
-                       extent=(-0.5, lg.shape[0] - 0.5, 0.5, lg.shape[1] + 0.5), interpolation="nearest")
-        ax.set_title(label)
-        ax.set_xlabel("training step")
-        ax.set_ylabel("layer $l$ (1 = input side)")
-    fig.colorbar(im, cax=axes[n], label=r"$\log_{10}\|\partial L/\partial W^{[l]}\|$")
-    loss_ax = axes[n + 1]
-    for i, (label, t) in enumerate(tracks.items()):
-        loss_ax.plot(t["loss"], color=_color(label, i), label=label, ls="-" if "plain" in label.lower() else "--")
-    loss_ax.set_title("training loss")
-    loss_ax.set_xlabel("training step")
-    loss_ax.legend(fontsize=8)
-    return fig
-
-
-def plot_singular_values(spectra: Mapping[str, np.ndarray]):
-    """Log-scale plot of Jacobian singular values (``{label: values}``, from
-    :func:`jacobian_singular_values`), sorted largest first.  Returns the Figure."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    kinds = ["plain" if "plain" in label.lower() else "residual" for label in spectra]
-    totals = {k: kinds.count(k) for k in set(kinds)}
-    seen = {"plain": 0, "residual": 0}
-    for label, kind, sv in zip(spectra, kinds, spectra.values()):
-        sv = np.asarray(sv, dtype="float64")
-        shade = 0.4 + 0.55 * seen[kind] / max(totals[kind] - 1, 1)  # later entries darker
-        seen[kind] += 1
-        color = plt.get_cmap("Reds" if kind == "plain" else "Blues")(shade)
-        ax.semilogy(np.arange(1, len(sv) + 1), np.where(sv > 0, sv, np.nan), label=label,
-                    color=color, ls="-" if kind == "plain" else "--")
-    ax.axhline(1.0, color="gray", lw=0.8)
-    ax.set_xlabel("index $k$ (sorted)")
-    ax.set_ylabel(r"singular value $\sigma_k$ of $\partial a^{[L]}/\partial a^{[0]}$")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    return fig
-
-
-def plot_error_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], title: str | None = None):
-    """Training error (left) and test error (right) in % per epoch, like Fig. 1/6 of He et al.
-
-    ``histories`` is ``{label: result of train_model}``; plain networks are drawn solid red
-    shades, residual ones dashed blue shades, deeper = darker (by order of appearance).
-    Returns the Figure with two Axes.
-    """
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    counts = {"plain": 0, "residual": 0}
-    for label, h in histories.items():
-        kind = "plain" if "plain" in label.lower() else "residual"
-        counts[kind] += 1
-        cmap = plt.get_cmap("Reds" if kind == "plain" else "Blues")
-        color = cmap(0.45 + 0.25 * (counts[kind] - 1))
-        ls = "-" if kind == "plain" else "--"
-        epochs = np.arange(1, len(h["accuracy"]) + 1)
-        axes[0].plot(epochs, 100 * (1 - np.asarray(h["accuracy"])), ls, color=color, label=label)
-        if "val_accuracy" in h:
-            axes[1].plot(epochs, 100 * (1 - np.asarray(h["val_accuracy"])), ls, color=color, label=label)
-    axes[0].set_title("training error")
-    axes[1].set_title("test error")
-    for ax in axes:
-        ax.set_xlabel("epoch")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("error (%)")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-
-def plot_residual_ratios(ratios: Mapping[str, Mapping[str, float]], title: str | None = None):
-    r"""Bar chart of :math:`\|F(x)\|/\|x\|` per block (``{label: residual_ratios(...)}``).
-
-    Returns the Figure."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(6, 0.45 * max(len(r) for r in ratios.values()) + 2), 3.6))
-    k = len(ratios)
-    width = 0.8 / k
-    names = list(next(iter(ratios.values())).keys())
-    for i, (label, r) in enumerate(ratios.items()):
-        ax.bar(np.arange(len(names)) + (i - (k - 1) / 2) * width, [r[nm] for nm in names], width, label=label,
-               color=f"C{i}")
-    ax.axhline(1.0, color="gray", lw=0.8, ls=":")
-    ax.set_xticks(np.arange(len(names)), names, rotation=60, fontsize=8)
-    ax.set_ylabel(r"$\|F(x)\| \,/\, \|\mathrm{shortcut}(x)\|$")
-    ax.set_xlabel("residual block (stage, block)")
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_feature_maps(maps: Mapping[str, np.ndarray], image=None, index: int = 0, channels: int = 8):
-    """The first ``channels`` feature maps of image ``index`` at each stage (one row each).
-
-    ``maps`` is the result of :func:`stage_outputs`; ``image`` (optional, ``(m, h, w, 3)``)
-    draws the input in the first column.  Returns the Figure.
-    """
-    plt = _plt()
-    rows = len(maps)
-    cols = channels + (1 if image is not None else 0)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.4 * rows), squeeze=False)
-    for r, (label, fm) in enumerate(maps.items()):
-        c0 = 0
-        if image is not None:
-            axes[r, 0].imshow(np.clip(image[index], 0, 1))
-            axes[r, 0].set_title("input" if r == 0 else "", fontsize=8)
-            c0 = 1
-        for c in range(channels):
-            ax = axes[r, c0 + c]
-            if c < fm.shape[-1]:
-                ax.imshow(fm[index, :, :, c], cmap="magma")
-            if c == 0:
-                ax.set_ylabel(f"{label}\n{fm.shape[1]}x{fm.shape[2]}x{fm.shape[3]}", fontsize=8)
-        for ax in axes[r]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    fig.tight_layout()
-    return fig
-
-
-def plot_ablation(results: Mapping[str, Mapping[str, float]], chance: float | None = None, title: str | None = None):
-    """Test accuracy after deleting one block at a time (``{label: ablate_blocks(...)}``).
-
-    Horizontal lines mark each network's unchanged accuracy (``"full"``) and, if given,
-    chance level.  Returns the Figure."""
-    plt = _plt()
-    names = [k for k in next(iter(results.values())) if k != "full"]
-    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(names) + 2) + 2.5, 3.6))
-    for i, (label, r) in enumerate(results.items()):
-        color = _color(label, i)
-        ax.plot(np.arange(len(names)), [100 * r[nm] for nm in names], "o-" if "plain" in label.lower() else "s--",
-                color=color, label=f"{label}: one block deleted")
-        ax.axhline(100 * r["full"], color=color, lw=1, ls=":", label=f"{label}: all blocks")
-    if chance is not None:
-        ax.axhline(100 * chance, color="gray", lw=1, label="chance")
-    ax.set_xticks(np.arange(len(names)), names, rotation=60, fontsize=8)
-    ax.set_xlabel("deleted block")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 105)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    return fig

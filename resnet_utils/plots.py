@@ -1,4 +1,11 @@
-"""Plotting helpers for the notebooks: sample grids, learning curves, confusion matrices.
+"""Every figure of the course: the assignment's and the walkthroughs'.
+
+- the assignment (``source/residual_networks``): sample grids, learning curves, confusion
+  matrices, misclassified images, a prediction, BatchNorm statistics, diagrams of the
+  ResNet50 blocks and stages;
+- the walkthroughs (``notebooks/``): gradient norms and their history, Jacobian spectra,
+  error curves, residual-branch ratios, feature maps, block deletion; the numbers they
+  draw come from :mod:`resnet_utils.experiments`.
 
 Every function builds a new :class:`matplotlib.figure.Figure` with the object-oriented
 API and returns it; nothing calls ``plt.show()`` and no figure is registered with pyplot,
@@ -15,9 +22,31 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+
+__all__ = [
+    "show_samples",
+    "plot_history",
+    "confusion_matrix",
+    "plot_confusion_matrix",
+    "show_misclassified",
+    "show_prediction",
+    "plot_batchnorm_shift",
+    "plot_identity_block",
+    "plot_convolutional_block",
+    "plot_resnet_stages",
+    # the walkthroughs (notebooks/0*.ipynb)
+    "plot_gradient_norms",
+    "plot_gradient_history",
+    "plot_singular_values",
+    "plot_error_curves",
+    "plot_residual_ratios",
+    "plot_feature_maps",
+    "plot_ablation",
+]
 
 
 def _enable_notebook_display():
@@ -53,19 +82,6 @@ def _figure(**kwargs):
     """A new Figure (object-oriented API, not registered with pyplot)."""
     _enable_notebook_display()
     return Figure(layout="constrained", **kwargs)
-
-__all__ = [
-    "show_samples",
-    "plot_history",
-    "confusion_matrix",
-    "plot_confusion_matrix",
-    "show_misclassified",
-    "show_prediction",
-    "plot_batchnorm_shift",
-    "plot_identity_block",
-    "plot_convolutional_block",
-    "plot_resnet_stages",
-]
 
 
 # --------------------------------------------------------------------------------------
@@ -380,7 +396,6 @@ def show_prediction(image, probs, classes=None):
     ax.set_ylabel("probability")
     ax.set_title("Class probabilities")
     return fig
-
 
 
 def plot_batchnorm_shift(before, after, accuracy_before=None, accuracy_after=None):
@@ -793,4 +808,226 @@ def plot_resnet_stages(rows):
     bx.set_xlabel("parameters")
     bx.grid(axis="x", alpha=0.3)
     bx.set_title(f"Parameters per stage: total {total:,} parameters", fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# the walkthroughs' figures (notebooks/0*.ipynb; the numbers come from resnet_utils.experiments)
+# --------------------------------------------------------------------------------------
+
+#: Colours of the two kinds of network in the walkthroughs' figures.
+_RUN_COLOURS = {"plain": "tab:red", "residual": "tab:blue"}
+
+
+def _run_colour(label, i):
+    """Red for a label naming a plain network, blue for a residual one, else the i-th default colour."""
+    low = label.lower()
+    if "plain" in low:
+        return _RUN_COLOURS["plain"]
+    if "res" in low:
+        return _RUN_COLOURS["residual"]
+    return f"C{i}"
+
+
+def plot_gradient_norms(
+    panels: Mapping[str, Mapping[str, np.ndarray]], ylabel: str = r"$\|\partial L/\partial W^{[l]}\|_2$", sharey: bool = True
+):
+    """One log-scale panel per entry of ``panels`` (``{panel title: {curve label: norms}}``).
+
+    Each curve is a per-layer gradient-norm array from
+    :func:`resnet_utils.experiments.gradient_norms`, plotted against the layer index (1 =
+    first layer).  Zeros (underflow) are drawn at the bottom of the axis with an ``x``
+    marker.  Returns the Figure (one Axes per panel).
+    """
+    fig = _figure(figsize=(4.2 * len(panels), 3.4))
+    axes = fig.subplots(1, len(panels), sharey=sharey, squeeze=False)
+    floor = None
+    positives = [v for curves in panels.values() for c in curves.values() for v in np.ravel(c) if v > 0]
+    if positives:
+        floor = min(positives) / 10
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        for i, (label, norms) in enumerate(curves.items()):
+            norms = np.asarray(norms, dtype="float64")
+            layers = np.arange(1, len(norms) + 1)
+            ls = "--" if "res" in label.lower() and "plain" not in label.lower() else "-"
+            ax.semilogy(layers, np.where(norms > 0, norms, np.nan), ls, marker=".", color=_run_colour(label, i),
+                        label=label)
+            if floor is not None and np.any(norms <= 0):
+                ax.plot(layers[norms <= 0], np.full((norms <= 0).sum(), floor), "x", color=_run_colour(label, i))
+        ax.set_title(title)
+        ax.set_xlabel("layer $l$ (1 = input side)")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0, 0].set_ylabel(ylabel)
+    return fig
+
+
+def plot_gradient_history(
+    tracks: Mapping[str, Mapping[str, np.ndarray]], floor: float = 1e-30, vmax: float | None = None
+):
+    """Heat maps of ``log10`` gradient norm (layer x training step) plus the loss curves.
+
+    ``tracks`` is ``{label: result of resnet_utils.experiments.track_gradients}``.  One heat
+    map per entry (same colour scale, values below ``floor`` -- including exact zeros from
+    float32 underflow -- drawn in the darkest colour, NaN left blank) and a last panel with
+    the mini-batch loss of every run.  Returns the Figure.
+    """
+    n = len(tracks)
+    fig = _figure(figsize=(4.0 * n + 5.0, 3.6))
+    axes = fig.subplots(1, n + 2, gridspec_kw={"width_ratios": [1.0] * n + [0.06, 1.1]})
+    logs = {k: np.log10(np.maximum(np.asarray(t["grad_norms"], "float64"), floor)) for k, t in tracks.items()}
+    lo = max(min(float(np.nanmin(v)) for v in logs.values()), np.log10(floor))
+    hi = vmax if vmax is not None else max(float(np.nanmax(v)) for v in logs.values())
+    hi = max(hi, lo + 1)
+    im = None
+    for ax, (label, lg) in zip(axes[:n], logs.items()):
+        im = ax.imshow(lg.T, aspect="auto", origin="lower", cmap="viridis", vmin=lo, vmax=hi,
+                       extent=(-0.5, lg.shape[0] - 0.5, 0.5, lg.shape[1] + 0.5), interpolation="nearest")
+        ax.set_title(label)
+        ax.set_xlabel("training step")
+        ax.set_ylabel("layer $l$ (1 = input side)")
+    fig.colorbar(im, cax=axes[n], label=r"$\log_{10}\|\partial L/\partial W^{[l]}\|$")
+    loss_ax = axes[n + 1]
+    for i, (label, t) in enumerate(tracks.items()):
+        loss_ax.plot(t["loss"], color=_run_colour(label, i), label=label, ls="-" if "plain" in label.lower() else "--")
+    loss_ax.set_title("training loss")
+    loss_ax.set_xlabel("training step")
+    loss_ax.legend(fontsize=8)
+    return fig
+
+
+def plot_singular_values(spectra: Mapping[str, np.ndarray]):
+    """Log-scale plot of Jacobian singular values (``{label: values}``, from
+    :func:`resnet_utils.experiments.jacobian_singular_values`), sorted largest first.
+    Returns the Figure."""
+    from matplotlib import colormaps
+
+    fig = _figure(figsize=(8, 3.8))
+    ax = fig.subplots()
+    kinds = ["plain" if "plain" in label.lower() else "residual" for label in spectra]
+    totals = {k: kinds.count(k) for k in set(kinds)}
+    seen = {"plain": 0, "residual": 0}
+    for label, kind, sv in zip(spectra, kinds, spectra.values()):
+        sv = np.asarray(sv, dtype="float64")
+        shade = 0.4 + 0.55 * seen[kind] / max(totals[kind] - 1, 1)  # later entries darker
+        seen[kind] += 1
+        color = colormaps["Reds" if kind == "plain" else "Blues"](shade)
+        ax.semilogy(np.arange(1, len(sv) + 1), np.where(sv > 0, sv, np.nan), label=label,
+                    color=color, ls="-" if kind == "plain" else "--")
+    ax.axhline(1.0, color="gray", lw=0.8)
+    ax.set_xlabel("index $k$ (sorted)")
+    ax.set_ylabel(r"singular value $\sigma_k$ of $\partial a^{[L]}/\partial a^{[0]}$")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+def plot_error_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], title: str | None = None):
+    """Training error (left) and test error (right) in % per epoch, like Fig. 1/6 of He et al.
+
+    ``histories`` is ``{label: result of resnet_utils.experiments.train_model}``; plain
+    networks are drawn solid red shades, residual ones dashed blue shades, deeper = darker
+    (by order of appearance).  Returns the Figure with two Axes.
+    """
+    from matplotlib import colormaps
+
+    fig = _figure(figsize=(10, 3.8))
+    axes = fig.subplots(1, 2, sharey=True)
+    counts = {"plain": 0, "residual": 0}
+    for label, h in histories.items():
+        kind = "plain" if "plain" in label.lower() else "residual"
+        counts[kind] += 1
+        cmap = colormaps["Reds" if kind == "plain" else "Blues"]
+        color = cmap(0.45 + 0.25 * (counts[kind] - 1))
+        ls = "-" if kind == "plain" else "--"
+        epochs = np.arange(1, len(h["accuracy"]) + 1)
+        axes[0].plot(epochs, 100 * (1 - np.asarray(h["accuracy"])), ls, color=color, label=label)
+        if "val_accuracy" in h:
+            axes[1].plot(epochs, 100 * (1 - np.asarray(h["val_accuracy"])), ls, color=color, label=label)
+    axes[0].set_title("training error")
+    axes[1].set_title("test error")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("error (%)")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_residual_ratios(ratios: Mapping[str, Mapping[str, float]], title: str | None = None):
+    r"""Bar chart of :math:`\|F(x)\|/\|x\|` per block (``{label: residual_ratios(...)}``, from
+    :func:`resnet_utils.experiments.residual_ratios`).
+
+    Returns the Figure."""
+    fig = _figure(figsize=(max(6, 0.45 * max(len(r) for r in ratios.values()) + 2), 3.6))
+    ax = fig.subplots()
+    k = len(ratios)
+    width = 0.8 / k
+    names = list(next(iter(ratios.values())).keys())
+    for i, (label, r) in enumerate(ratios.items()):
+        ax.bar(np.arange(len(names)) + (i - (k - 1) / 2) * width, [r[nm] for nm in names], width, label=label,
+               color=f"C{i}")
+    ax.axhline(1.0, color="gray", lw=0.8, ls=":")
+    ax.set_xticks(np.arange(len(names)), names, rotation=60, fontsize=8)
+    ax.set_ylabel(r"$\|F(x)\| \,/\, \|\mathrm{shortcut}(x)\|$")
+    ax.set_xlabel("residual block (stage, block)")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_feature_maps(maps: Mapping[str, np.ndarray], image=None, index: int = 0, channels: int = 8):
+    """The first ``channels`` feature maps of image ``index`` at each stage (one row each).
+
+    ``maps`` is the result of :func:`resnet_utils.experiments.stage_outputs`; ``image``
+    (optional, ``(m, h, w, 3)``) draws the input in the first column.  Returns the Figure.
+    """
+    rows = len(maps)
+    cols = channels + (1 if image is not None else 0)
+    fig = _figure(figsize=(1.3 * cols, 1.4 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for r, (label, fm) in enumerate(maps.items()):
+        c0 = 0
+        if image is not None:
+            axes[r, 0].imshow(np.clip(image[index], 0, 1))
+            axes[r, 0].set_title("input" if r == 0 else "", fontsize=8)
+            c0 = 1
+        for c in range(channels):
+            ax = axes[r, c0 + c]
+            if c < fm.shape[-1]:
+                ax.imshow(fm[index, :, :, c], cmap="magma")
+            if c == 0:
+                ax.set_ylabel(f"{label}\n{fm.shape[1]}x{fm.shape[2]}x{fm.shape[3]}", fontsize=8)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return fig
+
+
+def plot_ablation(results: Mapping[str, Mapping[str, float]], chance: float | None = None, title: str | None = None):
+    """Test accuracy after deleting one block at a time (``{label: ablate_blocks(...)}``, from
+    :func:`resnet_utils.experiments.ablate_blocks`).
+
+    Horizontal lines mark each network's unchanged accuracy (``"full"``) and, if given,
+    chance level.  Returns the Figure."""
+    names = [k for k in next(iter(results.values())) if k != "full"]
+    fig = _figure(figsize=(max(6, 0.45 * len(names) + 2) + 2.5, 3.6))
+    ax = fig.subplots()
+    for i, (label, r) in enumerate(results.items()):
+        color = _run_colour(label, i)
+        ax.plot(np.arange(len(names)), [100 * r[nm] for nm in names], "o-" if "plain" in label.lower() else "s--",
+                color=color, label=f"{label}: one block deleted")
+        ax.axhline(100 * r["full"], color=color, lw=1, ls=":", label=f"{label}: all blocks")
+    if chance is not None:
+        ax.axhline(100 * chance, color="gray", lw=1, label="chance")
+    ax.set_xticks(np.arange(len(names)), names, rotation=60, fontsize=8)
+    ax.set_xlabel("deleted block")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 105)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig

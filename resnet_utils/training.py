@@ -21,8 +21,9 @@ Two modes:
   whole notebook takes about 10 minutes on a slow 2-core CPU (``bench/bench_notebook.py``
   measures time, memory and accuracy; ``bench/results/notebook.json`` has the figures and
   ``bench/results/training_curve.json`` what other epoch counts give).
-- **fast** (nbgrader executing the notebook, which sets ``NBGRADER_EXECUTION`` to
-  ``autograde`` or ``validate``; or ``RESNET_FAST=1``): a few images and one epoch, run
+- **fast** (:func:`resnet_utils.config.fast_mode`: nbgrader executing the notebook, which
+  sets ``NBGRADER_EXECUTION`` to ``autograde`` or ``validate``; or ``RESNET_FAST=1``): a few
+  images and one epoch, run
   eagerly (tracing ResNet50 into a graph alone takes ~45 s on such a CPU), only to show
   that the cells run.
 """
@@ -38,6 +39,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from .config import fast_mode
 
 #: Full-mode defaults; ``bench/results/notebook.json`` has the time, memory and accuracy.
 FULL = dict(epochs=5, batch_size=32, validation_split=0.1, learning_rate=3e-3,
@@ -86,12 +89,6 @@ class Settings:
     def replace(self, **changes) -> "Settings":
         """A copy with ``changes`` applied (checked like :func:`settings`)."""
         return _checked(replace(self, **changes))
-
-
-def fast_mode() -> bool:
-    """True when nbgrader executes the notebook (or ``RESNET_FAST=1``)."""
-    return (os.environ.get("NBGRADER_EXECUTION", "") in ("autograde", "validate")
-            or os.environ.get("RESNET_FAST", "") not in ("", "0"))
 
 
 def _checked(s: Settings) -> Settings:

@@ -1,28 +1,33 @@
-"""Tests of resnet_utils.data: the generated SIGNS-compatible data set and its helpers.
+"""Tests of resnet_utils.data and resnet_utils.hands: the generated SIGNS-compatible data set
+(the drawings, the files and their cache) and the data helpers.
 
 The full data set is generated once per test session into a temporary folder (a few
 seconds); everything else uses small arrays. Nothing here touches the network, the
 repository's datasets/ folder or ~/.cache. The learnability test (marked ``slow``) trains
-a linear model and a small CNN for about a minute.
+a linear model and a small CNN for about a minute (bench/bench_dataset.py's comparison).
 """
 
 import hashlib
 import shutil
 import socket
+import sys
 import urllib.error
 import warnings
+from pathlib import Path
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
 import pytest
 from PIL import Image
 
-from resnet_utils import data
+from resnet_utils import data, hands
 
+ROOT = Path(__file__).resolve().parents[1]
 M_TRAIN, M_TEST = 1080, 120
 
 # SHA-256 of the generated data. If the drawing code, the seeds or the NumPy/Pillow
-# versions change, these change: then bump data.DATASET_VERSION, recompute the stored
+# versions change, these change: then bump hands.DATASET_VERSION, recompute the stored
 # reference outputs (`make reference`) and update the hashes here.
 GOLDEN = {
     "small": "1451819e21541f8952d80da9908a37f89ad2354af780f665af4e547d6f22b66c",
@@ -128,54 +133,56 @@ def test_cache_files_have_the_signs_layout(cache_dir):
             assert f[f"{split}_set_y"].shape == (m,)
             assert np.issubdtype(f[f"{split}_set_y"].dtype, np.integer)
             assert f["list_classes"][()].tolist() == [0, 1, 2, 3, 4, 5]
-            assert f.attrs["generator_version"] == data.DATASET_VERSION
+            assert f.attrs["generator_version"] == hands.DATASET_VERSION
 
 
 def test_cache_is_reused_without_regenerating(cache_dir, dataset, monkeypatch):
     def fail(*a, **k):
         raise AssertionError("the valid cache should have been read, not regenerated")
 
-    monkeypatch.setattr(data, "generate_hands", fail)
+    monkeypatch.setattr(hands, "generate_hands", fail)
     again = data.load_dataset(cache_dir)
     for a, b in zip(again, dataset):
         np.testing.assert_array_equal(a, b)
 
 
 def test_generation_is_deterministic():
-    X1, y1 = data.generate_hands(2, seed=123)
-    X2, y2 = data.generate_hands(2, seed=123)
+    X1, y1 = hands.generate_hands(2, seed=123)
+    X2, y2 = hands.generate_hands(2, seed=123)
     assert X1.shape == (12, 64, 64, 3) and X1.dtype == np.uint8
     assert y1.shape == (12,) and sorted(y1.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
     assert sha(X1, y1) == sha(X2, y2)
-    X3, _ = data.generate_hands(2, seed=124)
+    X3, _ = hands.generate_hands(2, seed=124)
     assert sha(X3) != sha(X1)
     # one image depends only on its own generator, not on what was drawn before
-    a = data.draw_hand(3, np.random.default_rng([5, 3, 0]))
-    data.draw_hand(1, np.random.default_rng(99))
-    b = data.draw_hand(3, np.random.default_rng([5, 3, 0]))
+    a = hands.draw_hand(3, np.random.default_rng([5, 3, 0]))
+    hands.draw_hand(1, np.random.default_rng(99))
+    b = hands.draw_hand(3, np.random.default_rng([5, 3, 0]))
     np.testing.assert_array_equal(a, b)
+    # and the set holds exactly those images: image 0 of class 3 is somewhere in X1
+    assert any(np.array_equal(x, hands.draw_hand(3, np.random.default_rng([123, 3, 0]))) for x in X1)
 
 
 def test_generated_data_matches_the_pinned_hashes(dataset):
     """Guards the notebooks' stored reference outputs against silent changes of the data."""
-    X_small, y_small = data.generate_hands(2, seed=123)
+    X_small, y_small = hands.generate_hands(2, seed=123)
     X_train, Y_train, X_test, Y_test, _ = dataset
     got = {"small": sha(X_small, y_small), "train": sha(X_train, Y_train), "test": sha(X_test, Y_test)}
     assert got == GOLDEN, (
-        "The generated data changed. If intended, bump data.DATASET_VERSION, run "
+        "The generated data changed. If intended, bump hands.DATASET_VERSION, run "
         f"`make reference`, and set GOLDEN in tests/test_data.py to {got}"
     )
 
 
 def test_draw_hand_arguments():
-    img = data.draw_hand(5, 7, image_size=32)  # an int seed is accepted
+    img = hands.draw_hand(5, 7, image_size=32)  # an int seed is accepted
     assert img.shape == (32, 32, 3) and img.dtype == np.uint8
-    np.testing.assert_array_equal(img, data.draw_hand(5, np.random.default_rng(7), image_size=32))
+    np.testing.assert_array_equal(img, hands.draw_hand(5, np.random.default_rng(7), image_size=32))
     for bad in (-1, 6):
         with pytest.raises(ValueError, match="between 0 and 5"):
-            data.draw_hand(bad, np.random.default_rng(0))
-    with pytest.raises(ValueError):
-        data.generate_hands(-1, seed=0)
+            hands.draw_hand(bad, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=">= 0"):
+        hands.generate_hands(-1, seed=0)
 
 
 # --------------------------------------------------------------------------------------
@@ -185,7 +192,7 @@ def test_draw_hand_arguments():
 
 def test_original_signs_files_are_read_instead(tmp_path, monkeypatch):
     write_signs(tmp_path, m_train=12, m_test=6, value=7)
-    monkeypatch.setattr(data, "generate_hands", lambda *a, **k: pytest.fail("must not generate"))
+    monkeypatch.setattr(hands, "generate_hands", lambda *a, **k: pytest.fail("must not generate"))
     X_train, Y_train, X_test, Y_test, classes = data.load_dataset(tmp_path)
     assert X_train.shape == (12, 64, 64, 3) and X_test.shape == (6, 64, 64, 3)
     assert X_train.dtype == np.uint8 and np.all(X_train == 7)
@@ -280,7 +287,7 @@ def real_splits(dataset):
 def test_cache_from_other_drawing_code_is_regenerated_quietly(tmp_path, cache_dir, dataset, monkeypatch):
     copy_cache(cache_dir, tmp_path)
     with h5py.File(tmp_path / data.TEST_FILE, "r+") as f:
-        f.attrs["generator_version"] = data.DATASET_VERSION + 100
+        f.attrs["generator_version"] = hands.DATASET_VERSION + 100
     calls = []
     monkeypatch.setattr(data, "_generate_splits", lambda: calls.append(1) or real_splits(dataset))
     with warnings.catch_warnings():
@@ -333,9 +340,9 @@ def test_missing_default_folder_is_not_created(tmp_path, dataset, monkeypatch):
 
 def test_default_folder_is_datasets_at_the_repository_root(monkeypatch):
     directory, explicit = data._default_data_dir()
-    assert directory == data.Path(data.__file__).resolve().parents[1] / "datasets" and not explicit
+    assert directory == ROOT / "datasets" and not explicit
     monkeypatch.setenv("RESNET_DATA_DIR", "/somewhere/else")
-    assert data._default_data_dir() == (data.Path("/somewhere/else"), True)
+    assert data._default_data_dir() == (Path("/somewhere/else"), True)
 
 
 # --------------------------------------------------------------------------------------
@@ -443,37 +450,43 @@ def test_example_image(dataset):
 # --------------------------------------------------------------------------------------
 
 
-def test_load_cifar10_offline_gives_a_clear_error(monkeypatch):
-    keras = pytest.importorskip("keras")
+def fake_keras(monkeypatch, load_data):
+    """Put a stand-in for ``keras`` (only ``keras.datasets.cifar10.load_data``) in sys.modules:
+    load_cifar10 imports keras when called, and the real one takes seconds to import."""
+    fake = SimpleNamespace(datasets=SimpleNamespace(cifar10=SimpleNamespace(load_data=load_data)))
+    monkeypatch.setitem(sys.modules, "keras", fake)
 
+
+def test_load_cifar10_offline_gives_a_clear_error(monkeypatch):
     def offline():
         err = urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
         raise Exception(f"URL fetch failure on https://www.cs.toronto.edu/: None -- {err.reason}")
 
-    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    fake_keras(monkeypatch, offline)
     with pytest.raises(RuntimeError) as err:
         data.load_cifar10()
     msg = str(err.value)
     assert "CIFAR-10" in msg and "Temporary failure in name resolution" in msg
     assert "offline" in msg and "load_dataset()" in msg and "needs no network" in msg
     assert "cifar-10-python.tar.gz" in msg and "cifar-10-batches-py-target_archive" in msg
-    assert isinstance(err.value.__cause__, Exception)
+    assert str(err.value.__cause__).startswith("URL fetch failure")  # the original error is chained
 
     def url_error():
         raise urllib.error.URLError("no route to host")
 
-    monkeypatch.setattr(keras.datasets.cifar10, "load_data", url_error)
+    fake_keras(monkeypatch, url_error)
     with pytest.raises(RuntimeError, match="no route to host"):
         data.load_cifar10()
 
 
 def test_load_cifar10_success_path(monkeypatch):
-    keras = pytest.importorskip("keras")
     fake = ((np.zeros((4, 32, 32, 3), np.uint8), np.arange(4, dtype=np.uint8).reshape(4, 1)),
             (np.ones((2, 32, 32, 3), np.uint8), np.array([[1], [2]], np.uint8)))
-    monkeypatch.setattr(keras.datasets.cifar10, "load_data", lambda: fake)
+    fake_keras(monkeypatch, lambda: fake)
     (x_train, y_train), (x_test, y_test) = data.load_cifar10()
-    assert x_train is fake[0][0] and y_test is fake[1][1]
+    # passed on exactly as Keras returns them: the same arrays, in the same order
+    got = (x_train, y_train, x_test, y_test)
+    assert all(a is b for a, b in zip(got, (fake[0][0], fake[0][1], fake[1][0], fake[1][1])))
 
 
 # --------------------------------------------------------------------------------------
@@ -482,37 +495,17 @@ def test_load_cifar10_success_path(monkeypatch):
 
 
 @pytest.mark.slow
-def test_small_cnn_learns_what_a_linear_model_cannot(dataset):
+def test_small_cnn_learns_what_a_linear_model_cannot(dataset, monkeypatch):
     """The task needs spatial features: a small CNN trained for ~15 epochs is far above
     softmax regression on the raw pixels (measured: CNN ~0.9, linear ~0.3)."""
-    keras = pytest.importorskip("keras")
+    pytest.importorskip("keras")
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import bench_dataset  # the same comparison as `python bench/bench_dataset.py`
+
     X_train, Y_train, X_test, Y_test, _ = dataset
-    x_train, x_test = data.normalize(X_train), data.normalize(X_test)
-    y_train, y_test = Y_train[0], Y_test[0]
-    L = keras.layers
-
-    keras.utils.set_random_seed(0)
-    linear = keras.Sequential([keras.Input((64, 64, 3)), L.Flatten(), L.Dense(6, activation="softmax")])
-    linear.compile(keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    h = linear.fit(x_train, y_train, epochs=25, batch_size=64, validation_data=(x_test, y_test), verbose=0)
-    linear_acc = max(h.history["val_accuracy"])  # the linear model's best epoch: generous
-
-    def conv(filters, strides=1):
-        return [L.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False),
-                L.BatchNormalization(momentum=0.9), L.ReLU()]
-
-    keras.utils.set_random_seed(0)
-    epochs = 15
-    cnn = keras.Sequential([
-        keras.Input((64, 64, 3)), L.RandomFlip("horizontal"),
-        *conv(32, strides=2), L.MaxPooling2D(), *conv(64), L.MaxPooling2D(), *conv(64), L.MaxPooling2D(),
-        L.Flatten(), L.Dropout(0.3), L.Dense(6, activation="softmax"),
-    ])
-    steps = epochs * int(np.ceil(len(x_train) / 32))
-    cnn.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(3e-3, steps)),
-                loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    cnn.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0)
-    cnn_acc = cnn.evaluate(x_test, y_test, verbose=0)[1]  # the final model, not its best epoch
+    results = bench_dataset.learnability(data.normalize(X_train), Y_train[0], data.normalize(X_test), Y_test[0])
+    linear_acc = results["linear"]["test_acc_best_epoch"]  # the linear model's best epoch: generous
+    cnn_acc = results["small_cnn"]["test_acc"]  # the final model, not its best epoch
 
     print(f"test accuracy: linear {linear_acc:.3f}, CNN {cnn_acc:.3f}")
     assert linear_acc <= 0.5, f"a linear model reaches {linear_acc:.2f}: the task is too easy"

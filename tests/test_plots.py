@@ -1,4 +1,5 @@
-"""Tests of resnet_utils.plots: each function returns a Figure with the expected content."""
+"""Tests of resnet_utils.plots: each function returns a Figure with the expected content
+(the assignment's figures, then the walkthroughs')."""
 
 import io
 from types import SimpleNamespace
@@ -25,10 +26,8 @@ def _no_show_and_no_leaks(monkeypatch):
 
 
 def render(fig):
-    """Draw the figure to PNG (catches errors that only show up when drawing)."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
+    """Draw the figure to PNG: raises on errors that only show up when drawing."""
+    fig.savefig(io.BytesIO(), format="png")
 
 
 def images(m=30, size=8, seed=0):
@@ -74,9 +73,12 @@ def test_show_samples_accepts_other_label_shapes_and_clamps_n():
 
 def test_show_samples_is_reproducible():
     X, Y = images(40), np.arange(40) % 6
-    t1 = [ax.get_title() for ax in plots.show_samples(X, Y, n=10, seed=3).axes]
-    t2 = [ax.get_title() for ax in plots.show_samples(X, Y, n=10, seed=3).axes]
-    assert t1 == t2
+
+    def shown(seed):
+        return np.stack([ax.images[0].get_array() for ax in plots.show_samples(X, Y, n=10, seed=seed).axes])
+
+    np.testing.assert_array_equal(shown(3), shown(3))  # same seed, same images
+    assert not np.array_equal(shown(3), shown(4))  # the seed chooses them
 
 
 HISTORY = {
@@ -208,9 +210,9 @@ def test_show_prediction():
 
 def test_plots_on_the_course_data():
     """The helpers work with what resnet_utils.data returns (a generated mini set)."""
-    from resnet_utils import data
+    from resnet_utils import data, hands
 
-    X, y = data.generate_hands(2, seed=5)
+    X, y = hands.generate_hands(2, seed=5)
     fig = plots.show_samples(X, y.reshape(1, -1), classes=np.arange(6), n=12, cols=6)
     assert len(fig.axes) == 12
     render(fig)
@@ -436,3 +438,149 @@ def test_plot_resnet_stages_computes_the_total_for_other_rows():
         plots.plot_resnet_stages([{"stage": "1", "params": 3}])
     with pytest.raises(ValueError, match="params must be"):
         plots.plot_resnet_stages([{"stage": "1", "output_shape": (2, 2, 3), "params": -1}])
+
+
+# --------------------------------------------------------------------------------------
+# the walkthroughs' figures (their numbers come from resnet_utils.experiments)
+
+
+def curves(ax):
+    """``{label: y data}`` of the labelled lines of ``ax``."""
+    return {line.get_label(): np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines()
+            if not line.get_label().startswith("_")}
+
+
+def test_plot_gradient_norms_log_axes_one_panel_each():
+    panels = {"10 layers": {"plain": np.array([1e-8, 0.0, 1e-6]), "residual": np.array([0.1, 0.2, 0.3])},
+              "30 layers": {"plain": np.array([1e-20, 1e-19, 1e-18]), "residual": np.array([0.1, 0.1, 0.1])}}
+    fig = plots.plot_gradient_norms(panels)
+    assert len(fig.axes) == 2
+    assert all(ax.get_yscale() == "log" for ax in fig.axes)
+    assert [ax.get_title() for ax in fig.axes] == ["10 layers", "30 layers"]
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["plain", "residual"]
+    assert fig.axes[0].get_ylabel() == r"$\|\partial L/\partial W^{[l]}\|_2$"
+    first = curves(fig.axes[0])
+    np.testing.assert_array_equal(first["plain"], [1e-8, np.nan, 1e-6])  # a zero is not drawn on the line...
+    np.testing.assert_array_equal(first["residual"], [0.1, 0.2, 0.3])
+    # ... but marked with an x at a tenth of the smallest positive norm of all panels
+    marks = [line for line in fig.axes[0].get_lines() if line.get_marker() == "x"]
+    assert len(marks) == 1
+    np.testing.assert_array_equal(marks[0].get_xdata(), [2])
+    np.testing.assert_allclose(marks[0].get_ydata(), [1e-21])
+    plain, res = (line for line in fig.axes[1].get_lines() if line.get_marker() == ".")
+    assert (plain.get_color(), plain.get_linestyle()) == ("tab:red", "-")
+    assert (res.get_color(), res.get_linestyle()) == ("tab:blue", "--")
+    np.testing.assert_array_equal(plain.get_xdata(), [1, 2, 3])  # layers counted from 1
+    render(fig)
+    fig = plots.plot_gradient_norms(panels, ylabel="custom")
+    assert fig.axes[0].get_ylabel() == "custom"
+
+
+def test_plot_gradient_history_heatmaps_and_loss():
+    rng = np.random.default_rng(0)
+    track = {"loss": rng.random(5), "accuracy": rng.random(5), "grad_norms": rng.random((5, 4)) + 0.5}
+    zeros = {**track, "loss": rng.random(5), "grad_norms": np.zeros((5, 4))}
+    fig = plots.plot_gradient_history({"plain-4": zeros, "residual-4": track})
+    titled = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in titled] == ["plain-4", "residual-4", "training loss"]
+    assert len(fig.axes) == 4  # two heat maps, their colour bar, the loss curves
+    plain_map, res_map = (ax.images[0].get_array() for ax in titled[:2])
+    assert plain_map.shape == (4, 5)  # layer x step
+    np.testing.assert_array_equal(plain_map, np.full((4, 5), -30.0))  # exact zeros drawn at the floor, 1e-30
+    np.testing.assert_allclose(res_map, np.log10(track["grad_norms"]).T)
+    assert titled[0].images[0].get_clim() == titled[1].images[0].get_clim()  # one colour scale
+    loss = curves(titled[2])
+    assert sorted(loss) == ["plain-4", "residual-4"]
+    np.testing.assert_array_equal(loss["residual-4"], track["loss"])
+    np.testing.assert_array_equal(loss["plain-4"], zeros["loss"])
+    render(fig)
+
+
+def test_plot_singular_values_sorted_spectra_in_two_families():
+    sv = {"plain, 1 block": np.array([0.5, 0.1, 0.0]), "residual, 1 block": np.array([1.2, 1.0, 0.9]),
+          "plain, 5 blocks": np.array([0.1, 0.01, 0.001])}
+    fig = plots.plot_singular_values(sv)
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log"
+    lines = curves(ax)
+    assert list(lines) == list(sv)
+    np.testing.assert_array_equal(lines["plain, 1 block"], [0.5, 0.1, np.nan])  # zero: not drawn
+    styles = {line.get_label(): (line.get_color(), line.get_linestyle()) for line in ax.get_lines()}
+    (c1, ls1), (c5, ls5), (cr, lsr) = (styles[k] for k in ("plain, 1 block", "plain, 5 blocks", "residual, 1 block"))
+    assert ls1 == ls5 == "-" and lsr == "--"
+    assert c1[0] > c1[2] and cr[2] > cr[0]  # plain in reds, residual in blues
+    assert sum(c5[:3]) < sum(c1[:3])  # the later (deeper) plain network is darker
+    assert any(list(line.get_ydata()) == [1.0, 1.0] for line in ax.get_lines())  # the line sigma = 1
+    render(fig)
+
+
+HIST = {"loss": [1, 0.5], "accuracy": [0.5, 0.8], "val_loss": [1, 0.7], "val_accuracy": [0.4, 0.7]}
+
+
+@pytest.mark.filterwarnings("ignore:No artists with labels found")  # the empty test-error panel's legend
+def test_plot_error_curves_training_and_test_error_in_percent():
+    hist = {"plain-20": HIST, "plain-56": HIST, "ResNet-20": HIST, "ResNet-56": {**HIST, "accuracy": [0.6, 0.9]}}
+    fig = plots.plot_error_curves(hist, title="four networks")
+    assert [ax.get_title() for ax in fig.axes] == ["training error", "test error"]
+    assert fig.get_suptitle() == "four networks"
+    assert fig.axes[0].get_ylabel() == "error (%)" and fig.axes[1].get_xlabel() == "epoch"
+    train, test = curves(fig.axes[0]), curves(fig.axes[1])
+    assert list(train) == list(test) == list(hist)
+    np.testing.assert_allclose(train["plain-20"], [50, 20])
+    np.testing.assert_allclose(train["ResNet-56"], [40, 10])
+    np.testing.assert_allclose(test["ResNet-56"], [60, 30])
+    np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_xdata(), [1, 2])  # epochs from 1
+    assert [line.get_linestyle() for line in fig.axes[0].get_lines()] == ["-", "-", "--", "--"]
+    render(fig)
+    # a history without validation: only the training panel gets a line
+    fig = plots.plot_error_curves({"plain-8": {"loss": [1.0], "accuracy": [0.25]}})
+    assert [len(ax.get_lines()) for ax in fig.axes] == [1, 0]
+    assert fig.get_suptitle() == ""
+
+
+def test_plot_residual_ratios_one_bar_per_block_and_network():
+    ratios = {"ResNet-20": {"s1b1": 0.5, "s1b2": 0.3}, "ResNet-56": {"s1b1": 0.2, "s1b2": 0.1}}
+    fig = plots.plot_residual_ratios(ratios, title="ratios")
+    assert len(fig.axes) == 1
+    ax = fig.axes[0]
+    assert [p.get_height() for p in ax.patches] == [0.5, 0.3, 0.2, 0.1]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["s1b1", "s1b2"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ResNet-20", "ResNet-56"]
+    assert ax.get_title() == "ratios"
+    # the two networks' bars of a block stand side by side around the block's tick
+    xs = [p.get_x() + p.get_width() / 2 for p in ax.patches]
+    assert xs[0] < 0 < xs[2] < xs[1] < 1 < xs[3]
+    render(fig)
+
+
+def test_plot_feature_maps_one_row_per_stage():
+    rng = np.random.default_rng(0)
+    maps = {"stage1": rng.random((2, 8, 8, 16)), "stage2": rng.random((2, 4, 4, 3))}
+    image = rng.random((2, 8, 8, 3))
+    fig = plots.plot_feature_maps(maps, image=image, index=1, channels=4)
+    assert len(fig.axes) == 2 * 5  # the input, then 4 channels, per stage
+    row1, row2 = fig.axes[:5], fig.axes[5:]
+    np.testing.assert_array_equal(row1[0].images[0].get_array(), image[1])
+    assert row1[0].get_title() == "input"
+    np.testing.assert_array_equal(row1[3].images[0].get_array(), maps["stage1"][1, :, :, 2])
+    assert row1[1].get_ylabel() == "stage1\n8x8x16" and row2[1].get_ylabel() == "stage2\n4x4x3"
+    assert len(row2[4].images) == 0  # stage2 has only 3 channels
+    render(fig)
+    assert len(plots.plot_feature_maps(maps, channels=2).axes) == 2 * 2  # without the input column
+
+
+def test_plot_ablation_accuracy_per_deleted_block():
+    abl = {"plain-20": {"full": 0.9, "s1b1": 0.2, "s1b2": 0.1}, "ResNet-20": {"full": 0.9, "s1b1": 0.8, "s1b2": 0.85}}
+    fig = plots.plot_ablation(abl, chance=1 / 6, title="ablation")
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "test accuracy (%)" and ax.get_title() == "ablation"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["s1b1", "s1b2"]
+    lines = curves(ax)
+    np.testing.assert_allclose(lines["plain-20: one block deleted"], [20, 10])
+    np.testing.assert_allclose(lines["ResNet-20: one block deleted"], [80, 85])
+    np.testing.assert_allclose(lines["ResNet-20: all blocks"], [90, 90])
+    np.testing.assert_allclose(lines["chance"], [100 / 6] * 2)
+    assert ax.get_ylim() == (0, 105)
+    render(fig)
+    assert "chance" not in curves(plots.plot_ablation(abl).axes[0])

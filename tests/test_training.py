@@ -3,13 +3,31 @@
 import numpy as np
 import pytest
 
-from resnet_utils import training
+from resnet_utils import config, training
 
 
 @pytest.fixture
 def full_env(monkeypatch):
     for var in ("NBGRADER_EXECUTION", "RESNET_FAST", *training.ENV_OVERRIDES.values()):
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.mark.parametrize("env, fast", [
+    ({}, False),
+    ({"RESNET_FAST": ""}, False),
+    ({"RESNET_FAST": "0"}, False),
+    ({"RESNET_FAST": "1"}, True),
+    ({"RESNET_FAST": "yes"}, True),
+    ({"NBGRADER_EXECUTION": "autograde"}, True),
+    ({"NBGRADER_EXECUTION": "validate"}, True),
+    ({"NBGRADER_EXECUTION": "formgrade"}, False),
+])
+def test_one_switch_decides_fast_mode_for_training_and_walkthroughs(full_env, monkeypatch, env, fast):
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    assert config.fast_mode() is fast
+    assert training.settings().fast is fast
+    assert config.pick("full", "fast") == ("fast" if fast else "full")
 
 
 @pytest.mark.parametrize("value", ["autograde", "validate"])
@@ -192,7 +210,7 @@ def test_saved_model_reloads_with_identical_predictions(tmp_path, full_env):
     import keras
 
     model = _bn_net()
-    s = training.settings(epochs=1, augment=False, verbose=0)
+    s = training.settings(epochs=1, augment=False, verbose=0, run_eagerly=True)  # eager: no seconds of tracing
     X, Y, _ = _shifted_data(n=64)
     training.compile_model(model, s, len(X))
     training.fit(model, X, Y, s)

@@ -4,6 +4,7 @@ Each notebook in ``notebooks/`` is executed with nbclient in a fresh ``python3``
 ``notebooks/`` as the working directory and ``RESNET_FAST=1`` (small networks, few steps), as a
 student's Jupyter would run it. The tests check that no cell fails, that every figure the lesson
 talks about was drawn (``image/png`` outputs), and that the committed notebooks carry no outputs.
+Executing the notebooks takes minutes: those tests are marked ``slow``.
 Full-mode timings and memory are measured by ``bench/bench_walkthroughs.py`` instead.
 """
 
@@ -58,11 +59,11 @@ def _execute(name):
     return nb
 
 
+@pytest.mark.slow  # starts a Jupyter kernel and trains small networks
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_notebook_runs_in_fast_mode_and_draws_its_figures(name):
-    nb = _execute(name)
+    nb = _execute(name)  # raises on the first cell that fails
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
     pngs = [o for o in outputs if "image/png" in o.get("data", {})]
     assert len(pngs) == FIGURES[name], f"{name}: expected {FIGURES[name]} figures, got {len(pngs)}"
     stdout = "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout")
