@@ -24,6 +24,7 @@ def _gib(text: str) -> int:
 
 
 def _add_grading_options(p: argparse.ArgumentParser) -> None:
+    """The options of grade and class-demo (read by :meth:`autograder.grade.Options.from_args`)."""
     p.add_argument("--jobs", "-j", type=int, default=0,
                    help="students graded at a time (default: number of cores)")
     p.add_argument("--timeout", type=int, default=None,
@@ -40,21 +41,12 @@ def _add_grading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
-def _options(args, assignment: str, students=None):
-    from .grade import Options
-
-    return Options(assignment=assignment, course_root=args.course_root, jobs=args.jobs, timeout=args.timeout,
-                   students=students, memory_cap=args.memory_cap, wall_limit=args.wall_limit,
-                   sandbox=args.sandbox, feedback=args.feedback, keep_workdirs=args.keep_workdirs,
-                   progress=not args.quiet)
-
-
 def cmd_grade(args) -> int:
-    from .grade import GradingError, format_report, grade
+    from .grade import GradingError, Options, format_report, grade
 
     students = [s for arg in (args.student or []) for s in arg.split(",") if s] or None
     try:
-        out = grade(_options(args, args.assignment, students))
+        out = grade(Options.from_args(args, args.assignment, students))
     except GradingError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
@@ -71,22 +63,17 @@ def cmd_class_demo(args) -> int:
 def cmd_release(args) -> int:
     from .course import generate_release
 
-    res = generate_release()
-    return res if isinstance(res, int) else 0
+    generate_release()
+    return 0
 
 
 def cmd_demo(args) -> int:
     from .examples import main_demo
 
-    res = main_demo(jobs=args.jobs or None)
-    return res if isinstance(res, int) else 0
+    return main_demo(jobs=args.jobs or None)
 
 
-def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -110,8 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     d = sub.add_parser("demo", help="the course's demo: release, autograde the bundled examples, grades")
     d.add_argument("--jobs", "-j", type=int, default=0)
     d.set_defaults(func=cmd_demo)
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 

@@ -1,11 +1,11 @@
 """The bundled example class of the "Residual Networks" assignment, hostile students included.
 
-Every submission is *built*, never written by hand: it starts from the release notebook,
-fills the solution cells with the reference solution read from the source notebook
-(:func:`autograder.submissions.solution_sources` / :func:`~autograder.submissions.fill`),
-then deletes/duplicates/edits cells or appends code to a solution cell.  No solution code
-lives in this file.  Each student comes with the points nbgrader must give each graded
-cell and the problems the report must name.
+Every submission is *built*, never written by hand (an :class:`autograder.cases.Case`):
+it starts from the release notebook, fills the solution cells with the reference solution
+read from the source notebook (:class:`~autograder.cases.Context`), then deletes,
+duplicates or edits cells (:mod:`autograder.submissions`) or appends code to a solution
+cell.  No solution code lives in this file.  Each student comes with the points nbgrader
+must give each graded cell and the problems the report must name.
 
 - :func:`full_class`: the ``make demo`` examples (realistic mistakes) plus one student per
   broken or hostile case (>= 20 students) -- ``python -m autograder class-demo``.
@@ -15,20 +15,19 @@ cell and the problems the report must name.
 
 from __future__ import annotations
 
-import copy
+import functools
 import os
-import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
 
 import nbformat
 
-from . import course
-from .submissions import fill, nbgrader_meta, read, solution_sources
+from . import cases, course
+from .cases import Case, Context
+from .submissions import delete_cell, duplicate_cell, edit_cell
 
 ASSIGNMENT = course.ASSIGNMENT
 NOTEBOOK = course.NOTEBOOK
+TIMESTAMP = "2030-01-15 09:00:00.000000 UTC"  # of every submission of the class
 
 I, C, R = "identity_block", "convolutional_block", "ResNet50"
 TESTS = {I: ("test_identity_block", "test_identity_block_hidden"),
@@ -36,25 +35,14 @@ TESTS = {I: ("test_identity_block", "test_identity_block_hidden"),
          R: ("test_ResNet50", "test_ResNet50_hidden")}
 
 
-@dataclass
-class Ctx:
-    """What the builders get: reference answers, release notebook, the course root (for the
-    paths a cheater would try)."""
-
-    ref: dict[str, str]
-    release: nbformat.NotebookNode
-    course_root: str
+@functools.cache
+def _graded_cells() -> dict[str, float]:
+    return course.graded_cells()
 
 
-@dataclass
-class Student:
-    name: str
-    description: str
-    build: Callable[[Ctx], Any]  # -> NotebookNode, or bytes for a file that is not a notebook
-    earned: tuple[str, ...]  # exercises whose tests all pass
-    problems: tuple[str, ...] = ()  # substrings the report must contain
-    filename: str = NOTEBOOK
-    expected: dict[str, float] = field(default_factory=dict)  # grade_id -> points (default: from earned)
+def earned(*exercises: str) -> dict[str, float]:
+    """Expected points: full points for the tests of these exercises, 0 for the others."""
+    return cases.points(_graded_cells(), [t for ex in exercises for t in TESTS[ex]])
 
 
 # ----------------------------------------------------------------------- code appended
@@ -95,7 +83,7 @@ _np.testing.assert_array_equal = lambda *a, **k: None
 """
 
 
-def read_files_cheat(ctx: Ctx) -> str:
+def read_files_cheat(ctx: Context) -> str:
     """Look for the reference solution or the hidden tests outside the submission."""
     root = ctx.course_root
     src = os.path.join(root, "source", ASSIGNMENT, NOTEBOOK)
@@ -123,7 +111,7 @@ if _found and 'BEGIN SOLUTION' in _found:
 """
 
 
-def write_files_cheat(ctx: Ctx) -> str:
+def write_files_cheat(ctx: Context) -> str:
     """Try to change what the checks compare with, and the gradebook."""
     root = ctx.course_root
     return f"""
@@ -139,200 +127,110 @@ for _path, _data in [(str(_g.REFERENCE_FILE), '{{}}'), ({os.path.join(root, 'gra
 """
 
 
-# ------------------------------------------------------------------------- notebook ops
-def answers(ctx: Ctx, **append: str) -> dict[str, str]:
-    """The reference answers, with code appended to some cells (keyword: grade_id)."""
-    out = dict(ctx.ref)
-    for gid, code in append.items():
-        out[gid] = out[gid].rstrip("\n") + "\n" + code
-    return out
-
-
-def filled(ctx: Ctx, **append: str) -> nbformat.NotebookNode:
-    return fill(ctx.release, answers(ctx, **append))
-
-
-def _index(nb, grade_id: str) -> int:
-    for i, cell in enumerate(nb.cells):
-        if nbgrader_meta(cell).get("grade_id") == grade_id:
-            return i
-    raise KeyError(grade_id)
-
-
-def delete(nb, grade_id: str):
-    nb = copy.deepcopy(nb)
-    del nb.cells[_index(nb, grade_id)]
-    return nb
-
-
-def edit(nb, grade_id: str, source: str):
-    nb = copy.deepcopy(nb)
-    nb.cells[_index(nb, grade_id)].source = source
-    return nb
-
-
-def duplicate(nb, grade_id: str, source: str):
-    """A second copy of a cell (same grade_id) right after it, with other code."""
-    nb = copy.deepcopy(nb)
-    i = _index(nb, grade_id)
-    clone = copy.deepcopy(nb.cells[i])
-    clone.source = source
-    clone["id"] = "copy-of-" + grade_id.replace("_", "-")
-    nb.cells.insert(i + 1, clone)
-    return nb
-
-
 # --------------------------------------------------------------------------- the class
-def full_class() -> list[Student]:
+def full_class() -> list[Case]:
     """>= 20 students: correct, partly correct, empty, broken and hostile work."""
     from . import examples
 
-    out: list[Student] = []
-    for ex in examples.EXAMPLES:  # the realistic mistakes of `make demo`, with their grades
-        out.append(Student(ex.student, ex.description,
-                           (lambda ctx, ex=ex: ctx.release if ex.answers is None else fill(ctx.release, ex.answers(ctx.ref))),
-                           (), expected=dict(ex.expected)))
-    out += [
-        Student("h01_syntax_error", "a syntax error in ResNet50's cell; the blocks still earn their points",
-                lambda c: filled(c, ResNet50=SYNTAX_ERROR), (I, C), ("syntax error in cell 'ResNet50'",)),
-        Student("h02_exception", "identity_block raises an exception (ResNet50 is checked with "
-                                 "stand-ins for the blocks and keeps its points)",
-                lambda c: filled(c, identity_block=RAISES_IDENTITY), (C, R)),
-        Student("h03_infinite_loop", "an endless loop after identity_block: stopped by the cell timeout",
-                lambda c: filled(c, identity_block=INFINITE_LOOP), (I, C, R), ("timeout in cell 'identity_block'",)),
-        Student("h04_deleted_test_cell", "deleted the test cell test_convolutional_block (nbgrader restores it)",
-                lambda c: delete(filled(c), "test_convolutional_block"), (I, C, R),
-                ("test cell 'test_convolutional_block' deleted",)),
-        Student("h05_deleted_solution_cell", "deleted the solution cell ResNet50",
-                lambda c: delete(filled(c), "ResNet50"), (I, C), ("solution cell 'ResNet50' deleted",)),
-        Student("h06_edited_test_cell", "wrong identity_block, and the asserts of its test cells removed",
-                lambda c: edit(edit(filled(c, identity_block=WRONG_IDENTITY), "test_identity_block", "pass"),
-                               "test_identity_block_hidden", "pass"),
-                (C, R), ("test cell 'test_identity_block' edited",)),
-        Student("h07_duplicated_cell", "ResNet50 unfinished, and test_ResNet50 duplicated into a cell that passes",
-                lambda c: duplicate(filled(c, ResNet50=WRONG_RESNET), "test_ResNet50", "print('all tests passed')"),
-                (I, C), ("duplicated cell 'test_ResNet50'",)),
-        Student("h08_renamed_notebook", "the notebook renamed to Residual_Networks-Copy1.ipynb",
-                lambda c: filled(c), (), ("notebook missing",), filename="Residual_Networks-Copy1.ipynb"),
-        Student("h09_not_json", "a file that is not notebook JSON",
-                lambda c: nbformat.writes(filled(c)).encode()[:5000], (), ("not a readable notebook",)),
-        Student("h10_memory_bomb", "a memory bomb after ResNet50: stopped by the memory cap",
-                lambda c: filled(c, ResNet50=MEMORY_BOMB), (I, C, R), ("memory cap hit",)),
-        Student("h11_kernel_dies", "os._exit() after convolutional_block: the kernel dies",
-                lambda c: filled(c, convolutional_block=KERNEL_DIES), (I,),
-                ("kernel died in cell 'convolutional_block'",)),
-        Student("h12_sys_exit", "sys.exit() after identity_block (IPython survives it)",
-                lambda c: filled(c, identity_block=SYS_EXIT), (I, C, R), ("SystemExit",)),
-        Student("h13_output_flood", "4 million lines of output after identity_block",
-                lambda c: filled(c, identity_block=OUTPUT_FLOOD), (I, C, R), ("output flood truncated",)),
-        Student("h14_patch_helpers", "wrong identity_block; replaces the checking helpers and reload()",
-                lambda c: filled(c, identity_block=WRONG_IDENTITY + PATCH_HELPERS), (C, R), ("monkeypatches",)),
-        Student("h15_patch_numpy", "correct work, but numpy's comparisons patched to always pass",
-                lambda c: filled(c, identity_block=PATCH_NUMPY), (), ("monkeypatches",)),
-        Student("h16_redefine_helpers", "ResNet50 unfinished; redefines check_ResNet50 and reload after import",
-                lambda c: filled(c, ResNet50=WRONG_RESNET + "\ndef check_ResNet50(*a, **k):\n    print('ok')\n"
-                                 "reload = lambda module: module\n"),
-                (I, C), ("redefines test helper",)),
-        Student("h17_read_files", "reads the source notebook / gradebook to copy the solution (wrong fallback)",
-                lambda c: filled(c, identity_block=WRONG_IDENTITY + read_files_cheat(c)), (C, R), ("tampering blocked",)),
-        Student("h18_write_files", "correct work; tries to overwrite the reference data and the gradebook",
-                lambda c: filled(c, convolutional_block=write_files_cheat(c)), (I, C, R), ("tampering blocked",)),
+    return list(examples.EXAMPLES) + [  # the realistic mistakes of `make demo`, with their grades
+        Case("h01_syntax_error", "a syntax error in ResNet50's cell; the blocks still earn their points",
+             lambda c: c.filled(ResNet50=SYNTAX_ERROR), earned(I, C), ("syntax error in cell 'ResNet50'",)),
+        Case("h02_exception", "identity_block raises an exception (ResNet50 is checked with "
+                              "stand-ins for the blocks and keeps its points)",
+             lambda c: c.filled(identity_block=RAISES_IDENTITY), earned(C, R)),
+        Case("h03_infinite_loop", "an endless loop after identity_block: stopped by the cell timeout",
+             lambda c: c.filled(identity_block=INFINITE_LOOP), earned(I, C, R), ("timeout in cell 'identity_block'",)),
+        Case("h04_deleted_test_cell", "deleted the test cell test_convolutional_block (nbgrader restores it)",
+             lambda c: delete_cell(c.filled(), "test_convolutional_block"), earned(I, C, R),
+             ("test cell 'test_convolutional_block' deleted",)),
+        Case("h05_deleted_solution_cell", "deleted the solution cell ResNet50",
+             lambda c: delete_cell(c.filled(), "ResNet50"), earned(I, C), ("solution cell 'ResNet50' deleted",)),
+        Case("h06_edited_test_cell", "wrong identity_block, and the asserts of its test cells removed",
+             lambda c: edit_cell(edit_cell(c.filled(identity_block=WRONG_IDENTITY), "test_identity_block", "pass"),
+                                 "test_identity_block_hidden", "pass"),
+             earned(C, R), ("test cell 'test_identity_block' edited",)),
+        Case("h07_duplicated_cell", "ResNet50 unfinished, and test_ResNet50 duplicated into a cell that passes",
+             lambda c: duplicate_cell(c.filled(ResNet50=WRONG_RESNET), "test_ResNet50", "print('all tests passed')"),
+             earned(I, C), ("duplicated cell 'test_ResNet50'",)),
+        Case("h08_renamed_notebook", "the notebook renamed to Residual_Networks-Copy1.ipynb",
+             lambda c: c.filled(), earned(), ("notebook missing",), filename="Residual_Networks-Copy1.ipynb"),
+        Case("h09_not_json", "a file that is not notebook JSON",
+             lambda c: nbformat.writes(c.filled()).encode()[:5000], earned(), ("not a readable notebook",)),
+        Case("h10_memory_bomb", "a memory bomb after ResNet50: stopped by the memory cap",
+             lambda c: c.filled(ResNet50=MEMORY_BOMB), earned(I, C, R), ("memory cap hit",)),
+        Case("h11_kernel_dies", "os._exit() after convolutional_block: the kernel dies",
+             lambda c: c.filled(convolutional_block=KERNEL_DIES), earned(I),
+             ("kernel died in cell 'convolutional_block'",)),
+        Case("h12_sys_exit", "sys.exit() after identity_block (IPython survives it)",
+             lambda c: c.filled(identity_block=SYS_EXIT), earned(I, C, R), ("SystemExit",)),
+        Case("h13_output_flood", "4 million lines of output after identity_block",
+             lambda c: c.filled(identity_block=OUTPUT_FLOOD), earned(I, C, R), ("output flood truncated",)),
+        Case("h14_patch_helpers", "wrong identity_block; replaces the checking helpers and reload()",
+             lambda c: c.filled(identity_block=WRONG_IDENTITY + PATCH_HELPERS), earned(C, R), ("monkeypatches",)),
+        Case("h15_patch_numpy", "correct work, but numpy's comparisons patched to always pass",
+             lambda c: c.filled(identity_block=PATCH_NUMPY), earned(), ("monkeypatches",)),
+        Case("h16_redefine_helpers", "ResNet50 unfinished; redefines check_ResNet50 and reload after import",
+             lambda c: c.filled(ResNet50=WRONG_RESNET + "\ndef check_ResNet50(*a, **k):\n    print('ok')\n"
+                                "reload = lambda module: module\n"),
+             earned(I, C), ("redefines test helper",)),
+        Case("h17_read_files", "reads the source notebook / gradebook to copy the solution (wrong fallback)",
+             lambda c: c.filled(identity_block=WRONG_IDENTITY + read_files_cheat(c)), earned(C, R),
+             ("tampering blocked",)),
+        Case("h18_write_files", "correct work; tries to overwrite the reference data and the gradebook",
+             lambda c: c.filled(convolutional_block=write_files_cheat(c)), earned(I, C, R), ("tampering blocked",)),
     ]
-    return out
 
 
-def small_class() -> list[Student]:
+def small_class() -> list[Case]:
     """Every case above in as few TensorFlow kernels as possible (the CI test)."""
     return [
-        Student("s01_correct", "the reference solution", lambda c: filled(c), (I, C, R)),
-        Student("s02_empty", "the release notebook, nothing done", lambda c: c.release, ()),
-        Student("s03_broken", "syntax error in ResNet50; deleted test_convolutional_block; duplicated "
-                              "test_identity_block; output flood",
-                lambda c: duplicate(delete(filled(c, ResNet50=SYNTAX_ERROR, identity_block=OUTPUT_FLOOD),
-                                           "test_convolutional_block"),
-                                    "test_identity_block", "print('all tests passed')"),
-                (I, C), ("syntax error in cell 'ResNet50'", "test cell 'test_convolutional_block' deleted",
-                         "duplicated cell 'test_identity_block'", "output flood truncated")),
-        Student("s04_stuck", "identity_block raises; its test cell edited; ResNet50's solution cell deleted; "
-                             "endless loop after convolutional_block",
-                lambda c: delete(edit(filled(c, identity_block=RAISES_IDENTITY, convolutional_block=INFINITE_LOOP),
-                                      "test_identity_block", "pass"), "ResNet50"),
-                (C,), ("test cell 'test_identity_block' edited", "solution cell 'ResNet50' deleted",
-                       "timeout in cell 'convolutional_block'")),
-        Student("s05_bomb_and_helpers", "wrong identity_block + replaced checking helpers and reload(); "
-                                        "memory bomb after ResNet50",
-                lambda c: filled(c, identity_block=WRONG_IDENTITY + PATCH_HELPERS, ResNet50=MEMORY_BOMB),
-                (C, R), ("memory cap hit", "monkeypatches")),
-        Student("s06_files_and_numpy", "reads the instructor's files (wrong fallback); tries to overwrite the "
-                                       "reference data; patches numpy after ResNet50",
-                lambda c: filled(c, identity_block=WRONG_IDENTITY + read_files_cheat(c),
-                                 convolutional_block=write_files_cheat(c), ResNet50=PATCH_NUMPY),
-                (C,), ("tampering blocked",)),
-        Student("s07_dies", "sys.exit() after identity_block, os._exit() after convolutional_block",
-                lambda c: filled(c, identity_block=SYS_EXIT, convolutional_block=KERNEL_DIES),
-                (I,), ("kernel died in cell 'convolutional_block'",)),
-        Student("s08_renamed", "notebook renamed", lambda c: filled(c), (), ("notebook missing",),
-                filename="Residual_Networks (1).ipynb"),
-        Student("s09_not_json", "not notebook JSON", lambda c: b'{"cells": [{"cell_type": "code", "sou',
-                (), ("not a readable notebook",)),
+        Case("s01_correct", "the reference solution", lambda c: c.filled(), earned(I, C, R)),
+        Case("s02_empty", "the release notebook, nothing done", lambda c: c.release, earned()),
+        Case("s03_broken", "syntax error in ResNet50; deleted test_convolutional_block; duplicated "
+                           "test_identity_block; output flood",
+             lambda c: duplicate_cell(delete_cell(c.filled(ResNet50=SYNTAX_ERROR, identity_block=OUTPUT_FLOOD),
+                                                  "test_convolutional_block"),
+                                      "test_identity_block", "print('all tests passed')"),
+             earned(I, C), ("syntax error in cell 'ResNet50'", "test cell 'test_convolutional_block' deleted",
+                            "duplicated cell 'test_identity_block'", "output flood truncated")),
+        Case("s04_stuck", "identity_block raises; its test cell edited; ResNet50's solution cell deleted; "
+                          "endless loop after convolutional_block",
+             lambda c: delete_cell(edit_cell(c.filled(identity_block=RAISES_IDENTITY,
+                                                      convolutional_block=INFINITE_LOOP),
+                                             "test_identity_block", "pass"), "ResNet50"),
+             earned(C), ("test cell 'test_identity_block' edited", "solution cell 'ResNet50' deleted",
+                         "timeout in cell 'convolutional_block'")),
+        Case("s05_bomb_and_helpers", "wrong identity_block + replaced checking helpers and reload(); "
+                                     "memory bomb after ResNet50",
+             lambda c: c.filled(identity_block=WRONG_IDENTITY + PATCH_HELPERS, ResNet50=MEMORY_BOMB),
+             earned(C, R), ("memory cap hit", "monkeypatches")),
+        Case("s06_files_and_numpy", "reads the instructor's files (wrong fallback); tries to overwrite the "
+                                    "reference data; patches numpy after ResNet50",
+             lambda c: c.filled(identity_block=WRONG_IDENTITY + read_files_cheat(c),
+                                convolutional_block=write_files_cheat(c), ResNet50=PATCH_NUMPY),
+             earned(C), ("tampering blocked",)),
+        Case("s07_dies", "sys.exit() after identity_block, os._exit() after convolutional_block",
+             lambda c: c.filled(identity_block=SYS_EXIT, convolutional_block=KERNEL_DIES),
+             earned(I), ("kernel died in cell 'convolutional_block'",)),
+        Case("s08_renamed", "notebook renamed", lambda c: c.filled(), earned(), ("notebook missing",),
+             filename="Residual_Networks (1).ipynb"),
+        Case("s09_not_json", "not notebook JSON", lambda c: b'{"cells": [{"cell_type": "code", "sou',
+             earned(), ("not a readable notebook",)),
     ]
 
 
-def expected_points(st: Student, cells: dict[str, float]) -> dict[str, float]:
-    if st.expected:
-        return {g: float(st.expected.get(g, 0.0)) for g in cells}
-    won = {t for ex in st.earned for t in TESTS[ex]}
-    return {g: (cells[g] if g in won else 0.0) for g in cells}
-
-
-def write_class(course_root: str, students: list[Student], *, source_nb: str | None = None,
-                release_nb: str | None = None, timestamp: str = "2030-01-15 09:00:00.000000 UTC") -> None:
-    """Write the students' submissions into ``<course_root>/submitted/`` (replacing theirs)."""
+def write_class(course_root: str, students: list[Case]) -> None:
+    """Write the students' submissions into ``<course_root>/submitted/`` (replacing theirs),
+    built from that course's source and release notebooks."""
     root = os.path.abspath(course_root)
-    source_nb = source_nb or os.path.join(root, "source", ASSIGNMENT, NOTEBOOK)
-    release_nb = release_nb or os.path.join(root, "release", ASSIGNMENT, NOTEBOOK)
-    ctx = Ctx(solution_sources(source_nb), read(release_nb), root)
-    for st in students:
-        d = os.path.join(root, "submitted", st.name, ASSIGNMENT)
-        if os.path.isdir(d):
-            shutil.rmtree(d)
-        os.makedirs(d)
-        nb = st.build(ctx)
-        path = os.path.join(d, st.filename)
-        if isinstance(nb, bytes):
-            with open(path, "wb") as fh:
-                fh.write(nb)
-        else:
-            nbformat.write(nb, path)
-        with open(os.path.join(d, "timestamp.txt"), "w") as fh:
-            fh.write(timestamp)
-
-
-def check(out: dict[str, Any], students: list[Student], cells: dict[str, float]) -> list[str]:
-    """Differences between the grading result and what each student must get."""
-    by = {r["student"]: r for r in out["results"]}
-    bad = []
-    for st in students:
-        r = by.get(st.name)
-        if r is None:
-            bad.append("%s: not graded" % st.name)
-            continue
-        want = expected_points(st, cells)
-        got = {g: float(r.get("scores", {}).get(g) or 0.0) for g in cells}
-        diff = {g: (got[g], want[g]) for g in cells if abs(got[g] - want[g]) > 1e-9}
-        if diff:
-            bad.append("%s: %s" % (st.name, ", ".join("%s got %g expected %g" % (g, a, b) for g, (a, b) in diff.items())))
-        text = "\n".join(r.get("problems", []) + r.get("flags", []))
-        for p in st.problems:
-            if p not in text:
-                bad.append("%s: the report does not mention %r" % (st.name, p))
-    return bad
+    ctx = Context.from_notebooks(os.path.join(root, "source", ASSIGNMENT, NOTEBOOK),
+                                 os.path.join(root, "release", ASSIGNMENT, NOTEBOOK), root)
+    cases.write(root, ASSIGNMENT, students, ctx, NOTEBOOK, timestamp=TIMESTAMP)
 
 
 def main_class_demo(args) -> int:
     """``python -m autograder class-demo``: build the class into submitted/, grade it, check it."""
-    from .grade import format_report, grade
-    from .__main__ import _options
+    from .grade import Options, format_report, grade
 
     root = Path(args.into or args.course_root or course.ROOT).resolve()
     if not (root / "nbgrader_config.py").exists():
@@ -356,10 +254,9 @@ def main_class_demo(args) -> int:
     for st in students:
         print("    %-26s %s" % (st.name, st.description))
     args.course_root = str(root)
-    out = grade(_options(args, ASSIGNMENT, [st.name for st in students]))
+    out = grade(Options.from_args(args, ASSIGNMENT, [st.name for st in students]))
     print(format_report(out))
-    cells = course.graded_cells(root / "source" / ASSIGNMENT / NOTEBOOK)
-    bad = check(out, students, cells)
+    bad = cases.check(out, students)
     print()
     if bad:
         print("UNEXPECTED RESULTS:\n  " + "\n  ".join(bad))

@@ -20,9 +20,8 @@ NOTEBOOK = "Residual_Networks.ipynb"
 SOURCE_NB = ROOT / "source" / ASSIGNMENT / NOTEBOOK
 RELEASE_NB = ROOT / "release" / ASSIGNMENT / NOTEBOOK
 
-#: Graded test cells and their points, in notebook order (read from the source notebook).
 def graded_cells(source_nb: Path = SOURCE_NB) -> dict[str, float]:
-    """``{grade_id: points}`` of the graded cells of the source notebook."""
+    """``{grade_id: points}`` of the graded cells of the source notebook, in notebook order."""
     from .submissions import nbgrader_meta, read
 
     return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0))

@@ -20,11 +20,13 @@ Configure it (``nbgrader_config.py``)::
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
 
-``python -m autograder grade`` always adds it.
+``python -m autograder grade`` always adds it: it generates the feedback with
+:func:`generate_feedback` (nbgrader's ``GenerateFeedback`` with this preprocessor first).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 
 from nbformat.notebooknode import NotebookNode
@@ -32,6 +34,8 @@ from traitlets import Bool, Unicode
 
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
+
+from .config import cfg_get, coursedir_for
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -100,3 +104,23 @@ def feedback_preprocessors(configured: list | None = None) -> list:
     if not any(n.endswith("StripHiddenTests") for n in names):
         pps.insert(0, StripHiddenTests)
     return pps
+
+
+def generate_feedback(cfg, root: str, assignment: str, students: list[str]) -> dict[str, str | None]:
+    """nbgrader generate_feedback for each student, with hidden tests stripped:
+    {student: None, or the last line of nbgrader's error}."""
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.utils import capture_log
+
+    fcfg = copy.deepcopy(cfg)
+    fcfg.GenerateFeedback.preprocessors = feedback_preprocessors(cfg_get(cfg, "GenerateFeedback", "preprocessors"))
+    errors: dict[str, str | None] = {}
+    for s in students:
+        cd = coursedir_for(fcfg, root)
+        cd.assignment_id = assignment
+        cd.student_id = s
+        app = GenerateFeedback(coursedir=cd, config=fcfg)
+        app.force = True
+        out = capture_log(app)
+        errors[s] = None if out.get("success") else (out.get("error") or "failed").strip().splitlines()[-1][:200]
+    return errors

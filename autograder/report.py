@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from .records import StudentResult
 
 
 class Progress:
@@ -24,7 +26,6 @@ class Progress:
         self.running = 0
         self.t0 = time.time()
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last = ""
 
     def _line(self) -> str:
         frac = self.done / self.total if self.total else 1.0
@@ -51,7 +52,6 @@ class Progress:
         elif note:
             self.stream.write("%s  %s\n" % (line, note))
         self.stream.flush()
-        self._last = line
 
     def close(self) -> None:
         if self.enabled and self.tty:
@@ -59,30 +59,31 @@ class Progress:
             self.stream.flush()
 
 
-def _fmt(x: float | None) -> str:
+def fmt_points(x: float | None) -> str:
+    """Points as the table shows them: ``3``, ``1.5``, ``-`` for none."""
     if x is None:
         return "-"
     return ("%d" % x) if float(x).is_integer() else ("%.1f" % x)
 
 
-def table(results: list[dict[str, Any]], exercises: list[str], max_points: dict[str, float],
+def table(results: list[StudentResult], exercises: list[str], max_points: dict[str, float],
           max_total: float) -> str:
     """Student, points per exercise, total, then one line per problem found."""
-    name_w = max([len("student")] + [len(r["student"]) for r in results])
-    cols = [(ex, max(len(ex), len("%s/%s" % (_fmt(max_points.get(ex)), _fmt(max_points.get(ex)))))) for ex in exercises]
+    name_w = max([len("student")] + [len(r.student) for r in results])
+    cols = [(ex, max(len(ex), len("%s/%s" % (fmt_points(max_points.get(ex)), fmt_points(max_points.get(ex)))))) for ex in exercises]
     head = "student".ljust(name_w) + "  " + "  ".join(ex.rjust(w) for ex, w in cols) + "  " + "total".rjust(9)
     lines = [head, "-" * len(head)]
     for r in results:
-        row = r["student"].ljust(name_w) + "  "
+        row = r.student.ljust(name_w) + "  "
         cells = []
         for ex, w in cols:
-            pts = r.get("exercises", {}).get(ex)
-            cells.append(("%s/%s" % (_fmt(pts), _fmt(max_points.get(ex)))).rjust(w))
-        row += "  ".join(cells) + "  " + ("%s/%s" % (_fmt(r.get("total")), _fmt(max_total))).rjust(9)
+            pts = r.exercises.get(ex)
+            cells.append(("%s/%s" % (fmt_points(pts), fmt_points(max_points.get(ex)))).rjust(w))
+        row += "  ".join(cells) + "  " + ("%s/%s" % (fmt_points(r.total), fmt_points(max_total))).rjust(9)
         lines.append(row)
-        for p in r.get("problems", []):
+        for p in r.problems:
             lines.append("    - " + p)
-        for f in r.get("flags", []):
+        for f in r.flags:
             lines.append("    - flagged: " + f)
     return "\n".join(lines)
 
@@ -95,15 +96,12 @@ def human_bytes(n: float) -> str:
     return "%.1f TiB" % n
 
 
-def summary(results: list[dict[str, Any]], wall: float, jobs: int) -> str:
-    graded = sum(1 for r in results if r.get("status") == "graded")
-    peak = max([r.get("peak_rss", 0) or 0 for r in results] + [0])
-    times = [r.get("elapsed", 0) for r in results if r.get("elapsed")]
+def summary(results: list[StudentResult], wall: float, jobs: int) -> str:
+    graded = sum(1 for r in results if r.graded)
+    peak = max([r.peak_rss or 0 for r in results] + [0])
+    times = [r.elapsed for r in results if r.elapsed]
     return ("%d students, %d autograded, %d not autogradable; %.0f s wall with %d job(s) "
             "(%.0f s per student on average, peak %s per student)" % (
                 len(results), graded, len(results) - graded, wall, jobs,
                 (sum(times) / len(times)) if times else 0, human_bytes(peak)))
 
-
-def isatty() -> bool:
-    return os.isatty(2)

@@ -71,10 +71,6 @@ def package_dir(name: str) -> str | None:
     return None
 
 
-def threads_per_job(jobs: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, jobs))
-
-
 def prepare(
     workdir: str,
     kernel_cwd: str,

@@ -3,8 +3,10 @@
 The example submissions (the bundled class, the realistic mistakes) are not written out
 by hand: each starts from the *release* notebook, fills its solution cells with the
 reference solution taken from the *source* notebook, and then applies small, named
-changes (:func:`mutate`). If the source notebook changes so that a change no longer
-applies, :func:`mutate` raises instead of silently producing a correct submission.
+changes (:func:`mutate` to the code, :func:`delete_cell` / :func:`edit_cell` /
+:func:`duplicate_cell` to the notebook). If the source notebook changes so that a change
+no longer applies, they raise instead of silently producing a correct submission.
+(:mod:`autograder.cases` says what grade each example must get.)
 """
 
 from __future__ import annotations
@@ -93,6 +95,40 @@ def mutate(code: str, old: str, new: str, count: int = 1) -> str:
 def _replace_last(code: str, old: str, new: str, count: int) -> str:
     parts = code.rsplit(old, count)
     return parts[0] + "".join(new + p for p in parts[1:])
+
+
+def cell_index(nb, grade_id: str) -> int:
+    """The index of the (first) cell with this nbgrader grade_id; KeyError when there is none."""
+    for i, cell in enumerate(nb.cells):
+        if nbgrader_meta(cell).get("grade_id") == grade_id:
+            return i
+    raise KeyError(grade_id)
+
+
+def delete_cell(nb, grade_id: str) -> nbformat.NotebookNode:
+    """A copy of ``nb`` without the cell ``grade_id``."""
+    nb = copy.deepcopy(nb)
+    del nb.cells[cell_index(nb, grade_id)]
+    return nb
+
+
+def edit_cell(nb, grade_id: str, source: str) -> nbformat.NotebookNode:
+    """A copy of ``nb`` in which the cell ``grade_id`` holds ``source``."""
+    nb = copy.deepcopy(nb)
+    nb.cells[cell_index(nb, grade_id)].source = source
+    return nb
+
+
+def duplicate_cell(nb, grade_id: str, source: str, cell_id: str | None = None) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with a second copy of the cell ``grade_id`` (same nbgrader metadata)
+    right after it, holding ``source``; ``cell_id``: the notebook id of the copy."""
+    nb = copy.deepcopy(nb)
+    i = cell_index(nb, grade_id)
+    clone = copy.deepcopy(nb.cells[i])
+    clone.source = source
+    clone["id"] = cell_id or "copy-of-" + grade_id.replace("_", "-")
+    nb.cells.insert(i + 1, clone)
+    return nb
 
 
 def test_cells(source_nb) -> list[tuple[str, float, str]]:

@@ -1,7 +1,9 @@
-"""Grade ONE student's submission with nbgrader, in a private course directory.
+"""The worker process: grade one student's submission with nbgrader, in a private course directory.
 
-Run by :mod:`autograder.grade` as ``python -m autograder.worker SPEC.json`` (one process
-per student, several at a time).  The worker:
+Started by :class:`autograder.pool.WorkerPool` as ``python -m autograder.worker --serve``:
+it reads the path of a :class:`~autograder.records.WorkerSpec` (JSON) per line on stdin
+and grades those students one after the other (``python -m autograder.worker SPEC.json``
+grades one).  For each student the worker:
 
 1. builds a private course root in its work directory: a copy of the gradebook holding
    only the assignment's definition (no other student, no grades), the assignment's
@@ -12,8 +14,12 @@ per student, several at a time).  The worker:
 3. prepares the sandbox (:mod:`autograder.sandbox`) and runs nbgrader's own ``Autograde``
    converter, with the course's ``nbgrader_config.py`` and nbgrader's ``Execute``
    replaced by :class:`autograder.sandbox.SandboxedExecute`;
-4. writes ``result.json``: status, problems, the scores nbgrader saved in the private
-   gradebook (the grader re-saves them into the real one from the autograded notebook).
+4. writes ``result.json`` (a :class:`~autograder.records.StudentResult`): status,
+   problems, the scores nbgrader saved in the private gradebook (the grader re-saves them
+   into the real one from the autograded notebook).
+
+``python -m autograder.worker --feedback ROOT ASSIGNMENT OUT.json STUDENT...`` runs
+nbgrader's generate_feedback for a few students instead (:func:`feedback_main`).
 """
 
 from __future__ import annotations
@@ -26,33 +32,9 @@ import stat
 import sys
 import time
 import traceback
-from typing import Any
 
-
-def load_config(config_file: str | None):
-    from traitlets.config import Config
-    from traitlets.config.loader import PyFileConfigLoader
-
-    if config_file and os.path.isfile(config_file):
-        loader = PyFileConfigLoader(os.path.basename(config_file), path=os.path.dirname(os.path.abspath(config_file)))
-        return loader.load_config()
-    return Config()
-
-
-def venv_on_path() -> None:
-    """nbgrader creates a new gradebook by running ``alembic`` from PATH: make it findable."""
-    bindir = os.path.dirname(sys.executable)
-    path = os.environ.get("PATH", "")
-    if bindir not in path.split(os.pathsep):
-        os.environ["PATH"] = bindir + (os.pathsep + path if path else "")
-
-
-def cfg_get(cfg, section: str, key: str, default=None):
-    """A value from a traitlets Config without creating empty sections."""
-    sec = cfg.get(section) if hasattr(cfg, "get") else None
-    if sec is None or key not in sec:
-        return default
-    return sec[key]
+from .config import cfg_get, course_config, load_config, venv_on_path
+from .records import StudentResult, WorkerSpec
 
 
 def copy_submission(src: str, dst: str, max_bytes: int) -> list[str]:
@@ -114,37 +96,35 @@ def _replace_execute(pps: list) -> list:
     return out
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
+def run(spec: WorkerSpec) -> StudentResult:
     t0 = time.time()
     from nbgrader.api import Gradebook
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import capture_log
+    from nbgrader.utils import capture_log, find_all_files
 
     from . import sandbox, scan
+    from .nbfixes import fix_sanitize_preprocessors
 
-    a, s = spec["assignment"], spec["student"]
-    work = os.path.realpath(spec["workdir"])
+    a, s = spec.assignment, spec.student
+    work = os.path.realpath(spec.workdir)
     root = os.path.join(work, "course")
     os.makedirs(root, exist_ok=True)
-    result: dict[str, Any] = {"student": s, "assignment": a, "status": "failed", "problems": [], "flags": [],
-                              "scores": {}, "denials": [], "sandbox": [], "error": None}
+    result = StudentResult(student=s, assignment=a)
 
-    cfg = load_config(spec.get("config_file"))
+    cfg = load_config(spec.config_file)
     main_cd = CourseDirectory(config=cfg)
-    main_cd.root = spec["course_root"]
+    main_cd.root = spec.course_root
     cfg.CourseDirectory.root = root
     cfg.CourseDirectory.db_url = "sqlite:///" + os.path.join(root, "gradebook.db")
     cd = CourseDirectory(config=cfg)
     cd.root = root
 
     # 1. the private course root
-    shutil.copyfile(spec["gradebook_template"], os.path.join(root, "gradebook.db"))
+    shutil.copyfile(spec.gradebook_template, os.path.join(root, "gradebook.db"))
     src_main = main_cd.format_path(main_cd.source_directory, ".", a)
     src_priv = cd.format_path(cd.source_directory, ".", a)
     os.makedirs(src_priv, exist_ok=True)
-    from nbgrader.utils import find_all_files
-
     if os.path.isdir(src_main):
         for f in find_all_files(src_main, list(main_cd.ignore) + ["*.ipynb"]):
             dst = os.path.join(src_priv, os.path.relpath(f, src_main))
@@ -152,29 +132,29 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             shutil.copyfile(f, dst)
     sub_main = main_cd.format_path(main_cd.submitted_directory, s, a)
     sub_priv = cd.format_path(cd.submitted_directory, s, a)
-    result["problems"] += copy_submission(sub_main, sub_priv, int(spec.get("max_submission_bytes", 200 << 20)))
+    result.problems += copy_submission(sub_main, sub_priv, spec.max_submission_bytes)
 
     timings = {"setup": round(time.time() - t0, 2)}
     # 2. look at it
     layout = scan.gradebook_layout(cd.db_url, a)
     add_missing = bool(cfg_get(cfg, "OverwriteCells", "add_missing_cells", False))
     info = scan.inspect_submission(sub_priv, layout, add_missing_cells=add_missing)
-    result["problems"] += info["problems"]
-    result["flags"] = info["flags"]
-    result["notebooks"] = info["notebooks"]
+    result.problems += info["problems"]
+    result.flags = info["flags"]
+    result.notebooks = info["notebooks"]
 
     # 3. sandbox + nbgrader autograde
     kernel_cwd = cd.format_path(cd.autograded_directory, s, a)
     env = sandbox.prepare(
         work, kernel_cwd,
-        memory_cap_bytes=int(spec.get("memory_cap", 0)),
-        threads=spec.get("threads"),
-        read_packages=tuple(spec.get("read_packages", ("resnet_utils",))),
-        extra_read_dirs=tuple(spec.get("extra_read_dirs", ())),
-        course_root=spec["course_root"],
-        landlock=bool(spec.get("landlock", True)),
-        enabled=bool(spec.get("sandbox", True)),
-        extra_env=spec.get("kernel_env") or {},
+        memory_cap_bytes=spec.memory_cap,
+        threads=spec.threads,
+        read_packages=tuple(spec.read_packages),
+        extra_read_dirs=tuple(spec.extra_read_dirs),
+        course_root=spec.course_root,
+        landlock=spec.landlock,
+        enabled=spec.sandbox,
+        extra_env=spec.kernel_env,
     )
     kernel_name = cfg_get(cfg, "Execute", "kernel_name", None)
     if kernel_name and kernel_name != "python3":
@@ -187,25 +167,22 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     tempfile.tempdir = None  # tempfile caches TMPDIR: this student's, not the previous one's
     os.chdir(work)
 
-    from nbgrader.converters import Autograde as _A
-
     pps = cfg_get(cfg, "Autograde", "autograde_preprocessors", None)
-    cfg.Autograde.autograde_preprocessors = _replace_execute(list(pps or _A.class_traits()["autograde_preprocessors"].default()))
-    from .nbfixes import fix_sanitize_preprocessors
-
+    cfg.Autograde.autograde_preprocessors = _replace_execute(
+        list(pps or Autograde.class_traits()["autograde_preprocessors"].default()))
     spps = cfg_get(cfg, "Autograde", "sanitize_preprocessors", None)
     cfg.Autograde.sanitize_preprocessors = fix_sanitize_preprocessors(
-        list(spps or _A.class_traits()["sanitize_preprocessors"].default()))
+        list(spps or Autograde.class_traits()["sanitize_preprocessors"].default()))
     extra = cfg_get(cfg, "Execute", "extra_arguments", None)
     if extra:  # the sandbox's IPython startup file already installs the guard
         cfg.Execute.extra_arguments = [x for x in extra if "_kernel_startup.py" not in str(x)]
-    if spec.get("timeout"):
-        cfg.Execute.timeout = int(spec["timeout"])
+    if spec.timeout:
+        cfg.Execute.timeout = int(spec.timeout)
     for key in ("max_output_bytes", "max_total_output_bytes"):
-        if spec.get(key):
-            setattr(cfg.SandboxedExecute, key, int(spec[key]))
+        if getattr(spec, key):
+            setattr(cfg.SandboxedExecute, key, int(getattr(spec, key)))
     cell_timeout = cfg_get(cfg, "Execute", "timeout", 30)
-    result["cell_timeout"] = cell_timeout
+    result.cell_timeout = cell_timeout
 
     cd = CourseDirectory(config=cfg)
     cd.root = root
@@ -215,11 +192,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     app.force = True
     app.create_student = True
     # a prebuilt matplotlib font cache (saves building it in every kernel)
-    mpl_cache = spec.get("mpl_cache")
-    if mpl_cache and os.path.isdir(mpl_cache):
-        for f in os.listdir(mpl_cache):
+    if spec.mpl_cache and os.path.isdir(spec.mpl_cache):
+        for f in os.listdir(spec.mpl_cache):
             if f.startswith("fontlist") and f.endswith(".json"):
-                shutil.copyfile(os.path.join(mpl_cache, f), os.path.join(env["MPLCONFIGDIR"], f))
+                shutil.copyfile(os.path.join(spec.mpl_cache, f), os.path.join(env["MPLCONFIGDIR"], f))
     timings["inspect"] = round(time.time() - t0, 2)
     if info["fatal"] in ("unreadable notebook", "notebook too large"):
         # nbgrader would stop on it too; do not start a kernel for nothing
@@ -227,19 +203,19 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         out = capture_log(app)
     timings["autograde"] = round(time.time() - t0, 2)
-    result["timings"] = timings
-    result["log"] = (out.get("log") or "")[-20000:]
+    result.timings = timings
+    result.log = (out.get("log") or "")[-20000:]
     if not out.get("success"):
         err = out.get("error") or ""
         last = [ln for ln in err.strip().splitlines() if ln.strip()]
-        result["error"] = last[-1][:300] if last else "nbgrader autograde failed"
+        result.error = last[-1][:300] if last else "nbgrader autograde failed"
         if info["fatal"]:
-            result["error"] = info["fatal"]
+            result.error = info["fatal"]
 
     # 4. what happened
     denials, sb_info = sandbox.read_denials(work)
-    result["denials"] = denials[:50]
-    result["sandbox"] = sb_info
+    result.denials = denials[:50]
+    result.sandbox = sb_info
     autograded = {}
     runtime_problems: list[str] = []
     if os.path.isdir(kernel_cwd):
@@ -251,13 +227,13 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     # refusals not already reported with the cell they happened in
     logged = [d for d in denials if not any(d.split(" ", 1)[-1] in p for p in runtime_problems)]
     for d in logged[:5]:
-        result["problems"].append("tampering blocked by the sandbox: %s" % d[:160])
+        result.problems.append("tampering blocked by the sandbox: %s" % d[:160])
     if len(logged) > 5:
-        result["problems"].append("tampering blocked by the sandbox: %d more attempt(s)" % (len(logged) - 5))
-    result["problems"] += runtime_problems
-    result["autograded"] = sorted(autograded)
+        result.problems.append("tampering blocked by the sandbox: %d more attempt(s)" % (len(logged) - 5))
+    result.problems += runtime_problems
+    result.autograded = sorted(autograded)
     if out.get("success") and autograded:
-        result["status"] = "graded"
+        result.status = "graded"
         with Gradebook(cd.db_url) as gb:
             for nb_name in layout:
                 try:
@@ -265,13 +241,13 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 except Exception:
                     continue
                 for g in snb.grades:
-                    result["scores"][g.cell.name] = g.auto_score
-    result["events"] = sandbox.EVENTS[:100]
+                    result.scores[g.cell.name] = g.auto_score
+    result.events = sandbox.EVENTS[:100]
     # de-duplicate problems (also a short one that a longer one already says), keep order
     seen = set()
-    probs = [p for p in result["problems"] if not (p in seen or seen.add(p))]
-    result["problems"] = [p for p in probs if not any(q != p and q.startswith(p) for q in probs)]
-    result["elapsed"] = round(time.time() - t0, 2)
+    probs = [p for p in result.problems if not (p in seen or seen.add(p))]
+    result.problems = [p for p in probs if not any(q != p and q.startswith(p) for q in probs)]
+    result.elapsed = round(time.time() - t0, 2)
     return result
 
 
@@ -281,7 +257,7 @@ def feedback_main(argv: list[str]) -> int:
     import warnings
 
     warnings.filterwarnings("ignore")
-    from .grade import course_config, generate_feedback
+    from .feedback import generate_feedback
 
     root, assignment, out_path, students = argv[0], argv[1], argv[2], argv[3:]
     venv_on_path()
@@ -292,23 +268,24 @@ def feedback_main(argv: list[str]) -> int:
 
 
 def grade_one(spec_path: str) -> None:
+    """Grade the student of ``spec_path`` and write its result file, whatever happens."""
     with open(spec_path) as fh:
-        spec = json.load(fh)
+        spec = WorkerSpec.from_dict(json.load(fh))
     from . import sandbox
 
     sandbox.EVENTS.clear()
     try:
         result = run(spec)
     except BaseException as exc:  # report, never hang
-        result = {"student": spec.get("student"), "status": "failed", "problems": [],
-                  "error": "grader error: %s: %s" % (type(exc).__name__, exc),
-                  "traceback": traceback.format_exc()[-5000:]}
+        result = StudentResult(student=spec.student, status="failed",
+                               error="grader error: %s: %s" % (type(exc).__name__, exc),
+                               traceback=traceback.format_exc()[-5000:])
     finally:
         os.chdir("/")
-    tmp = spec["result_path"] + ".tmp"
+    tmp = spec.result_path + ".tmp"
     with open(tmp, "w") as fh:
-        json.dump(result, fh, indent=1, default=str)
-    os.replace(tmp, spec["result_path"])
+        json.dump(result.to_dict(), fh, indent=1, default=str)
+    os.replace(tmp, spec.result_path)
 
 
 def serve() -> int:

@@ -28,22 +28,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder import classroom, course  # noqa: E402
+from autograder import classroom, course, examples  # noqa: E402
+from autograder.cases import Case  # noqa: E402
 
 
-def bench_class(n: int) -> list:
+def bench_class(n: int) -> list[Case]:
     """n students: the demo examples, the harmless broken cases, then correct copies."""
     full = {st.name: st for st in classroom.full_class()}
-    from autograder import examples
-
-    names = [ex.student for ex in examples.EXAMPLES] + [
+    names = [ex.name for ex in examples.EXAMPLES] + [
         "h01_syntax_error", "h02_exception", "h04_deleted_test_cell", "h05_deleted_solution_cell",
         "h06_edited_test_cell", "h12_sys_exit"]
     out = [full[n_] for n_ in names if n_ in full]
     i = 1
     while len(out) < n:
-        out.append(classroom.Student("c%02d_correct" % i, "the reference solution",
-                                     lambda c: classroom.filled(c), (classroom.I, classroom.C, classroom.R)))
+        out.append(Case("c%02d_correct" % i, "the reference solution", lambda c: c.filled(),
+                        classroom.earned(classroom.I, classroom.C, classroom.R)))
         i += 1
     return out[:n]
 

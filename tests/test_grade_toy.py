@@ -7,15 +7,28 @@ memory bomb, output flood, reading/writing the instructor's files); it is graded
 """
 
 import csv
+import hashlib
 import os
 import sqlite3
 
 import pytest
+import toy_course as toy
 
-from autograder import toy
+from autograder import cases
+from autograder.cases import Case
 from autograder.grade import Options, grade
 
 GiB = 1 << 30
+
+pytestmark = pytest.mark.slow  # grading starts Jupyter kernels and runs nbgrader
+
+#: files of the course that no submission may change
+PROTECTED = ("nbgrader_config.py", "source/toy/toy.ipynb", "release/toy/toy.ipynb")
+
+
+def _sha256(path):
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
 
 
 def _gradebook_view(root, assignment="toy"):
@@ -47,7 +60,7 @@ def graded(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("toycourse"))
     toy.make_toy_course(root, timeout=10)
     # an earlier, manually adjusted result that must survive the batch
-    toy.write_submission(root, "zoe_manual", toy.toy_submission(root))
+    toy.write_cases(root, [Case("zoe_manual", "the solution", lambda c: c.filled(), toy.earned(*toy.ALL))])
     grade(Options(assignment="toy", course_root=root, jobs=1, students=["zoe_manual"], progress=False))
     from nbgrader.api import Gradebook
 
@@ -59,55 +72,52 @@ def graded(tmp_path_factory):
         gb.db.commit()
         gb.update_or_create_student("zoe_manual", first_name="Zoe", last_name="Manual", email="zoe@example.org")
         gb.update_or_create_student("xavier_no_submission", first_name="Xavier")
-    expected = toy.toy_class(root)
+    students = toy.toy_class(root)
+    toy.write_cases(root, students)
+    protected = {f: _sha256(os.path.join(root, f)) for f in PROTECTED}
     out = grade(Options(assignment="toy", course_root=root, jobs=2, memory_cap=2 * GiB, progress=False))
-    return root, expected, out
+    return root, students, out, protected
 
 
 def test_every_grade_is_right(graded):
-    root, expected, out = graded
-    by = {r["student"]: r for r in out["results"]}
-    assert set(expected) <= set(by)
-    wrong = {s: (by[s].get("total"), e["total"]) for s, e in expected.items()
-             if abs((by[s].get("total") or 0) - e["total"]) > 1e-9}
-    assert not wrong, wrong
+    root, students, out, _ = graded
+    assert [r.student for r in out.results] == sorted([st.name for st in students] + ["zoe_manual"])
+    bad = [line for line in cases.check(out, students) if "does not mention" not in line]
+    assert not bad, bad
+    by = out.by_student()
+    assert {st.name: by[st.name].total for st in students} == {st.name: st.total for st in students}
 
 
 def test_every_problem_is_reported(graded):
-    root, expected, out = graded
-    by = {r["student"]: r for r in out["results"]}
-    missing = []
-    for s, e in expected.items():
-        text = "\n".join(by[s]["problems"] + by[s]["flags"])
-        missing += ["%s: %s" % (s, p) for p in e["problems"] if p not in text]
+    root, students, out, _ = graded
+    missing = [line for line in cases.check(out, students) if "does not mention" in line]
     assert not missing, missing
-    assert not by["t01_correct"]["problems"] and not by["t01_correct"]["flags"]
+    correct = out.by_student()["t01_correct"]
+    assert correct.problems == [] and correct.flags == []
 
 
 def test_earlier_data_is_kept(graded):
-    root, expected, out = graded
+    root, students, out, _ = graded
     view = _gradebook_view(root)
     zoe = view["zoe_manual"]
     assert zoe["student"] == ("Zoe", "Manual", "zoe@example.org")
     assert zoe["g:test_square"][1] == 1.5  # the manual score
     assert zoe["c:square"][1] == "nice, but see my note"
-    assert "xavier_no_submission" in view
-    by = {r["student"]: r for r in out["results"]}
-    assert by["zoe_manual"]["total"] == pytest.approx(5.5)  # manual 1.5 + 4 autograded
+    assert view["xavier_no_submission"] == {"student": ("Xavier", None, None)}
+    assert out.by_student()["zoe_manual"].total == pytest.approx(5.5)  # manual 1.5 + 4 autograded
 
 
 def test_feedback_has_no_hidden_tests(graded):
-    root, expected, out = graded
-    n = 0
-    for s in expected:
-        path = os.path.join(root, "feedback", s, "toy", "toy.html")
-        if not os.path.exists(path):
-            continue
-        n += 1
-        html = open(path, encoding="utf-8").read()
+    root, students, out, _ = graded
+    graded_students = sorted(r.student for r in out.results if r.graded)
+    with_feedback = sorted(s for s in os.listdir(os.path.join(root, "feedback"))
+                           if os.path.exists(os.path.join(root, "feedback", s, "toy", "toy.html")))
+    assert with_feedback == graded_students  # feedback for every autograded student, for no one else
+    assert len(graded_students) == len(students) + 1 - 2  # all but the renamed and the invalid notebook
+    for s in graded_students:
+        html = open(os.path.join(root, "feedback", s, "toy", "toy.html"), encoding="utf-8").read()
         for marker in toy.HIDDEN_MARKERS + ("BEGIN HIDDEN TESTS",):
             assert marker not in html, (s, marker)
-    assert n >= 15
     html = open(os.path.join(root, "feedback", "t06_hidden_fails", "toy", "toy.html"), encoding="utf-8").read()
     # the failed hidden test: only its error's last line, no test code
     assert "TypeError: only 0-dimensional arrays can be converted to Python scalars" in html
@@ -115,11 +125,11 @@ def test_feedback_has_no_hidden_tests(graded):
 
 
 def test_grades_csv_and_database(graded):
-    root, expected, out = graded
+    root, students, out, _ = graded
     with open(os.path.join(root, "grades.csv")) as fh:
         rows = {r["student_id"]: r for r in csv.DictReader(fh)}
-    for s, e in expected.items():
-        assert float(rows[s]["score"]) == pytest.approx(e["total"]), s
+    for st in students:
+        assert float(rows[st.name]["score"]) == pytest.approx(st.total), st.name
     con = sqlite3.connect(os.path.join(root, "gradebook.db"))
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
@@ -131,41 +141,44 @@ def test_grades_csv_and_database(graded):
 
 
 def test_sandbox_was_active(graded):
-    root, expected, out = graded
-    by = {r["student"]: r for r in out["results"]}
-    info = by["t01_correct"].get("sandbox", [])
+    root, students, out, protected = graded
+    info = out.by_student()["t01_correct"].sandbox
     assert "audit_hook installed" in info and "ready" in info
-    # the cheater could not write the gradebook or the config
-    assert "hacked" not in open(os.path.join(root, "nbgrader_config.py")).read()
+    # the cheaters changed none of the course's files (t19 tries to write the config and the gradebook)
+    assert {f: _sha256(os.path.join(root, f)) for f in PROTECTED} == protected
 
 
 def test_regrading_one_student_touches_nobody_else(graded):
-    root, expected, out = graded
+    root, students, out, _ = graded
+    regraded = ["t02_partial", "t16_memory_bomb", "t14_kernel_dies"]
     before = _gradebook_view(root)
-    again = grade(Options(assignment="toy", course_root=root, jobs=2, progress=False,
-                          students=["t02_partial", "t16_memory_bomb", "t14_kernel_dies"]))
+    again = grade(Options(assignment="toy", course_root=root, jobs=2, progress=False, students=regraded))
     after = _gradebook_view(root)
+    assert set(after) == set(before)
     for s in before:
-        if s not in ("t02_partial", "t16_memory_bomb", "t14_kernel_dies"):
+        if s not in regraded:
             assert after[s] == before[s], s
-    first = {r["student"]: r["scores"] for r in out["results"]}
-    for r in again["results"]:  # re-running gives the same grades
-        assert r["scores"] == first[r["student"]], r["student"]
+    first = out.by_student()
+    assert [r.student for r in again.results] == regraded
+    for r in again.results:  # re-running gives the same grades
+        assert r.scores == first[r.student].scores, r.student
 
 
 def test_wall_clock_limit_and_missing_student(tmp_path):
     root = str(tmp_path)
     toy.make_toy_course(root, timeout=600)
-    toy.write_submission(root, "ok", toy.toy_submission(root))
-    sleepy = toy.mutate_cell(toy.toy_submission(root), "square", toy._append("square", "import time\ntime.sleep(600)\n"))
-    toy.write_submission(root, "sleepy", sleepy)
+    toy.write_cases(root, [
+        Case("ok", "the solution", lambda c: c.filled(), toy.earned(*toy.ALL)),
+        Case("sleepy", "sleeps 10 minutes", lambda c: c.filled(square="import time\ntime.sleep(600)\n"),
+             toy.earned()),
+    ])
     out = grade(Options(assignment="toy", course_root=root, jobs=2, wall_limit=45, progress=False,
                         students=["sleepy", "ok", "nobody"]))
-    by = {r["student"]: r for r in out["results"]}
-    assert by["ok"]["total"] == 6
-    assert any("wall-clock limit" in p for p in by["sleepy"]["problems"])
-    assert (by["sleepy"].get("total") or 0) == 0
-    assert by["nobody"]["status"] == "missing"
+    by = out.by_student()
+    assert by["ok"].total == 6
+    assert by["sleepy"].problems == ["wall-clock limit hit: stopped after 45 s"]
+    assert by["sleepy"].status == "failed" and by["sleepy"].total == 0
+    assert by["nobody"].status == "missing"
     import psutil
 
     leftovers = [p for p in psutil.process_iter(["cmdline"])

@@ -7,9 +7,13 @@ import sys
 import textwrap
 
 import nbformat
+import pytest
 
-from autograder import feedback, report, scan
+from autograder import cases, feedback, report, scan
+from autograder.cases import Case
+from autograder.grade import Options
 from autograder.nbfixes import DeduplicateIds, fix_sanitize_preprocessors
+from autograder.records import GradingRun, StudentResult, WorkerSpec
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAUNCHER = os.path.join(os.path.dirname(HERE), "autograder", "_kernel_launcher.py")
@@ -103,18 +107,116 @@ def test_deduplicate_ids_makes_duplicates_plain_cells():
 
 
 # -------------------------------------------------------------------------------- report
-def test_table_and_progress(capsys):
-    results = [{"student": "ann", "exercises": {"a": 2, "b": 1.5}, "total": 3.5, "problems": ["timeout in cell 'a'"],
-                "flags": ["cell 'a': imports os"]}]
-    text = report.table(results, ["a", "b"], {"a": 2, "b": 4}, 6)
-    assert "ann" in text and "2/2" in text and "1.5/4" in text and "3.5/6" in text
-    assert "    - timeout in cell 'a'" in text and "flagged: cell 'a': imports os" in text
+def test_table_and_progress():
+    results = [StudentResult("ann", status="graded", exercises={"a": 2, "b": 1.5}, total=3.5,
+                             problems=["timeout in cell 'a'"], flags=["cell 'a': imports os"]),
+               StudentResult("bob", status="missing", problems=["no submission found"])]
+    assert report.table(results, ["a", "b"], {"a": 2, "b": 4}, 6).splitlines() == [
+        "student    a    b      total",
+        "----------------------------",
+        "ann      2/2  1.5/4      3.5/6",
+        "    - timeout in cell 'a'",
+        "    - flagged: cell 'a': imports os",
+        "bob      -/2  -/4        -/6",
+        "    - no submission found",
+    ]
     import io
 
     buf = io.StringIO()
     p = report.Progress(4, stream=buf)
     p.update(done=1, failed=1, running=2, note="ann: 3.5/6")
     assert "1/4 graded, 1 with failures, 2 running" in buf.getvalue()
+    assert buf.getvalue().rstrip().endswith("ann: 3.5/6")
+
+
+# ------------------------------------------------------------------- records, options
+def test_student_result_round_trip_through_json():
+    r = StudentResult("ann", assignment="a", status="graded", scores={"t": 2.0}, events=[{"event": "error"}])
+    data = json.loads(json.dumps(r.to_dict()))
+    assert "traceback" not in data  # saved only when the worker failed
+    assert StudentResult.from_dict(dict(data, unknown_key=1)) == r
+    failed = StudentResult("bob", traceback="Traceback ...")
+    assert StudentResult.from_dict(failed.to_dict()).traceback == "Traceback ..."
+    spec = WorkerSpec(course_root="/c", config_file="/c/nbgrader_config.py", assignment="a", student="ann",
+                      workdir="/w", gradebook_template="/t.db", result_path="/w/result.json", memory_cap=5)
+    assert WorkerSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_grade_options_from_the_command_line():
+    from autograder.__main__ import build_parser
+
+    args = build_parser().parse_args(["grade", "toy", "-j", "3", "--timeout", "7", "--memory-cap", "1.5",
+                                      "--wall-limit", "60", "--course-root", "/srv/c", "--no-sandbox",
+                                      "--no-feedback", "--keep-workdirs", "-q"])
+    opts = Options.from_args(args, args.assignment, ["ann"])
+    assert opts == Options(assignment="toy", course_root="/srv/c", jobs=3, timeout=7, students=["ann"],
+                           memory_cap=int(1.5 * (1 << 30)), wall_limit=60, sandbox=False, feedback=False,
+                           keep_workdirs=True, progress=False)
+    defaults = Options.from_args(build_parser().parse_args(["class-demo"]), "x")
+    assert defaults == Options(assignment="x")
+
+
+def _pool_run(tmp_path, name, spec, wall_limit):
+    from autograder.pool import Limits, WorkerPool
+
+    workdir = tmp_path / name
+    workdir.mkdir()
+
+    def prepare():
+        (workdir / "spec.json").write_text(json.dumps(spec))
+        return str(workdir), str(workdir / "spec.json")
+
+    with WorkerPool(1, str(tmp_path), Limits(wall_limit=wall_limit, memory_cap=0, disk_cap=1 << 30)) as pool:
+        result = pool.submit(name, prepare).result(timeout=120)
+        assert pool.running() == 0
+    return result
+
+
+def test_pool_kills_a_worker_over_its_limit_and_reports_a_crash(tmp_path):
+    """The pool's watch, kill and report paths, with workers stopped before nbgrader runs."""
+    import psutil
+
+    spec = WorkerSpec(course_root=str(tmp_path), config_file="", assignment="a", student="ann",
+                      workdir=str(tmp_path / "ann"), gradebook_template=str(tmp_path / "none.db"),
+                      result_path=str(tmp_path / "ann" / "result.json"))
+    killed = _pool_run(tmp_path, "ann", spec.to_dict(), wall_limit=0)  # killed while importing nbgrader
+    assert (killed.student, killed.status) == ("ann", "failed")
+    assert killed.problems == ["wall-clock limit hit: stopped after 0 s"]
+    assert killed.worker_log == str(tmp_path / "worker-1.log") and os.path.exists(killed.worker_log)
+    assert killed.elapsed is not None and killed.elapsed < 30
+
+    crashed = _pool_run(tmp_path, "bob", {}, wall_limit=60)  # not a spec: the worker process dies
+    assert (crashed.student, crashed.status) == ("bob", "failed")
+    assert len(crashed.problems) == 1
+    assert crashed.problems[0].startswith("grading worker crashed (exit code 1): TypeError: WorkerSpec.__init__() "
+                                          "missing 7 required positional arguments: 'course_root', ")
+    assert not [p for p in psutil.Process().children(recursive=True) if "autograder.worker" in " ".join(p.cmdline())]
+
+
+# -------------------------------------------------------------------------- example cases
+def _run(**scores_by_student):
+    results = [StudentResult(s, status="graded", scores=sc, problems=["timeout in cell 'a'"])
+               for s, sc in scores_by_student.items()]
+    return GradingRun("x", ["a"], {"a": 3.0}, 3.0, results, wall=1.0, jobs=1, threads=None)
+
+
+def test_cases_check_names_every_difference():
+    cells = {"t1": 1.0, "t2": 2.0}
+    assert cases.points(cells, ["t2"]) == {"t1": 0.0, "t2": 2.0}
+    with pytest.raises(KeyError, match="t3"):
+        cases.points(cells, ["t3"])
+    right = Case("ann", "", lambda c: None, cases.points(cells, ["t1"]), problems=("timeout",))
+    wrong = Case("bob", "", lambda c: None, cases.points(cells, ["t1", "t2"]), problems=("memory cap",))
+    absent = Case("cid", "", lambda c: None, cases.points(cells, []))
+    ungraded = Case("dan", "", lambda c: None, cases.points(cells, []))
+    run = _run(ann={"t1": 1.0, "t2": 0.0}, bob={"t1": 1.0, "t2": 0.0}, dan={})
+    assert cases.check(run, [right]) == []
+    assert cases.check(run, [wrong, absent, ungraded]) == [
+        "bob: t2 got 0 expected 2",
+        "bob: the report does not mention 'memory cap'",
+        "cid: not graded",
+        "dan: t1 got no score expected 0, t2 got no score expected 0",
+    ]
 
 
 # ------------------------------------------------------------------ audit hook (no kernel)

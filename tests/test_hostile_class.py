@@ -5,18 +5,28 @@ Every grade must be exactly the expected one, every problem must be in the repor
 feedback must hold no hidden test, and what was in the gradebook before must still be there.
 """
 
-import os
+import hashlib
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from autograder import classroom, course
+from autograder import cases, classroom, course
 from autograder.grade import Options, grade
 
 GiB = 1 << 30
 
 pytestmark = pytest.mark.slow  # TensorFlow kernels: minutes
+
+
+def _protected(root: Path) -> dict[str, str]:
+    """sha256 of the files the hostile students try to read or overwrite (the gradebook itself
+    changes with grading: its integrity and contents are checked in test_gradebook_intact)."""
+    import resnet_utils.grading
+
+    files = [Path(resnet_utils.grading.REFERENCE_FILE), root / "nbgrader_config.py",
+             root / "source" / course.ASSIGNMENT / course.NOTEBOOK, root / "release" / course.ASSIGNMENT / course.NOTEBOOK]
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files}
 
 
 @pytest.fixture(scope="module")
@@ -31,20 +41,21 @@ def graded(tmp_path_factory):
 
     with Gradebook("sqlite:///%s" % (root / "gradebook.db")) as gb:
         gb.update_or_create_student("earlier_student", first_name="Early", email="early@example.org")
+    before = _protected(root)
     out = grade(Options(assignment=course.ASSIGNMENT, course_root=str(root), jobs=2, timeout=90,
                         memory_cap=5 * GiB, progress=False))
-    return root, students, out
+    return root, students, out, before
 
 
 def test_grades_and_reports(graded):
-    root, students, out = graded
-    cells = course.graded_cells(root / "source" / course.ASSIGNMENT / course.NOTEBOOK)
-    bad = classroom.check(out, students, cells)
+    root, students, out, _ = graded
+    assert [r.student for r in out.results] == [st.name for st in students]
+    bad = cases.check(out, students)
     assert not bad, "\n".join(bad)
 
 
 def test_feedback_hides_hidden_tests_and_solutions(graded):
-    root, students, out = graded
+    root, students, out, _ = graded
     src = (root / "source" / course.ASSIGNMENT / course.NOTEBOOK).read_text()
     from autograder.submissions import read
 
@@ -75,7 +86,7 @@ def test_feedback_hides_hidden_tests_and_solutions(graded):
 
 
 def test_gradebook_intact(graded):
-    root, students, out = graded
+    root, students, out, before = graded
     con = sqlite3.connect(str(root / "gradebook.db"))
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
@@ -85,7 +96,6 @@ def test_gradebook_intact(graded):
         early = gb.find_student("earlier_student")
         assert (early.first_name, early.email) == ("Early", "early@example.org")
         assert {s.id for s in gb.students} >= {st.name for st in students}
-    # the hostile students changed nothing of the course
-    assert "hacked" not in (root / "nbgrader_config.py").read_text()
-    ref = Path(__import__("resnet_utils.grading", fromlist=["x"]).REFERENCE_FILE)
-    assert ref.stat().st_size > 100
+    # the hostile students changed nothing of the course (s06 tries to overwrite the reference
+    # data, the gradebook and the config; others read the source notebook)
+    assert _protected(root) == before

@@ -4,8 +4,9 @@
 import os
 
 import pytest
+import toy_course as toy
 
-from autograder import toy
+from autograder.cases import Case
 from autograder.grade import Options, grade
 
 GiB = 1 << 30
@@ -35,13 +36,13 @@ def test_tensorflow_runs_in_the_sandbox_and_cannot_read_the_course(tmp_path):
     toy.make_toy_course(root, timeout=180)
     code = TF_CODE.format(source=os.path.join(root, "source", "toy", "toy.ipynb"),
                           gradebook=os.path.join(root, "gradebook.db"))
-    toy.write_submission(root, "tf_student", toy.toy_submission(root, {"square": toy.SOLUTIONS["square"],
-                                                                       "add_one": code}))
+    toy.write_cases(root, [Case("tf_student", "TensorFlow in add_one's cell",
+                                toy.answers(square=toy.SOLUTIONS["square"], add_one=code), toy.earned(*toy.ALL))])
     out = grade(Options(assignment="toy", course_root=root, jobs=1, memory_cap=4 * GiB, progress=False,
                         threads=1))
-    r = out["results"][0]
-    assert r["total"] == 6, r
-    info = r.get("sandbox", [])
+    r = out.results[0]
+    assert r.total == 6, r
+    info = r.sandbox
     import nbformat
 
     nb = nbformat.read(os.path.join(root, "autograded", "tf_student", "toy", "toy.ipynb"), as_version=4)

@@ -1,9 +1,11 @@
 """Building example submissions from the assignment (no solution code written twice)."""
 
+import nbformat
 import pytest
 
 from autograder import course
-from autograder.submissions import fill, mutate, nbgrader_meta, read, solution_sources
+from autograder.submissions import (delete_cell, duplicate_cell, edit_cell, fill, mutate, nbgrader_meta, read,
+                                    solution_sources)
 
 
 def test_solution_sources_strip_markers_and_keep_code():
@@ -31,3 +33,17 @@ def test_mutate_raises_when_stale_and_replaces_last_occurrences():
     assert mutate("a b a b a", "a", "x", count=0) == "x b x b x"
     with pytest.raises(ValueError, match="does not apply"):
         mutate("abc", "zzz", "y")
+
+
+def test_cell_operations_copy_the_notebook_and_raise_when_the_cell_is_gone():
+    test = nbformat.v4.new_code_cell("check(f)", metadata={"nbgrader": {"grade_id": "t", "grade": True}})
+    nb = nbformat.v4.new_notebook(cells=[test, nbformat.v4.new_code_cell("x = 1")])
+    dup = duplicate_cell(nb, "t", "pass")
+    assert [c.source for c in dup.cells] == ["check(f)", "pass", "x = 1"]
+    assert dup.cells[1]["id"] == "copy-of-t" and dup.cells[1].metadata == test.metadata
+    assert duplicate_cell(nb, "t", "pass", cell_id="other").cells[1]["id"] == "other"
+    assert [c.source for c in edit_cell(nb, "t", "pass").cells] == ["pass", "x = 1"]
+    assert [c.source for c in delete_cell(nb, "t").cells] == ["x = 1"]
+    assert [c.source for c in nb.cells] == ["check(f)", "x = 1"]  # the original is never changed
+    with pytest.raises(KeyError):
+        delete_cell(delete_cell(nb, "t"), "t")
