@@ -10,7 +10,7 @@ The example classes:
 
 - :data:`autograder.examples.EXAMPLES`: the ``make demo`` examples (realistic mistakes);
 - :func:`autograder.classroom.full_class` / :func:`~autograder.classroom.small_class`: the
-  broken and hostile class (``python -m autograder class-demo``, tests/test_hostile_class.py);
+  broken and hostile class (``python -m autograder class-demo``, tests/test_autograder_hostile_class.py);
 - ``tests/toy_course.py``: the toy course's class (the grader tests without TensorFlow).
 
 :func:`write` puts a class into a course's ``submitted/``; :func:`check` compares a

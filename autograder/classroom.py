@@ -10,7 +10,7 @@ must give each graded cell and the problems the report must name.
 - :func:`full_class`: the ``make demo`` examples (realistic mistakes) plus one student per
   broken or hostile case (>= 20 students) -- ``python -m autograder class-demo``.
 - :func:`small_class`: the smallest class that still covers every case, several cases
-  per student where they cannot interfere (the CI test, tests/test_hostile_class.py).
+  per student where they cannot interfere (the CI test, tests/test_autograder_hostile_class.py).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@
 Prints (and optionally writes as JSON): the time to draw all 1200 images (wall clock and
 CPU time of this process), the time to read the cache, the test accuracy of softmax
 regression on raw pixels (best epoch) and of a small CNN (final epoch); the slow test in
-tests/test_data.py runs the same comparison (:func:`learnability`). Nothing is written to
+tests/test_dataset.py runs the same comparison (:func:`learnability`). Nothing is written to
 the repository's datasets/ folder.
 """
 
@@ -38,7 +38,7 @@ def learnability(x_train, y_train, x_test, y_test, cnn_epochs=15, log=None):
 
     ``x_*`` are normalised images ``(m, 64, 64, 3)``, ``y_*`` integer labels ``(m,)``.
     Returns ``{"linear": {"test_acc_best_epoch", ...}, "small_cnn": {"test_acc", ...}}``: the
-    linear model's best epoch (generous) and the CNN's final one. ``tests/test_data.py``
+    linear model's best epoch (generous) and the CNN's final one. ``tests/test_dataset.py``
     (slow) asserts the gap between them.
     """
     import keras

@@ -15,7 +15,7 @@ moving statistics and after recalibration, and the prediction for the example im
 Full-mode results go to ``bench/results/notebook.json`` (with the CPU model and count,
 the load average, the package versions and the training settings); the numbers that the
 notebook and the README quote come from that file (:func:`quoted_figures`), and
-``tests/test_bench_results.py`` fails when they disagree.
+``tests/test_quoted_figures.py`` fails when they disagree.
 
 Targets (issue 8): test accuracy median >= 0.95 over 3 seeds, every seed >= 0.90, each
 run <= 600 s wall on 2 CPU cores with a peak RSS <= 1.8 GB.

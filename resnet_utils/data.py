@@ -34,7 +34,7 @@ Where the data comes from (:func:`load_dataset`):
    too, the generated arrays are simply returned from memory (with a warning).
 
 Determinism: the same seeds give the same bytes with the same NumPy and Pillow versions
-(see :mod:`resnet_utils.hands`; ``tests/test_data.py`` pins the SHA-256 of the data for the
+(see :mod:`resnet_utils.hands`; ``tests/test_dataset.py`` pins the SHA-256 of the data for the
 pinned versions).
 
 Run ``python -m resnet_utils.data`` to build the cache and print a summary

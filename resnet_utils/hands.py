@@ -13,7 +13,7 @@ Determinism: image ``i`` of class ``c`` is drawn from its own random stream,
 ``numpy.random.default_rng([seed, c, i])``, so the same seed gives the same bytes in every
 run with the same NumPy and Pillow versions on the same platform. Another Pillow version
 may rasterise a polygon edge differently and change a few pixels. Any change here changes
-the data: bump :data:`DATASET_VERSION` (see ``tests/test_data.py`` for the pinned hashes).
+the data: bump :data:`DATASET_VERSION` (see ``tests/test_dataset.py`` for the pinned hashes).
 """
 
 from __future__ import annotations

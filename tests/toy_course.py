@@ -6,7 +6,7 @@ hidden-only -- 6 points) and runs nbgrader's ``generate_assignment`` (gradebook 
 release).  :func:`toy_class` is a class of toy submissions covering every broken and
 hostile case, as :class:`autograder.cases.Case` (the same model as the real assignment's
 example classes); :func:`write_cases` puts cases into ``submitted/``.
-Used by tests/test_grade_toy.py, tests/test_exchange.py, tests/test_hostile_sandbox.py.
+Used by tests/test_autograder_grade.py, tests/test_nbgrader_exchange.py, tests/test_autograder_sandbox.py.
 """
 
 from __future__ import annotations

@@ -170,7 +170,7 @@ def test_generated_data_matches_the_pinned_hashes(dataset):
     got = {"small": sha(X_small, y_small), "train": sha(X_train, Y_train), "test": sha(X_test, Y_test)}
     assert got == GOLDEN, (
         "The generated data changed. If intended, bump hands.DATASET_VERSION, run "
-        f"`make reference`, and set GOLDEN in tests/test_data.py to {got}"
+        f"`make reference`, and set GOLDEN in tests/test_dataset.py to {got}"
     )
 
 

@@ -5,7 +5,7 @@ Each case is the reference solution with one change (:func:`autograder.submissio
 which fails when the change no longer applies), graded by running the source notebook's test
 cells, hidden ones included, in this process (:func:`autograder.submissions.score_in_process`).
 The bundled examples (``autograder/examples.py``) go through real ``nbgrader autograde`` in
-``tests/test_assignment.py``, among them a single-mistake case per exercise and
+``tests/test_assignment_release_and_demo.py``, among them a single-mistake case per exercise and
 ``gus_equivalent_code``.
 """
 

@@ -2,7 +2,7 @@
 
 These assert the behaviour the walkthrough notebooks talk about (vanishing gradients in a deep
 plain net, the identity path of a residual one, graceful block deletion) on small, fast models.
-Their figures are tested in tests/test_plots.py.
+Their figures are tested in tests/test_figures.py.
 """
 
 import os
