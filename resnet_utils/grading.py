@@ -9,6 +9,10 @@ time):
    connections, configuration, output shapes and parameter counts;
 2. the numeric output, with BatchNorm in inference mode and in training mode.
 
+ResNet50 is checked apart from the blocks it calls: while it runs, the notebook's
+``identity_block`` and ``convolutional_block`` are replaced by recording stand-ins, so a
+mistake inside a block costs points in its own exercise only (:func:`check_ResNet50`).
+
 A failed check raises :class:`GradingError` (an ``AssertionError``) whose message names
 the first thing that differs and hints at the cause. A passed check prints one line.
 
