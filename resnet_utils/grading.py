@@ -506,7 +506,7 @@ def _calls_difference(calls: list[dict], expected: list[dict]) -> str | None:
     return None
 
 
-def _check_model(model, what: str, expected: dict, input_shape, label: str) -> str | None:
+def _check_model(model, expected: dict, input_shape, label: str = "your ResNet50") -> str | None:
     """Compare a model with ``expected`` (summary, name, output): the first difference or None."""
     import keras
 
@@ -576,7 +576,7 @@ def check_ResNet50(ResNet50, input_shape=(64, 64, 3), classes=6) -> None:
     elif calls:
         problem = _calls_difference(calls, expected["calls"])
         if problem is None:
-            problem = _check_model(stand_in_model, what, expected["stand_ins"], input_shape, "your ResNet50")
+            problem = _check_model(stand_in_model, expected["stand_ins"], input_shape)
         if problem is None:
             p = expected["params"]
             print(f"✓ {what}: stage 1, the {len(calls)} block calls of stages 2 to 5 (stage, block, "
@@ -594,7 +594,7 @@ def check_ResNet50(ResNet50, input_shape=(64, 64, 3), classes=6) -> None:
             raise
         whole = str(err)
     else:
-        whole = _check_model(model, what, expected, input_shape, "your ResNet50")
+        whole = _check_model(model, expected, input_shape)
     if whole is None:
         counts = _summary.count_params(model)
         if counts == expected["params"]:
