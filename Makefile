@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONDONTWRITEBYTECODE = 1
 
-.PHONY: venv demo grade-demo test test-fast release reference lab bench clean
+.PHONY: venv demo grade-demo test test-fast release reference lab bench binder-check clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON311) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench: venv
 	$(PY) bench/bench_notebook.py
 	$(PY) bench/bench_walkthroughs.py
 	$(PY) bench/bench_grading.py --jobs 2
+
+## The students' environment of binder/ as mybinder.org builds it (a fresh venv, postBuild), then the
+## release notebook (fast mode) and a walkthrough in its kernel: errors and peak memory vs Binder's 2 GB.
+binder-check: venv
+	$(PY) bench/binder_check.py
 
 clean:
 	rm -rf submitted autograded feedback gradebook.db grades.csv .pytest_cache .autograder

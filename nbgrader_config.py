@@ -3,6 +3,12 @@
 Run nbgrader from this folder: `nbgrader generate_assignment residual_networks`,
 `nbgrader autograde residual_networks`, `nbgrader generate_feedback residual_networks`,
 `nbgrader export`; or `python -m autograder grade residual_networks` to grade in parallel.
+
+Both ways of grading use the same safeguards, registered below as nbgrader preprocessors
+(one implementation, in the `autograder` package): duplicated cell ids are de-duplicated
+without breaking the grading, deleted test cells are restored, student code runs in the
+sandbox (memory cap, no access to the course's files outside the submission, no network,
+no other processes), and feedback never shows hidden tests.
 """
 
 import os
@@ -42,6 +48,36 @@ c.ClearOutput.enabled = True
 
 # A deleted graded cell is restored from the database instead of failing the whole notebook.
 c.OverwriteCells.add_missing_cells = True
+
+# Grading untrusted notebooks (plain `nbgrader autograde` and `python -m autograder grade`):
+# - nbgrader's DeduplicateIds empties the metadata of a duplicated cell, which then breaks
+#   OverwriteCells (KeyError 'grade_id': the whole submission is not graded); the course's
+#   version turns the duplicates into ordinary cells (autograder/nbfixes.py);
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "autograder.nbfixes.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# - the kernel runs in the sandbox (autograder/sandbox.py): a memory cap, read access to
+#   the Python installation and the course package only, write access to the submission's
+#   autograded folder only; output floods are cut, a dying kernel does not stop grading.
+c.Autograde.autograde_preprocessors = [
+    "autograder.sandbox.SandboxedExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# - feedback without the hidden tests' source or their tracebacks (autograder/feedback.py).
+c.GenerateFeedback.preprocessors = [
+    "autograder.feedback.StripHiddenTests",
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
 
 # Keep the generated student version clean.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -10,6 +10,9 @@ Subcommands:
   every grade against the expected one.
 - ``release``: regenerate ``release/`` from ``source/`` (nbgrader generate_assignment).
 - ``demo``: the course's main demo (release, autograde the bundled examples, grades).
+- ``links --repo OWNER/NAME [--ref REF] [--hub URL] [--path PATH]``: the mybinder.org badge
+  and URL that open the release notebook in JupyterLab and, with ``--hub``, the
+  nbgitpuller link for a JupyterHub (:mod:`autograder.links`).
 """
 
 from __future__ import annotations
@@ -73,6 +76,17 @@ def cmd_demo(args) -> int:
     return main_demo(jobs=args.jobs or None)
 
 
+def cmd_links(args) -> int:
+    from .links import LinkError, links_text
+
+    try:
+        print(links_text(args.repo, ref=args.ref, path=args.path, hub=args.hub), end="")
+    except LinkError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the course's demo: release, autograde the bundled examples, grades")
     d.add_argument("--jobs", "-j", type=int, default=0)
     d.set_defaults(func=cmd_demo)
+
+    from .links import DEFAULT_PATH, DEFAULT_REF
+
+    ln = sub.add_parser("links", help="the mybinder.org badge and URL, and a JupyterHub (nbgitpuller) link, "
+                                      "that open the release notebook in JupyterLab")
+    ln.add_argument("--repo", required=True, metavar="OWNER/NAME", help="the course's GitHub repository")
+    ln.add_argument("--ref", default=DEFAULT_REF, help=f"branch, tag or commit (default {DEFAULT_REF})")
+    ln.add_argument("--hub", default=None, metavar="URL",
+                    help="a JupyterHub's base URL (with nbgitpuller): also print its git-pull link")
+    ln.add_argument("--path", default=DEFAULT_PATH, help=f"notebook to open (default {DEFAULT_PATH})")
+    ln.set_defaults(func=cmd_links)
     return parser
 
 

@@ -40,7 +40,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,7 +48,7 @@ from concurrent.futures import as_completed
 from functools import partial
 from typing import Any
 
-from . import gradebook, report, scan
+from . import gradebook, report, sandbox, scan
 from .config import course_config, coursedir_for, venv_on_path
 from .pool import Limits, WorkerPool, feedback_in_processes
 from .records import GradingRun, StudentResult, WorkerSpec
@@ -117,8 +116,8 @@ def grade(opts: Options) -> GradingRun:
         max_total = sum(max_points.values())
 
         # 2. what every kernel reads
-        data_read, kernel_env, data_problem = prepare_course_data(opts)
-        mpl_cache = prepare_mpl_cache(state)
+        data_read, kernel_env, data_problem = sandbox.course_data(opts.read_packages, opts.prepare_data)
+        mpl_cache = sandbox.mpl_cache(state)
         if data_problem and opts.progress:
             print("warning: " + data_problem, file=sys.stderr)
 
@@ -328,48 +327,3 @@ def _save_student(r: StudentResult, cfg, cd, assignment: str, layout: dict[str, 
     if r.log:
         with open(os.path.join(logs, r.student + ".nbgrader.log"), "w") as fh:
             fh.write(r.log)
-
-
-# ------------------------------------------------------------- the kernels' shared data
-def prepare_mpl_cache(state: str) -> str | None:
-    """Build matplotlib's font cache once; each kernel gets a copy instead of rebuilding it."""
-    d = os.path.join(state, "mplcache")
-    os.makedirs(d, exist_ok=True)
-    if any(f.startswith("fontlist") for f in os.listdir(d)):
-        return d
-    try:
-        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], capture_output=True, timeout=300,
-                       env=dict(os.environ, MPLCONFIGDIR=d, MPLBACKEND="agg"))
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return d if any(f.startswith("fontlist") for f in os.listdir(d)) else None
-
-
-def prepare_course_data(opts: Options) -> tuple[list[str], dict[str, str], str | None]:
-    """The course's data folder (resnet_utils' dataset cache), filled once here so that the
-    kernels only read it: (extra read dirs, kernel environment, problem or None)."""
-    from .sandbox import package_dir
-
-    if "resnet_utils" not in opts.read_packages:
-        return [], {}, None
-    pkg = package_dir("resnet_utils")
-    if not pkg:
-        return [], {}, None
-    data_dir = os.environ.get("RESNET_DATA_DIR") or os.path.join(os.path.dirname(pkg), "datasets")
-    data_dir = os.path.realpath(data_dir)
-    problem = None
-    if opts.prepare_data:
-        code = ("import warnings; warnings.simplefilter('ignore')\n"
-                "from resnet_utils import data\n"
-                "data.load_dataset(%r)\n" % data_dir)
-        try:
-            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
-                                  env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-            if proc.returncode != 0:
-                problem = "could not prepare the dataset cache in %s: %s" % (
-                    data_dir, (proc.stderr.strip().splitlines() or ["?"])[-1][:200])
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            problem = "could not prepare the dataset cache in %s: %s" % (data_dir, exc)
-    if not os.path.isdir(data_dir):
-        return [], {}, problem
-    return [data_dir], {"RESNET_DATA_DIR": data_dir}, problem

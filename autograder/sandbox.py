@@ -10,20 +10,39 @@
   stops answering) no longer aborts the whole notebook (the cells already run keep
   their outputs, every later code cell gets an error output so that no test can
   pass without having run), and it records what happened for the report.
+
+One implementation serves both ways of grading:
+
+- ``python -m autograder grade``: each worker process calls :func:`prepare` for its
+  student and runs with the returned environment (``AUTOGRADER_SANDBOX`` is set);
+  :class:`SandboxedExecute` then starts the kernel the worker prepared.
+- plain ``nbgrader autograde`` (the course's ``nbgrader_config.py`` lists
+  ``autograder.sandbox.SandboxedExecute`` in ``Autograde.autograde_preprocessors``):
+  no worker prepared anything, so :class:`SandboxedExecute` prepares a sandbox of its
+  own for every notebook (a temporary folder, removed afterwards), starts the kernel in
+  it with the sandbox's environment (the instructor's own environment never reaches
+  student code), and logs every refused file access as a warning.  The kernel gets the
+  same memory cap, file rules and guard of the grading helpers; what the parallel
+  grader adds on top (a private copy of the course per student, a wall-clock and disk
+  limit per student, the report) is not there.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
+import subprocess
 import sys
+import tempfile
 from typing import Any
 
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
-from traitlets import Integer
+from traitlets import Bool, Integer, List, Unicode
 
 from nbgrader.preprocessors import Execute
 
@@ -50,7 +69,7 @@ DEV_RW_FILES = ["/dev/null", "/dev/full"]
 #: environment variables passed through to the grading kernel (everything else is dropped,
 #: so that instructors' tokens and secrets never reach student code)
 ENV_PASSTHROUGH = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "CI", "TF_CPP_MIN_LOG_LEVEL",
-                   "CUDA_VISIBLE_DEVICES", "KERAS_BACKEND", "PYTHONHASHSEED")
+                   "CUDA_VISIBLE_DEVICES", "KERAS_BACKEND", "PYTHONHASHSEED", "NBGRADER_EXECUTION")
 ENV_PASSTHROUGH_PREFIXES = ("LC_", "RESNET_", "COURSE_")
 
 
@@ -190,6 +209,67 @@ def prepare(
     return env
 
 
+def add_kernel_name(workdir: str, kernel_name: str) -> None:
+    """Make the sandbox's kernelspec (written by :func:`prepare` as ``python3``) also answer to
+    ``kernel_name`` (the course's ``Execute.kernel_name`` or the notebook's kernelspec)."""
+    kdir = os.path.join(os.path.realpath(workdir), "jupyter", "kernels")
+    if kernel_name and kernel_name != "python3" and os.sep not in kernel_name:
+        shutil.copytree(os.path.join(kdir, "python3"), os.path.join(kdir, kernel_name), dirs_exist_ok=True)
+
+
+# ------------------------------------------------------------ what every kernel reads
+def mpl_cache(state: str) -> str | None:
+    """Build matplotlib's font cache once in ``state/mplcache``; each kernel gets a copy
+    (:func:`use_mpl_cache`) instead of rebuilding it. None when it could not be built."""
+    d = os.path.join(state, "mplcache")
+    os.makedirs(d, exist_ok=True)
+    if any(f.startswith("fontlist") for f in os.listdir(d)):
+        return d
+    try:
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], capture_output=True, timeout=300,
+                       env=dict(os.environ, MPLCONFIGDIR=d, MPLBACKEND="agg"))
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return d if any(f.startswith("fontlist") for f in os.listdir(d)) else None
+
+
+def use_mpl_cache(cache: str | None, env: dict[str, str]) -> None:
+    """Copy the prebuilt font cache into the kernel's ``MPLCONFIGDIR`` (from :func:`prepare`)."""
+    if cache and os.path.isdir(cache):
+        for f in os.listdir(cache):
+            if f.startswith("fontlist") and f.endswith(".json"):
+                shutil.copyfile(os.path.join(cache, f), os.path.join(env["MPLCONFIGDIR"], f))
+
+
+def course_data(read_packages: tuple[str, ...] | list[str], prepare_data: bool = True
+                ) -> tuple[list[str], dict[str, str], str | None]:
+    """The course's data folder (resnet_utils' dataset cache), filled once here so that the
+    kernels only read it: (extra read dirs, kernel environment, problem or None)."""
+    if "resnet_utils" not in read_packages:
+        return [], {}, None
+    pkg = package_dir("resnet_utils")
+    if not pkg:
+        return [], {}, None
+    data_dir = os.environ.get("RESNET_DATA_DIR") or os.path.join(os.path.dirname(pkg), "datasets")
+    data_dir = os.path.realpath(data_dir)
+    problem = None
+    if prepare_data:
+        code = ("import warnings; warnings.simplefilter('ignore')\n"
+                "from resnet_utils import data\n"
+                "data.load_dataset(%r)\n" % data_dir)
+        try:
+            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
+                                  env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+            if proc.returncode != 0:
+                problem = "could not prepare the dataset cache in %s: %s" % (
+                    data_dir, (proc.stderr.strip().splitlines() or ["?"])[-1][:200])
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            problem = "could not prepare the dataset cache in %s: %s" % (data_dir, exc)
+    if not os.path.isdir(data_dir):
+        return [], {}, problem
+    return [data_dir], {"RESNET_DATA_DIR": data_dir}, problem
+
+
 #: refusals that the kernel's own machinery causes (ipykernel's child-process check at shutdown)
 #: and matplotlib's / platform's probes for system tools
 QUIET_DENIALS = re.compile(r"^(os\.listdir read /proc|open read /proc/\d+/stat"
@@ -251,13 +331,30 @@ class SandboxedExecute(Execute):
         15, help="Seconds a kernel has to answer after a timeout's interrupt before it is stopped."
     ).tag(config=True)
 
+    # -- used only when no grading worker prepared the sandbox (plain `nbgrader autograde`)
+    memory_cap = Integer(
+        6 << 30, help="Address-space cap of the grading kernel in bytes (0: none); plain nbgrader only "
+                      "(`python -m autograder grade` takes --memory-cap)."
+    ).tag(config=True)
+
+    read_packages = List(
+        Unicode(), ["resnet_utils"], help="Packages the grading kernel may import besides the Python "
+                                          "installation; plain nbgrader only."
+    ).tag(config=True)
+
+    landlock = Bool(True, help="Use Linux Landlock when the kernel offers it; plain nbgrader only.").tag(config=True)
+
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("shutdown_kernel", "immediate")  # no graceful shutdown: nothing to save
         super().__init__(*args, **kwargs)
+        self._own_workdir: str | None = None
+        self._own_env: dict[str, str] | None = None
 
     def preprocess(self, nb, resources=None, km=None):
         self._dead: str | None = None
         self._total = 0
+        if km is None and "AUTOGRADER_SANDBOX" not in os.environ:
+            self._prepare_own_sandbox(resources)
         try:
             return super().preprocess(nb, resources, km=km)
         except (DeadKernelError, CellTimeoutError) as exc:
@@ -267,6 +364,52 @@ class SandboxedExecute(Execute):
                 if cell.cell_type == "code" and cell.source.strip() and not cell.get("outputs"):
                     cell.outputs = [_error_output("KernelDied", "not run: the kernel died")]
             return nb, resources
+        finally:
+            self._finish_own_sandbox()
+
+    # ------------------------------------------------- a sandbox of its own (plain nbgrader)
+    def _prepare_own_sandbox(self, resources) -> None:
+        """Prepare a sandbox for this notebook, as a grading worker would (see the module docstring)."""
+        cwd = ((resources or {}).get("metadata") or {}).get("path") or os.getcwd()
+        work = tempfile.mkdtemp(prefix="autograder-sandbox-")
+        data_read, data_env, problem = _course_data_once(tuple(self.read_packages))
+        if problem:
+            self.log.warning(problem)
+        env = prepare(work, cwd, memory_cap_bytes=self.memory_cap, read_packages=tuple(self.read_packages),
+                      extra_read_dirs=tuple(data_read), course_root=_course_root(), landlock=self.landlock,
+                      extra_env=data_env)
+        use_mpl_cache(_mpl_cache_once(), env)
+        self._own_workdir, self._own_env = work, env
+
+    def _finish_own_sandbox(self) -> None:
+        work, self._own_workdir, self._own_env = self._own_workdir, None, None
+        if not work:
+            return
+        denials, _ = read_denials(work)
+        for d in denials[:20]:
+            self.log.warning("tampering blocked by the sandbox: %s", d[:200])
+        if len(denials) > 20:
+            self.log.warning("tampering blocked by the sandbox: %d more attempt(s)", len(denials) - 20)
+        shutil.rmtree(work, ignore_errors=True)
+
+    def create_kernel_manager(self):
+        km = super().create_kernel_manager()
+        if self._own_workdir:  # the sandbox's kernelspec, whatever the name asked for
+            from jupyter_client.kernelspec import KernelSpecManager
+
+            add_kernel_name(self._own_workdir, km.kernel_name)
+            km.kernel_spec_manager = KernelSpecManager(
+                kernel_dirs=[os.path.join(self._own_workdir, "jupyter", "kernels")], ensure_native_kernel=False)
+            # the connection file where the sandboxed kernel may read it
+            km.connection_file = os.path.join(self._own_workdir, "runtime", "kernel-autograde.json")
+        return km
+
+    async def async_start_new_kernel(self, **kwargs):
+        if self._own_env is not None:
+            kwargs.setdefault("env", dict(self._own_env))
+        return await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)  # nbclient binds the sync name to its own function
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
@@ -374,3 +517,23 @@ class SandboxedExecute(Execute):
         else:
             self._dropped += size
         return out
+
+
+# ------------------------------------------------- plain nbgrader: shared by every notebook
+@functools.cache
+def _course_data_once(read_packages: tuple[str, ...]):
+    return course_data(read_packages)
+
+
+@functools.cache
+def _mpl_cache_once() -> str | None:
+    import atexit
+
+    state = tempfile.mkdtemp(prefix="autograder-mpl-")
+    atexit.register(shutil.rmtree, state, True)
+    return mpl_cache(state)
+
+
+def _course_root() -> str:
+    """The course root of plain nbgrader: the folder it runs in (nbgrader reads its config there)."""
+    return os.path.realpath(os.getcwd())

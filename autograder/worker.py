@@ -87,7 +87,8 @@ def _replace_execute(pps: list) -> list:
 
     out = []
     for pp in pps:
-        if pp is Execute or pp in ("nbgrader.preprocessors.Execute", "nbgrader.preprocessors.execute.Execute"):
+        if pp is Execute or pp in ("nbgrader.preprocessors.Execute", "nbgrader.preprocessors.execute.Execute",
+                                   "autograder.sandbox.SandboxedExecute"):
             out.append(SandboxedExecute)
         else:
             out.append(pp)
@@ -156,10 +157,8 @@ def run(spec: WorkerSpec) -> StudentResult:
         enabled=spec.sandbox,
         extra_env=spec.kernel_env,
     )
-    kernel_name = cfg_get(cfg, "Execute", "kernel_name", None)
-    if kernel_name and kernel_name != "python3":
-        kdir = os.path.join(work, "jupyter", "kernels")
-        shutil.copytree(os.path.join(kdir, "python3"), os.path.join(kdir, kernel_name), dirs_exist_ok=True)
+    sandbox.add_kernel_name(work, cfg_get(cfg, "Execute", "kernel_name", None)
+                            or cfg_get(cfg, "SandboxedExecute", "kernel_name", None))
     os.environ.clear()
     os.environ.update(env)
     import tempfile
@@ -191,11 +190,7 @@ def run(spec: WorkerSpec) -> StudentResult:
     app = Autograde(coursedir=cd, config=cfg)
     app.force = True
     app.create_student = True
-    # a prebuilt matplotlib font cache (saves building it in every kernel)
-    if spec.mpl_cache and os.path.isdir(spec.mpl_cache):
-        for f in os.listdir(spec.mpl_cache):
-            if f.startswith("fontlist") and f.endswith(".json"):
-                shutil.copyfile(os.path.join(spec.mpl_cache, f), os.path.join(env["MPLCONFIGDIR"], f))
+    sandbox.use_mpl_cache(spec.mpl_cache, env)  # a prebuilt matplotlib font cache (not rebuilt per kernel)
     timings["inspect"] = round(time.time() - t0, 2)
     if info["fatal"] in ("unreadable notebook", "notebook too large"):
         # nbgrader would stop on it too; do not start a kernel for nothing

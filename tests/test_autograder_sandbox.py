@@ -52,3 +52,52 @@ def test_tensorflow_runs_in_the_sandbox_and_cannot_read_the_course(tmp_path):
         assert "TF READ OK" not in text and text.count("TF READ BLOCKED") == 2
     else:
         pytest.skip("Landlock is not available here: TensorFlow's C++ file access is not confined (%s)" % info)
+
+
+PROBE = '''
+import os
+print("SECRET:", os.environ.get("INSTRUCTOR_SECRET_TOKEN"))
+print("EXECUTION:", os.environ.get("NBGRADER_EXECUTION"))
+print("SANDBOX:", os.environ.get("AUTOGRADER_SANDBOX"))
+for path in [{outside!r}, "written_here.txt"]:
+    try:
+        with open(path, "w") as fh:
+            fh.write("x")
+        print("WRITE OK", path)
+    except OSError as exc:
+        print("WRITE BLOCKED", path, type(exc).__name__)
+'''
+
+
+def test_sandboxed_execute_prepares_its_own_sandbox_for_plain_nbgrader(tmp_path, monkeypatch, caplog):
+    """Plain `nbgrader autograde` (no grading worker): SandboxedExecute builds a sandbox per
+    notebook, starts the kernel in it without the instructor's environment, logs refusals
+    and removes the sandbox afterwards."""
+    import logging
+
+    import nbformat
+
+    from autograder.sandbox import SandboxedExecute
+
+    outside = tmp_path / "course_file.txt"
+    cwd = tmp_path / "autograded" / "student" / "a"
+    cwd.mkdir(parents=True)
+    scratch_tmp = tmp_path / "tmp"
+    scratch_tmp.mkdir()
+    monkeypatch.setenv("INSTRUCTOR_SECRET_TOKEN", "s3cret")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.delenv("AUTOGRADER_SANDBOX", raising=False)
+    monkeypatch.setattr("tempfile.tempdir", str(scratch_tmp))
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PROBE.format(outside=str(outside)))])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    ex = SandboxedExecute(timeout=120, read_packages=[])
+    with caplog.at_level(logging.WARNING):
+        ex.log = logging.getLogger("test-sandboxed-execute")
+        nb, _ = ex.preprocess(nb, {"metadata": {"path": str(cwd)}})
+    text = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    assert "SECRET: None" in text and "EXECUTION: autograde" in text and "SANDBOX: 1" in text, text
+    assert "WRITE BLOCKED %s PermissionError" % outside in text, text
+    assert "WRITE OK written_here.txt" in text and (cwd / "written_here.txt").exists()
+    assert not outside.exists()
+    assert "tampering blocked by the sandbox: open write %s" % os.path.realpath(outside) in caplog.text
+    assert [p.name for p in scratch_tmp.iterdir() if p.name.startswith("autograder-sandbox-")] == []

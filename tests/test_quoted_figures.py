@@ -87,3 +87,17 @@ def test_readme_quotes_the_training_curve():
     text = (ROOT / "README.md").read_text()
     for line in bench_training_curve.quoted_points(curve):
         assert line in text, f"README.md does not quote {line!r} from bench/results/training_curve.json"
+
+
+def test_readme_quotes_the_binder_check():
+    """README's Binder paragraph quotes bench/results/binder.json (written by `make binder-check`)."""
+    binder = json.loads((ROOT / "bench" / "results" / "binder.json").read_text())
+    assert binder["pass"] is True and binder["machine"]["cpu_count"] >= 1 and binder["machine"]["cpu_model"]
+    release, walkthrough = binder["notebooks"]
+    assert release["notebook"] == "release/residual_networks/Residual_Networks.ipynb" and release["mode"] == "fast"
+    assert walkthrough["notebook"].startswith("notebooks/01_")
+    text = " ".join((ROOT / "README.md").read_text().split())
+    quoted = ("the release notebook took %.0f s with a peak of %d MiB, the walkthrough %.0f s and %d MiB"
+              % (release["wall_s"], release["peak_rss_mib"], walkthrough["wall_s"], walkthrough["peak_rss_mib"]))
+    assert quoted in text, "README.md does not quote bench/results/binder.json: expected %r" % quoted
+    assert "(%.0f MiB)" % binder["limit_mib"] in text
