@@ -1,11 +1,13 @@
-"""Record the reference outputs of the assignment from its reference solution.
+"""Record the reference outputs of an assignment from its reference solution.
 
-``python -m resnet_utils.reference [SOURCE_NOTEBOOK] [--output FILE]`` executes the source
-notebook (with its solutions) up to its last graded test cell, with the checks of
-:mod:`resnet_utils.grading` in *record* mode: instead of comparing, every check call in
-every test cell (visible and hidden) stores what the reference solution produces. The
-result is ``resnet_utils/reference/residual_networks.json``, committed; grading never
-recomputes it. The notebook is the only place where the test cases are written.
+``python -m resnet_utils.reference [ASSIGNMENT | SOURCE_NOTEBOOK] [--output FILE]`` executes
+the source notebook (with its solutions) up to its last graded test cell, with the checks of
+:mod:`resnet_utils.grading` (and :mod:`resnet_utils.grading_cifar`) in *record* mode: instead
+of comparing, every check call in every test cell (visible and hidden) stores what the
+reference solution produces. The result is ``resnet_utils/reference/<assignment>.json``
+(``residual_networks.json`` by default, ``resnet_cifar.json`` for
+``python -m resnet_utils.reference resnet_cifar``), committed; grading never recomputes it.
+The notebook is the only place where the test cases are written.
 """
 
 from __future__ import annotations
@@ -19,6 +21,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source" / "residual_networks" / "Residual_Networks.ipynb"
+#: The source notebook of each assignment (its reference file is ``reference/<assignment>.json``).
+SOURCES = {
+    "residual_networks": SOURCE,
+    "resnet_cifar": ROOT / "source" / "resnet_cifar" / "ResNet_CIFAR.ipynb",
+}
+
+
+def reference_file(source: Path) -> Path:
+    """Where the reference data of the assignment whose source notebook is ``source`` go."""
+    return ROOT / "resnet_utils" / "reference" / f"{Path(source).resolve().parent.name}.json"
+
+
+def resolve_source(name_or_path) -> Path:
+    """An assignment name (``resnet_cifar``) or a notebook path, as the source notebook's path."""
+    if str(name_or_path) in SOURCES:
+        return SOURCES[str(name_or_path)]
+    return Path(name_or_path)
 
 
 def graded_prefix(nb):
@@ -39,7 +58,8 @@ def record(source: Path = SOURCE, output: Path | None = None, timeout: int = 600
 
     from . import grading
 
-    output = Path(output or grading.REFERENCE_FILE)
+    source = Path(source)
+    output = Path(output or reference_file(source))
     nb = graded_prefix(nbformat.read(source, as_version=4))
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "reference.json"
@@ -59,10 +79,11 @@ def record(source: Path = SOURCE, output: Path | None = None, timeout: int = 600
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", nargs="?", type=Path, default=SOURCE)
+    parser.add_argument("source", nargs="?", default="residual_networks",
+                        help=f"an assignment ({', '.join(SOURCES)}) or a source notebook's path")
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
-    path = record(args.source, args.output)
+    path = record(resolve_source(args.source), args.output)
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     return 0
 

@@ -254,13 +254,19 @@ def _kind_hint(got: str, expected: str, exp_entry: dict, act_counts: dict | None
     return "compare the order of your layers with the specification."
 
 
-def first_difference(actual: list[dict], expected: list[dict], what: str = "your model") -> str | None:
+def first_difference(actual: list[dict], expected: list[dict], what: str = "your model",
+                     hints: dict | None = None) -> str | None:
     """Return a message naming the first difference between two summaries, or None.
 
     The message says which layer differs, how, and hints at the usual cause, e.g.
     ``"layer 9 is ReLU (ReLU after bn2a_branch2c), expected Add (...): did you apply a
     ReLU before adding the shortcut? ..."``.
+
+    ``hints`` (another assignment's wording) overrides :data:`CONFIG_HINTS` per configuration
+    key; its key ``"name"`` is the hint for a misnamed layer, ``"missing:<Kind>"`` and
+    ``"extra:<Kind>"`` the hints for a missing or superfluous named layer of that kind.
     """
+    hints = hints or {}
     exp_kinds = [e["kind"] for e in expected]
     act_kinds = [a["kind"] for a in actual]
     if "Add" in exp_kinds and "Add" not in act_kinds:
@@ -274,7 +280,7 @@ def first_difference(actual: list[dict], expected: list[dict], what: str = "your
                 "for Keras layers: use the layers imported at the top (Add, Activation, ...), "
                 "not operators or keras.ops functions.")
     act_counts, exp_counts = _counts(actual), _counts(expected)
-    missing = _missing_named_layer(actual, expected, act_counts, exp_counts, what)
+    missing = _missing_named_layer(actual, expected, act_counts, exp_counts, what, hints)
     if missing:
         return missing
     for i, exp in enumerate(expected):
@@ -290,7 +296,7 @@ def first_difference(actual: list[dict], expected: list[dict], what: str = "your
                     f"({exp['label']}): {_kind_hint(act['kind'], exp['kind'], exp, act_counts, exp_counts, act)}")
         if exp["kind"] in NAMED_KINDS and act["name"] != exp["name"]:
             return (f"layer {i} ({exp['kind']}) is named '{act['name']}', expected '{exp['name']}': "
-                    f"{_name_hint(exp['name'])}")
+                    f"{hints['name'] if 'name' in hints else _name_hint(exp['name'])}")
         if act["inputs"] != exp["inputs"]:
             return (f"{exp['label']} takes its input from {', '.join(act['inputs']) or 'nothing'}, "
                     f"expected {', '.join(exp['inputs'])}: check which tensor you pass to it "
@@ -298,7 +304,7 @@ def first_difference(actual: list[dict], expected: list[dict], what: str = "your
         for key, value in exp["config"].items():
             got = act["config"].get(key)
             if _norm(got) != _norm(value):
-                hint = CONFIG_HINTS.get(key, "check the specification.")
+                hint = hints.get(key, CONFIG_HINTS.get(key, "check the specification."))
                 return f"{exp['label']}: {key} {got!r}, expected {value!r}: {hint}"
         if list(act["output_shape"]) != list(exp["output_shape"]):
             return (f"{exp['label']}: output shape {tuple(act['output_shape'])}, expected "
@@ -312,9 +318,11 @@ def first_difference(actual: list[dict], expected: list[dict], what: str = "your
     return None
 
 
-def config_difference(actual: list[dict], expected: list[dict], ignore=()) -> str | None:
+def config_difference(actual: list[dict], expected: list[dict], ignore=(), hints: dict | None = None) -> str | None:
     """The first layer of ``actual`` whose configuration differs from the layer of the same
-    name in ``expected`` (named layers only; keys in ``ignore`` skipped), as a message; else None."""
+    name in ``expected`` (named layers only; keys in ``ignore`` skipped), as a message; else None.
+    ``hints`` overrides :data:`CONFIG_HINTS` as in :func:`first_difference`."""
+    hints = hints or {}
     by_name = {e["name"]: e for e in expected if e["kind"] in NAMED_KINDS}
     for act in actual:
         exp = by_name.get(act["name"]) if act["kind"] in NAMED_KINDS else None
@@ -323,11 +331,12 @@ def config_difference(actual: list[dict], expected: list[dict], ignore=()) -> st
         for key, value in exp["config"].items():
             got = act["config"].get(key)
             if key not in ignore and _norm(got) != _norm(value):
-                return f"{exp['label']}: {key} {got!r}, expected {value!r}: {CONFIG_HINTS.get(key, 'check the specification.')}"
+                return (f"{exp['label']}: {key} {got!r}, expected {value!r}: "
+                        f"{hints.get(key, CONFIG_HINTS.get(key, 'check the specification.'))}")
     return None
 
 
-def _missing_named_layer(actual, expected, act_counts, exp_counts, what) -> str | None:
+def _missing_named_layer(actual, expected, act_counts, exp_counts, what, hints=None) -> str | None:
     """A message when a layer the specification names is missing or one too many.
 
     Checked before the layer-by-layer walk: a missing layer shifts every later position
@@ -347,13 +356,19 @@ def _missing_named_layer(actual, expected, act_counts, exp_counts, what) -> str 
                         "Conv2D": "the main path has three convolutions (2a, 2b, 2c); a "
                         "convolutional block's shortcut has one more (suffix '1').",
                         }.get(kind, "check the specification.")
+                hint = (hints or {}).get("missing:" + kind, hint)
                 return (f"{what} has {n_act} {kind} layers, the reference {n_exp}: "
                         f"{kind} '{e['name']}'{after} is missing: {hint}")
         elif n_act > n_exp:
             extra = [a for a in actual if a["kind"] == kind and a["name"] not in exp_names]
             if extra:
+                extra_hint = (hints or {}).get("extra:" + kind)
+                where = extra[0]["label"]
+                if hints and where == extra[0]["name"] and extra[0]["inputs"]:
+                    where = f"after {extra[0]['inputs'][0]}"  # say where an unnamed extra layer is
                 return (f"{what} has {n_act} {kind} layers, the reference {n_exp}: "
-                        f"'{extra[0]['name']}' ({extra[0]['label']}) is not in the specification.")
+                        f"'{extra[0]['name']}' ({where}) is not in the specification."
+                        + (f" {extra_hint}" if extra_hint else ""))
     return None
 
 
