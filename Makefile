@@ -23,7 +23,7 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 
 venv: $(STAMP)
 
-## The course's main job: regenerate the release, autograde the bundled examples, print grades.
+## The course's main job: for each assignment, regenerate the release, autograde the bundled examples, check and print grades.
 demo: venv
 	$(PY) -m autograder demo
 
@@ -39,19 +39,21 @@ test: venv
 test-fast: venv
 	$(PY) -m pytest tests -m "not slow" -q
 
-## Regenerate release/ from source/ with nbgrader (commit the result).
+## Regenerate release/ from source/ with nbgrader, every assignment (commit the result).
 release: venv
 	$(PY) -m autograder release
 
-## Recompute the stored reference outputs from the source notebook's solution.
+## Recompute the stored reference outputs from the source notebooks' solutions (both assignments).
 reference: venv
 	$(PY) -m resnet_utils.reference
+	$(PY) -m resnet_utils.reference resnet_cifar
 
 lab: venv
 	$(VENV)/bin/jupyter lab
 
 bench: venv
 	$(PY) bench/bench_notebook.py
+	$(PY) bench/bench_notebook.py --assignment resnet_cifar
 	$(PY) bench/bench_walkthroughs.py
 	$(PY) bench/bench_grading.py --jobs 2
 

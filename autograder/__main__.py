@@ -8,8 +8,12 @@ Subcommands:
 - ``class-demo [--jobs N]``: build the bundled example class (correct, partial, broken
   and hostile submissions) into ``submitted/``, grade it, print the table and check
   every grade against the expected one.
-- ``release``: regenerate ``release/`` from ``source/`` (nbgrader generate_assignment).
-- ``demo``: the course's main demo (release, autograde the bundled examples, grades).
+- ``report ASSIGNMENT``: the class report (score distributions, common mistakes, flagged
+  submissions, every student with a link to their feedback) as one HTML file.
+- ``release [ASSIGNMENT ...]``: regenerate ``release/`` from ``source/`` (nbgrader
+  generate_assignment), every assignment of the course unless some are named.
+- ``demo [--assignment A]``: the course's main demo: for each assignment (or only A),
+  release, autograde the bundled examples, check and print the grades.
 - ``links --repo OWNER/NAME [--ref REF] [--hub URL] [--path PATH]``: the mybinder.org badge
   and URL that open the release notebook in JupyterLab and, with ``--hub``, the
   nbgitpuller link for a JupyterHub (:mod:`autograder.links`).
@@ -42,6 +46,9 @@ def _add_grading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-feedback", dest="feedback", action="store_false", help="skip generate_feedback")
     p.add_argument("--keep-workdirs", action="store_true", help="keep each student's temporary directory")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on a Dask distributed cluster (e.g. tcp://10.0.0.5:8786): one task per student, "
+                        "same sandbox and limits on the workers; the gradebook stays on this machine")
 
 
 def cmd_grade(args) -> int:
@@ -64,16 +71,22 @@ def cmd_class_demo(args) -> int:
 
 
 def cmd_release(args) -> int:
-    from .course import generate_release
+    from .course import ASSIGNMENTS, generate_release
 
-    generate_release()
+    unknown = [a for a in args.assignments if a not in ASSIGNMENTS]
+    if unknown:
+        print("error: unknown assignment %s (the course has %s)" % (", ".join(unknown), ", ".join(ASSIGNMENTS)),
+              file=sys.stderr)
+        return 2
+    for assignment in args.assignments:
+        generate_release(assignment=assignment)
     return 0
 
 
 def cmd_demo(args) -> int:
     from .examples import main_demo
 
-    return main_demo(jobs=args.jobs or None)
+    return main_demo(jobs=args.jobs or None, assignments=args.assignment or None)
 
 
 def cmd_links(args) -> int:
@@ -84,6 +97,18 @@ def cmd_links(args) -> int:
     except LinkError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .class_report import write
+
+    try:
+        path = write(args.course_root, args.assignment, args.out)
+    except FileNotFoundError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 2
+    print("class report: %s" % path)
     return 0
 
 
@@ -105,11 +130,23 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--into", default=None, help="course root to build the class in (default: the course root)")
     c.set_defaults(func=cmd_class_demo)
 
+    rp = sub.add_parser("report", help="the class report of a graded assignment (HTML, opens offline)")
+    rp.add_argument("assignment")
+    rp.add_argument("--course-root", default=".", help="the nbgrader course root (default: .)")
+    rp.add_argument("--out", default=None, help="where to write it (default: reports/ASSIGNMENT.html)")
+    rp.set_defaults(func=cmd_report)
+
+    from .course import ASSIGNMENTS
+
     r = sub.add_parser("release", help="regenerate release/ from source/ (nbgrader generate_assignment)")
+    r.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", default=list(ASSIGNMENTS), help="default: every assignment (%s)" % ", ".join(ASSIGNMENTS))
     r.set_defaults(func=cmd_release)
 
-    d = sub.add_parser("demo", help="the course's demo: release, autograde the bundled examples, grades")
+    d = sub.add_parser("demo", help="the course's demo: release, autograde the bundled examples, grades "
+                                    "(every assignment)")
     d.add_argument("--jobs", "-j", type=int, default=0)
+    d.add_argument("--assignment", "-a", action="append", choices=list(ASSIGNMENTS),
+                   help="only this assignment (repeatable; default: all)")
     d.set_defaults(func=cmd_demo)
 
     from .links import DEFAULT_PATH, DEFAULT_REF

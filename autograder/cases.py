@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Union
 
 import nbformat
@@ -69,6 +69,8 @@ class Case:
     expected: Mapping[str, float]  # grade_id -> points, for every graded cell
     problems: tuple[str, ...] = ()  # substrings the report (problems and flags) must contain
     filename: str | None = None  # the submitted file's name; None: the assignment's notebook
+    # grade_id -> a substring of the error that this failing test cell must show the student
+    messages: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> float:

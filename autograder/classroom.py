@@ -256,6 +256,9 @@ def main_class_demo(args) -> int:
     args.course_root = str(root)
     out = grade(Options.from_args(args, ASSIGNMENT, [st.name for st in students]))
     print(format_report(out))
+    from .class_report import write
+
+    print("\nClass report: %s" % write(str(root), ASSIGNMENT))
     bad = cases.check(out, students)
     print()
     if bad:

@@ -15,17 +15,48 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENT = "residual_networks"
-NOTEBOOK = "Residual_Networks.ipynb"
-SOURCE_NB = ROOT / "source" / ASSIGNMENT / NOTEBOOK
-RELEASE_NB = ROOT / "release" / ASSIGNMENT / NOTEBOOK
 
-def graded_cells(source_nb: Path = SOURCE_NB) -> dict[str, float]:
-    """``{grade_id: points}`` of the graded cells of the source notebook, in notebook order."""
+#: The course's assignments, in order: assignment (nbgrader's name, the folder under
+#: ``source/`` and ``release/``) -> its one notebook. The only place that pairs them.
+ASSIGNMENTS = {
+    "residual_networks": "Residual_Networks.ipynb",
+    "resnet_cifar": "ResNet_CIFAR.ipynb",
+}
+
+#: The first assignment (the default of every command and helper that takes one).
+ASSIGNMENT = "residual_networks"
+NOTEBOOK = ASSIGNMENTS[ASSIGNMENT]
+
+
+def notebook(assignment: str = ASSIGNMENT) -> str:
+    """The file name of ``assignment``'s notebook; ValueError for an unknown assignment."""
+    try:
+        return ASSIGNMENTS[assignment]
+    except KeyError:
+        raise ValueError(f"unknown assignment {assignment!r}; the course has {sorted(ASSIGNMENTS)}") from None
+
+
+def source_nb(assignment: str = ASSIGNMENT, course_root: Path = ROOT) -> Path:
+    """``source/<assignment>/<notebook>`` of a course root (default: this repository)."""
+    return Path(course_root) / "source" / assignment / notebook(assignment)
+
+
+def release_nb(assignment: str = ASSIGNMENT, course_root: Path = ROOT) -> Path:
+    """``release/<assignment>/<notebook>`` of a course root (default: this repository)."""
+    return Path(course_root) / "release" / assignment / notebook(assignment)
+
+
+SOURCE_NB = source_nb(ASSIGNMENT)
+RELEASE_NB = release_nb(ASSIGNMENT)
+
+
+def graded_cells(source: Path | None = None, assignment: str = ASSIGNMENT) -> dict[str, float]:
+    """``{grade_id: points}`` of the graded cells of a source notebook (default: ``assignment``'s),
+    in notebook order."""
     from .submissions import nbgrader_meta, read
 
     return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0))
-            for c in read(source_nb).cells if nbgrader_meta(c).get("grade")}
+            for c in read(source or source_nb(assignment)).cells if nbgrader_meta(c).get("grade")}
 
 
 def nbgrader_env(**extra) -> dict:
@@ -70,19 +101,22 @@ def generate_release(course_root: Path = ROOT, assignment: str = ASSIGNMENT, qui
     Also records the assignment (and its graded cells) in the course's gradebook, which
     ``autograde`` needs. Returns the release folder.
     """
+    name = notebook(assignment)
     nbgrader("generate_assignment", assignment, "--force", "--log-level=WARN" if quiet else "--log-level=INFO",
              cwd=course_root, capture=quiet)
     out = Path(course_root) / "release" / assignment
-    if not (out / NOTEBOOK).exists():
-        raise RuntimeError(f"nbgrader generate_assignment did not write {out / NOTEBOOK}")
+    if not (out / name).exists():
+        raise RuntimeError(f"nbgrader generate_assignment did not write {out / name}")
     return out
 
 
 def read_grades(course_root: Path = ROOT, assignment: str = ASSIGNMENT,
-                notebook: str = NOTEBOOK.removesuffix(".ipynb")) -> dict[str, dict[str, float]]:
-    """``{student: {grade_id: score}}`` for every autograded submission in the gradebook."""
+                notebook_name: str | None = None) -> dict[str, dict[str, float]]:
+    """``{student: {grade_id: score}}`` for every autograded submission of ``assignment`` in the
+    gradebook (``notebook_name``: the notebook without ``.ipynb``, default the assignment's)."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    nb_name = notebook_name or notebook(assignment).removesuffix(".ipynb")
     db = Path(course_root) / "gradebook.db"
     if not db.exists():
         return {}
@@ -90,7 +124,7 @@ def read_grades(course_root: Path = ROOT, assignment: str = ASSIGNMENT,
     with Gradebook(f"sqlite:///{db}") as gb:
         for student in gb.students:
             try:
-                nb = gb.find_submission_notebook(notebook, assignment, student.id)
+                nb = gb.find_submission_notebook(nb_name, assignment, student.id)
             except MissingEntry:
                 continue
             out[student.id] = {g.name: float(g.score) for g in nb.grades}

@@ -12,15 +12,8 @@ preprocessor that, in every code cell:
   traceback by its last line, ``ErrorName: message`` -- the visible message stays, the
   test code and the grading helpers' frames go.
 
-Configure it (``nbgrader_config.py``)::
-
-    c.GenerateFeedback.preprocessors = [
-        "autograder.feedback.StripHiddenTests",
-        "nbgrader.preprocessors.GetGrades",
-        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    ]
-
-``python -m autograder grade`` always adds it: it generates the feedback with
+The course's ``nbgrader_config.py`` lists it first in ``GenerateFeedback.preprocessors`` (so plain
+``nbgrader generate_feedback`` uses it). ``python -m autograder grade`` always adds it: it generates the feedback with
 :func:`generate_feedback` (nbgrader's ``GenerateFeedback`` with this preprocessor first).
 """
 

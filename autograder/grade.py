@@ -48,7 +48,7 @@ from concurrent.futures import as_completed
 from functools import partial
 from typing import Any
 
-from . import gradebook, report, sandbox, scan
+from . import gradebook, mistakes, report, sandbox, scan
 from .config import course_config, coursedir_for, venv_on_path
 from .pool import Limits, WorkerPool, feedback_in_processes
 from .records import GradingRun, StudentResult, WorkerSpec
@@ -78,6 +78,7 @@ class Options:
     threads: int | None = None  # TF/BLAS threads per kernel; None: cores // jobs when jobs > 1
     workdir_root: str | None = None  # where the per-student temporary directories go
     prepare_data: bool = True  # build the course's dataset cache once, read-only for the kernels
+    scheduler: str | None = None  # a Dask scheduler's address: grade there (autograder.cluster)
 
     @classmethod
     def from_args(cls, args, assignment: str, students: list[str] | None = None) -> Options:
@@ -85,7 +86,7 @@ class Options:
         return cls(assignment=assignment, course_root=args.course_root, jobs=args.jobs, timeout=args.timeout,
                    students=students, memory_cap=args.memory_cap, wall_limit=args.wall_limit,
                    sandbox=args.sandbox, feedback=args.feedback, keep_workdirs=args.keep_workdirs,
-                   progress=not args.quiet)
+                   progress=not args.quiet, scheduler=getattr(args, "scheduler", None))
 
 
 class GradingError(RuntimeError):
@@ -125,7 +126,8 @@ def grade(opts: Options) -> GradingRun:
         everyone = find_students(cd, a)
         students = list(dict.fromkeys(opts.students)) if opts.students else everyone
         jobs = max(1, min(opts.jobs or os.cpu_count() or 1, len(students) or 1))
-        threads = opts.threads if opts.threads else (max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
+        threads = opts.threads if opts.threads or opts.scheduler else (
+            max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
         results = {s: StudentResult(s, status="missing", problems=["no submission found in %s" % os.path.join(
                    cd.submitted_directory, s, a)]) for s in students if s not in everyone}
         progress = report.Progress(len(students), enabled=opts.progress)
@@ -151,7 +153,7 @@ def grade(opts: Options) -> GradingRun:
 
         limits = Limits(wall_limit=opts.wall_limit, memory_cap=opts.memory_cap, disk_cap=opts.disk_cap)
         with _sigterm_as_keyboard_interrupt(), _closing_progress(progress):
-            with WorkerPool(jobs, logs, limits, keep_workdirs=opts.keep_workdirs) as pool:
+            with _pool(opts, jobs, logs, limits) as pool:
                 futures = [pool.submit(s, partial(prepare, s)) for s in students if s not in results]
                 for future in as_completed(futures):
                     r = future.result()
@@ -194,6 +196,18 @@ def format_report(run: GradingRun) -> str:
 
 
 # --------------------------------------------------------------------------- the steps
+def _pool(opts: Options, jobs: int, logs: str, limits: Limits):
+    """The local worker pool, or with ``opts.scheduler`` the Dask cluster (same interface)."""
+    if not opts.scheduler:
+        return WorkerPool(jobs, logs, limits, keep_workdirs=opts.keep_workdirs)
+    from .cluster import DaskPool
+
+    try:
+        return DaskPool(opts.scheduler, logs, limits, keep_workdirs=opts.keep_workdirs)
+    except RuntimeError as exc:
+        raise GradingError(str(exc)) from exc
+
+
 def _checked_gradebook(cd, assignment: str) -> str:
     """The gradebook's file, once it is known to hold the assignment and to be sound."""
     from nbgrader.api import Gradebook, MissingEntry
@@ -316,6 +330,7 @@ def _save_student(r: StudentResult, cfg, cd, assignment: str, layout: dict[str, 
             if sc is not None and saved.scores.get(gid) is not None and abs(float(sc) - float(saved.scores[gid])) > 1e-9:
                 r.problems.append("grader warning: %s scored %s in the worker, %s in the gradebook"
                                   % (gid, sc, saved.scores[gid]))
+    r.mistakes = mistakes.student_mistakes(r.problems + r.flags, [m for m in r.mistakes if m.get("cell")])
     r.scores = saved.scores
     r.total = saved.total
     r.max_total = saved.max_total

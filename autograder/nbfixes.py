@@ -8,17 +8,9 @@ submission is not graded.  This version removes the ``nbgrader`` key of the dupl
 instead, so that they become ordinary cells, exactly as intended; the last copy keeps
 the id (nbgrader's rule) and, when the cell is locked, is overwritten with the original.
 
-Use it in ``nbgrader_config.py``::
-
-    c.Autograde.sanitize_preprocessors = [
-        "nbgrader.preprocessors.ClearOutput",
-        "autograder.nbfixes.DeduplicateIds",
-        "nbgrader.preprocessors.OverwriteKernelspec",
-        "nbgrader.preprocessors.OverwriteCells",
-        "nbgrader.preprocessors.CheckCellMetadata",
-    ]
-
-(``python -m autograder grade`` substitutes it on its own.)
+The course's ``nbgrader_config.py`` lists it in ``Autograde.sanitize_preprocessors`` (so plain
+``nbgrader autograde`` uses it); ``python -m autograder grade`` substitutes it for nbgrader's
+own even when a course's configuration does not (:func:`fix_sanitize_preprocessors`).
 """
 
 from __future__ import annotations

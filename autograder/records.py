@@ -82,6 +82,7 @@ class StudentResult:
     max_total: float | None = None
     exercises: dict[str, float] = field(default_factory=dict)  # exercise -> points
     worker_log: str | None = None  # the worker's output, relative to the course root
+    mistakes: list[dict[str, Any]] = field(default_factory=list)  # {code, cell, message}: autograder.mistakes
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

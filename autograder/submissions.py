@@ -43,7 +43,8 @@ def solution_sources(source_nb) -> dict[str, str]:
     return out
 
 
-#: The imports of the assignment's setup cell that the graded functions use.
+#: The imports of the first assignment's setup cell that its graded functions use
+#: (:func:`load_functions` without a notebook).
 NOTEBOOK_IMPORTS = """
 import numpy as np
 import keras
@@ -52,16 +53,50 @@ from keras.layers import (Input, Add, Dense, Activation, ZeroPadding2D, BatchNor
 from keras.models import Model
 from keras.initializers import glorot_uniform
 """
+_FIRST_ASSIGNMENT_CELLS = ("identity_block", "convolutional_block", "ResNet50")
 
 
-def load_functions(answers: dict) -> dict:
-    """Execute solution-cell code (by grade_id) in a fresh namespace with the notebook's imports.
+def setup_code(source_nb) -> str:
+    """The notebook's setup cell (grade_id ``setup``) without its IPython magics and shell
+    escapes (lines starting with ``%`` or ``!``); KeyError when the notebook has none."""
+    nb = read(source_nb) if isinstance(source_nb, (str, Path)) else source_nb
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("grade_id") == "setup":
+            return "\n".join(line for line in cell.source.splitlines()
+                             if not line.lstrip().startswith(("%", "!")))
+    raise KeyError("the notebook has no setup cell (grade_id 'setup')")
 
-    ``load_functions(solution_sources(SOURCE_NB))["ResNet50"]`` is the reference ResNet50.
+
+def solution_ids(source_nb) -> list[str]:
+    """The grade_ids of the notebook's solution cells, in notebook order."""
+    nb = read(source_nb) if isinstance(source_nb, (str, Path)) else source_nb
+    return [nbgrader_meta(c)["grade_id"] for c in nb.cells
+            if nbgrader_meta(c).get("solution") and c.cell_type == "code"]
+
+
+def load_functions(answers: dict, source_nb=None) -> dict:
+    """Execute solution-cell code (by grade_id) in a fresh namespace, after the notebook's imports.
+
+    With ``source_nb`` (any assignment): its setup cell runs first (magics dropped, what it
+    prints discarded), then the answers of its solution cells in notebook order. Without it:
+    the first assignment's imports (:data:`NOTEBOOK_IMPORTS`) and its three cells.
+
+    ``load_functions(solution_sources(SOURCE_NB))["ResNet50"]`` is the reference ResNet50;
+    ``load_functions(answers, course.source_nb("resnet_cifar"))["resnet_v1"]`` the student's v1.
     """
+    import contextlib
+    import io
+
     ns: dict = {}
-    exec(NOTEBOOK_IMPORTS, ns)
-    for gid in ("identity_block", "convolutional_block", "ResNet50"):
+    if source_nb is None:
+        exec(NOTEBOOK_IMPORTS, ns)
+        order = _FIRST_ASSIGNMENT_CELLS
+    else:
+        nb = read(source_nb) if isinstance(source_nb, (str, Path)) else source_nb
+        with contextlib.redirect_stdout(io.StringIO()):
+            exec(compile(setup_code(nb), "<setup>", "exec"), ns)
+        order = solution_ids(nb)
+    for gid in order:
         if gid in answers:
             exec(compile(answers[gid], f"<{gid}>", "exec"), ns)
     return ns
@@ -145,12 +180,13 @@ def score_in_process(answers: dict, source_nb) -> dict[str, tuple[float, str]]:
     Returns ``{grade_id: (points earned, message)}``: the cell's points and what it printed
     when it passes, 0 and the error message when it raises. This is how nbgrader scores a
     test cell, without a kernel, a sandbox or nbgrader: for the course's own test cases
-    (tests and benches) only, never for untrusted submissions.
+    (tests and benches) only, never for untrusted submissions. The notebook's setup cell
+    runs first, then the solution cells in notebook order (:func:`load_functions`).
     """
     import contextlib
     import io
 
-    ns = load_functions(answers)
+    ns = load_functions(answers, source_nb)
     results = {}
     for grade_id, points, source in test_cells(source_nb):
         out = io.StringIO()

@@ -104,7 +104,7 @@ def run(spec: WorkerSpec) -> StudentResult:
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import capture_log, find_all_files
 
-    from . import sandbox, scan
+    from . import mistakes, sandbox, scan
     from .nbfixes import fix_sanitize_preprocessors
 
     a, s = spec.assignment, spec.student
@@ -219,6 +219,13 @@ def run(spec: WorkerSpec) -> StudentResult:
             if os.path.exists(p):
                 autograded[nb_name] = p
                 runtime_problems += scan.inspect_autograded(p, layout[nb_name], cell_timeout)
+                try:
+                    import nbformat
+
+                    result.mistakes += mistakes.test_failures(nbformat.read(p, as_version=4), layout[nb_name]["grade"],
+                                                              layout[nb_name].get("solution", []))
+                except Exception as exc:  # the problems above already say the notebook is unreadable
+                    result.log += "\n[worker] no mistake codes: %s" % exc
     # refusals not already reported with the cell they happened in
     logged = [d for d in denials if not any(d.split(" ", 1)[-1] in p for p in runtime_problems)]
     for d in logged[:5]:

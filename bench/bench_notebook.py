@@ -1,7 +1,7 @@
 """Measure a student's full top-to-bottom run of the assignment notebook, over several seeds.
 
-    python bench/bench_notebook.py [--seeds 3] [--fast] [--notebook PATH] [--epochs N]
-                                   [--batch-size N] [--output FILE]
+    python bench/bench_notebook.py [--assignment residual_networks|resnet_cifar] [--seeds 3] [--fast]
+                                   [--notebook PATH] [--epochs N] [--batch-size N] [--output FILE]
 
 Executes the *source* notebook (the reference solution stands in for a student's correct
 work) with nbclient exactly as a student's "Run All" would, in full mode unless
@@ -19,6 +19,13 @@ notebook and the README quote come from that file (:func:`quoted_figures`), and
 
 Targets (issue 8): test accuracy median >= 0.95 over 3 seeds, every seed >= 0.90, each
 run <= 600 s wall on 2 CPU cores with a peak RSS <= 1.8 GB.
+
+``--assignment resnet_cifar`` measures the second assignment's notebook the same way
+(its short run: a ResNet-20 v1 and a ResNet-11 v2, :data:`resnet_utils.cifar.SHORT`) and
+writes ``bench/results/cifar_notebook.json``: per network the final training accuracy,
+the best validation accuracy and the test accuracy of the best epoch, and which data the
+run used (CIFAR-10, or the offline fallback with the reason CIFAR-10 was unavailable).
+Targets (issue 12): a full Run All <= 600 s wall on 2 CPU cores, peak RSS <= 1.8 GB.
 """
 
 from __future__ import annotations
@@ -42,6 +49,13 @@ SOURCE_NB = ROOT / "source" / "residual_networks" / "Residual_Networks.ipynb"
 RESULTS = ROOT / "bench" / "results" / "notebook.json"
 TARGETS = {"test_accuracy_median": 0.95, "test_accuracy_min": 0.90, "wall_s_max": 600.0,
            "peak_rss_mib_max": 1.8e9 / 2**20}   # 1.8 GB
+CIFAR_SOURCE_NB = ROOT / "source" / "resnet_cifar" / "ResNet_CIFAR.ipynb"
+CIFAR_RESULTS = ROOT / "bench" / "results" / "cifar_notebook.json"
+CIFAR_TARGETS = {"wall_s_max": 600.0, "peak_rss_mib_max": 1.8e9 / 2**20}   # issue 12: 10 min, 1.8 GB
+
+#: assignment -> (source notebook, default results file, targets)
+ASSIGNMENTS = {"residual_networks": (SOURCE_NB, RESULTS, TARGETS),
+               "resnet_cifar": (CIFAR_SOURCE_NB, CIFAR_RESULTS, CIFAR_TARGETS)}
 
 #: What the notebook prints, and the keys the results file stores it under.
 PATTERNS = {
@@ -105,6 +119,33 @@ def parse_outputs(text: str) -> dict:
     return out
 
 
+#: What the CIFAR notebook prints (cells load-data, params and train-both).
+CIFAR_NETWORK = re.compile(r"(?m)^(ResNet-\d+ v[12]): final training accuracy ([0-9.]+), best validation accuracy "
+                           r"([0-9.]+), test accuracy of the best epoch ([0-9.]+) \((\d+) test images, ([\w-]+)\)")
+CIFAR_PARAMS = re.compile(r"(?m)^ResNet-(\d+)\s+(v[12]):\s+([\d,]+) parameters")
+CIFAR_UNAVAILABLE = re.compile(r"CIFAR-10 is not available \((.*)\)\.\n")
+
+
+def parse_cifar_outputs(text: str) -> dict:
+    """What the CIFAR-10 notebook printed: the data it used, each network's parameter count and
+    accuracies (keys ``data_source``, ``cifar10_unavailable``, ``parameters``, ``networks``)."""
+    out: dict = {"networks": {}, "parameters": {}}
+    for label, train, val, test, n_test, source in CIFAR_NETWORK.findall(text):
+        out["networks"][label] = {"train_accuracy": float(train), "best_val_accuracy": float(val),
+                                  "test_accuracy": float(test), "test_images": int(n_test)}
+        out["data_source"] = source
+    for depth, version, count in CIFAR_PARAMS.findall(text):
+        out["parameters"][f"ResNet-{depth} {version}"] = int(count.replace(",", ""))
+    found = CIFAR_UNAVAILABLE.search(text)
+    out["cifar10_unavailable"] = found.group(1) if found else None
+    for line in text.splitlines():
+        if re.match(r"(cifar10|signs-fallback): \d+ training and \d+ test images", line):
+            out["data"] = line.strip()
+        elif line.startswith(("short run:", "fast mode:", "paper recipe")):
+            out["recipe"] = line.strip()
+    return out
+
+
 def cpu_model() -> str:
     """The CPU's model name (Linux /proc/cpuinfo, else platform.processor())."""
     try:
@@ -116,12 +157,32 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def run(notebook: Path, fast: bool, env_extra: dict, timeout: int = 1800) -> dict:
-    """Execute ``notebook`` once in a fresh kernel; return the measurements."""
+#: Run before the CIFAR notebook by ``--with-cifar10-shaped``: ``resnet_utils.data.load_cifar10``
+#: returns random images of CIFAR-10's shapes (50,000 + 10,000 of 32x32x3, 10 classes), so that
+#: an offline machine measures the time and memory of the real data's sizes (not its accuracy).
+CIFAR10_SHAPED_PRELUDE = """\
+import numpy as _np
+import resnet_utils.data as _data
+
+def _cifar10_shaped():
+    rng = _np.random.default_rng(0)
+    return ((rng.integers(0, 256, (50000, 32, 32, 3), dtype=_np.uint8), rng.integers(0, 10, (50000, 1), dtype=_np.uint8)),
+            (rng.integers(0, 256, (10000, 32, 32, 3), dtype=_np.uint8), rng.integers(0, 10, (10000, 1), dtype=_np.uint8)))
+
+_data.load_cifar10 = _cifar10_shaped
+"""
+
+
+def run(notebook: Path, fast: bool, env_extra: dict, timeout: int = 1800, parse=parse_outputs,
+        prelude: str | None = None) -> dict:
+    """Execute ``notebook`` once in a fresh kernel; return the measurements. ``prelude``: code
+    run in the kernel first (its time counts)."""
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(notebook, as_version=4)
+    if prelude:
+        nb.cells.insert(0, nbformat.v4.new_code_cell(prelude))
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", **env_extra)
     env.pop("NBGRADER_EXECUTION", None)
     env.pop("RESNET_FAST", None)
@@ -158,7 +219,7 @@ def run(notebook: Path, fast: bool, env_extra: dict, timeout: int = 1800) -> dic
     images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                  if "image/png" in o.get("data", {}))
     return {"wall_s": round(wall, 1), "peak_rss_mib": round((monitor.peak if monitor else 0) / 2**20),
-            **parse_outputs(text), "figures": images,
+            **parse(text), "figures": images,
             "cells": cells}
 
 
@@ -175,14 +236,20 @@ def summarise(runs: list) -> dict:
     if moving:
         out.update(test_accuracy_moving_median=statistics.median(moving),
                    test_accuracy_moving_min=min(moving), test_accuracy_moving_max=max(moving))
+    networks = sorted({label for r in runs for label in r.get("networks", {})})
+    if networks:  # the CIFAR notebook: one test accuracy per network and run
+        out["test_accuracy"] = {}
+        for label in networks:
+            accs = [r["networks"][label]["test_accuracy"] for r in runs if label in r.get("networks", {})]
+            out["test_accuracy"][label] = {"median": statistics.median(accs), "min": min(accs), "max": max(accs)}
     return out
 
 
-def meets_targets(summary: dict) -> dict:
-    """Each target of :data:`TARGETS` and whether the summary meets it."""
+def meets_targets(summary: dict, targets: dict = TARGETS) -> dict:
+    """Each target of ``targets`` (default :data:`TARGETS`) and whether the summary meets it."""
     return {key: (summary.get(key) is not None
                   and (summary[key] >= bound if key.startswith("test") else summary[key] <= bound))
-            for key, bound in TARGETS.items()}
+            for key, bound in targets.items()}
 
 
 def quoted_figures(results: dict) -> dict:
@@ -218,17 +285,31 @@ def versions() -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--notebook", type=Path, default=SOURCE_NB)
+    parser.add_argument("--assignment", choices=sorted(ASSIGNMENTS), default="residual_networks",
+                        help="which assignment's source notebook to run (default residual_networks)")
+    parser.add_argument("--notebook", type=Path, default=None,
+                        help="another notebook (default: the assignment's source notebook)")
     parser.add_argument("--seeds", type=int, default=1, help="runs with RESNET_SEED=0, 1, ... (default 1)")
     parser.add_argument("--fast", action="store_true", help="nbgrader's fast mode instead of a student's full run")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--with-cifar10-shaped", action="store_true",
+                        help="resnet_cifar only: when CIFAR-10 is not available, also run once with random images of "
+                             "CIFAR-10's sizes (time and memory of the real data; stored as cifar10_shaped_run)")
+    parser.add_argument("--epochs", type=int, help="residual_networks only")
+    parser.add_argument("--batch-size", type=int, help="residual_networks only")
     parser.add_argument("--output", type=Path, default=None,
-                        help=f"results file (default {RESULTS.relative_to(ROOT)} for a full run "
+                        help=f"results file (default {RESULTS.relative_to(ROOT)}, or "
+                             f"{CIFAR_RESULTS.relative_to(ROOT)} for resnet_cifar, for a full run "
                              "with default settings; other runs are written only when given)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from resnet_utils import training
+    cifar_run = args.assignment == "resnet_cifar"
+    if args.with_cifar10_shaped and not cifar_run:
+        parser.error("--with-cifar10-shaped applies to resnet_cifar only")
+    if cifar_run and (args.epochs or args.batch_size):
+        parser.error("--epochs and --batch-size apply to residual_networks only "
+                     "(the CIFAR notebook's recipe is resnet_utils.cifar.SHORT)")
+    default_nb, default_results, targets = ASSIGNMENTS[args.assignment]
+    notebook = args.notebook or default_nb
 
     extra = {}
     if args.epochs:
@@ -236,28 +317,64 @@ def main(argv=None) -> int:
     if args.batch_size:
         extra["RESNET_BATCH_SIZE"] = str(args.batch_size)
     machine = {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform()}
-    print(f"running {args.notebook.name} ({'fast' if args.fast else 'full'} mode), {args.seeds} seed(s), "
+    print(f"running {notebook.name} ({'fast' if args.fast else 'full'} mode), {args.seeds} seed(s), "
           f"on {machine['cpu_count']} x {machine['cpu_model']} ...", flush=True)
     runs = []
     for seed in range(args.seeds):
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-        r = {"seed": seed, "load_average_before": load, **run(args.notebook, args.fast,
-                                                             dict(extra, RESNET_SEED=str(seed)))}
+        r = {"seed": seed, "load_average_before": load,
+             **run(notebook, args.fast, dict(extra, RESNET_SEED=str(seed)),
+                   parse=parse_cifar_outputs if cifar_run else parse_outputs)}
         runs.append(r)
         print(json.dumps({k: v for k, v in r.items() if k != "cells"}), flush=True)
-    settings = dict(training.FAST if args.fast else training.FULL)
-    settings.update({k: int(v) for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v})
-    results = {"notebook": str(args.notebook.relative_to(ROOT)) if args.notebook.is_relative_to(ROOT) else str(args.notebook),
+    if cifar_run:
+        import dataclasses
+
+        from resnet_utils import cifar
+
+        settings = dataclasses.asdict(cifar.FAST if args.fast else cifar.SHORT)
+    else:
+        from resnet_utils import training
+
+        settings = dict(training.FAST if args.fast else training.FULL)
+        settings.update({k: int(v) for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v})
+    results = {"notebook": str(notebook.relative_to(ROOT)) if notebook.is_relative_to(ROOT) else str(notebook),
                "mode": "fast" if args.fast else "full",
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": machine, "versions": versions(), "settings": settings,
-               "targets": TARGETS, "runs": runs, "summary": summarise(runs)}
-    results["meets_targets"] = meets_targets(results["summary"])
+               "targets": targets, "runs": runs, "summary": summarise(runs)}
+    if cifar_run:
+        sources = sorted({r.get("data_source", "unknown") for r in runs})
+        reasons = sorted({r["cifar10_unavailable"] for r in runs if r.get("cifar10_unavailable")})
+        results["data"] = {
+            "source": sources[0] if len(sources) == 1 else sources,
+            "cifar10_unavailable": reasons or None,
+            "note": ("CIFAR-10 could not be loaded on the benchmark machine (no network, not in Keras' cache): "
+                     "the run used the offline fallback, the course's hand-sign images at 32x32 (6 classes); "
+                     "the code and the networks are the same, the accuracies are not CIFAR-10 accuracies "
+                     "and the time per epoch is that of the fallback's image count")
+            if "signs-fallback" in sources else "CIFAR-10"}
+        if args.with_cifar10_shaped and "signs-fallback" in sources:
+            print("CIFAR-10 unavailable: one more run with random images of CIFAR-10's sizes ...", flush=True)
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+            shaped = {"seed": 0, "load_average_before": load,
+                      **run(notebook, args.fast, dict(extra, RESNET_SEED="0"), parse=parse_cifar_outputs,
+                            prelude=CIFAR10_SHAPED_PRELUDE)}
+            shaped["data_source"] = "random images of CIFAR-10's sizes (50,000 + 10,000, 32x32x3, 10 classes)"
+            print(json.dumps({k: v for k, v in shaped.items() if k != "cells"}), flush=True)
+            summary = summarise([shaped])
+            summary.pop("test_accuracy", None)  # random labels: chance level, not a result
+            results["cifar10_shaped_run"] = {
+                "note": ("the same notebook with resnet_utils.data.load_cifar10 replaced by random images of "
+                         "CIFAR-10's sizes (bench_notebook.CIFAR10_SHAPED_PRELUDE, run as a first cell): the time "
+                         "and memory of a student's run on the real data set; its accuracies are chance level"),
+                "run": shaped, "summary": summary, "meets_targets": meets_targets(summary, targets)}
+    results["meets_targets"] = meets_targets(results["summary"], targets)
     print(json.dumps(results["summary"], indent=1))
     print("targets:", json.dumps(results["meets_targets"]))
     output = args.output
-    if output is None and not (args.fast or args.epochs or args.batch_size):
-        output = RESULTS
+    if output is None and not (args.fast or args.epochs or args.batch_size or args.notebook):
+        output = default_results
     if output:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(results, indent=1) + "\n")

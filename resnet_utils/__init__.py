@@ -18,6 +18,8 @@ Submodules (imported on demand so that ``import resnet_utils`` stays cheap):
   networks, gradient probes, training loop, block ablation).
 - :mod:`resnet_utils.reference`: records the reference outputs from the source notebook.
 - :mod:`resnet_utils.kernelspec`: installs the course's Jupyter kernel.
+- :mod:`resnet_utils.quiet`: imports TensorFlow without its oneDNN start-up notice on
+  stderr (the assignment's import cell calls it before ``import keras``).
 """
 
 __all__ = ["config", "hands", "data", "plots", "summary", "grading", "training", "experiments"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,26 @@ ATOL = 1e-4
 
 
 class GradingError(AssertionError):
-    """A check failed; the message says what differs and why it might."""
+    """A check failed; the message says what differs and why it might.
+
+    ``code`` is the mistake code (``identity_block.relu_instead_of_add``,
+    ``ResNet50.stage3.stride``, ...): the message ends with ``(mistake code: CODE)``, which the
+    grader reads from the autograded notebook and counts in its class report
+    (``autograder/mistakes.py``).
+    """
+
+    def __init__(self, message: str = "", code: str | None = None):
+        self.code = code
+        super().__init__(f"{message}\n(mistake code: {code})" if code else message)
+
+
+_CODE_MARKER = re.compile(r"\s*\(mistake code: ([A-Za-z0-9_.\-]+)\)\s*$")
+
+
+def _exercise(what: str) -> str:
+    """The function a check message is about: the leading name of ``what``."""
+    m = re.match(r"[A-Za-z_][A-Za-z0-9_]*", what)
+    return m.group(0) if m else "check"
 
 
 # ----------------------------------------------------------------------------- integrity
@@ -89,7 +109,8 @@ def verify_environment() -> None:
             "the checks cannot run: "
             + (", ".join(replaced) if replaced else "numpy's comparison functions")
             + " no longer behave as numpy's own (code in this notebook replaced them). "
-            "Remove that code, restart the kernel and run all cells again."
+            "Remove that code, restart the kernel and run all cells again.",
+            code="environment.numpy_replaced"
         )
 
 
@@ -109,7 +130,7 @@ def load_reference(path: str | os.PathLike | None = None) -> dict:
     except FileNotFoundError:
         raise GradingError(
             f"the reference data {path} is missing: reinstall the course (git checkout "
-            "resnet_utils/reference) or ask your instructor."
+            "resnet_utils/reference) or ask your instructor.", code="environment.reference_missing"
         ) from None
 
 
@@ -125,7 +146,7 @@ def _expected(key: str, function: str, params: dict) -> dict:
     if key not in ref:
         raise GradingError(
             f"no reference data for {function} with {params}: the test asks for a case that "
-            "was never recorded. Instructors: run `make reference`."
+            "was never recorded. Instructors: run `make reference`.", code="environment.reference_case_missing"
         )
     return ref[key]
 
@@ -168,7 +189,8 @@ def _call_student(fn, what: str, *args, diagnose=None, shape_hint: str | None = 
     except NotImplementedError:
         raise GradingError(
             f"{what} is not implemented yet (it raised NotImplementedError): replace the line "
-            "`raise NotImplementedError()` with your code, run that cell, then this one."
+            "`raise NotImplementedError()` with your code, run that cell, then this one.",
+            code=f"{_exercise(what)}.not_implemented"
         ) from None
     except Exception as err:  # noqa: BLE001 - any student error becomes a clear message
         text = str(err)
@@ -178,8 +200,10 @@ def _call_student(fn, what: str, *args, diagnose=None, shape_hint: str | None = 
                 precise = diagnose(_tensors_in_traceback(err))
             except Exception:  # noqa: BLE001 - a diagnosis that fails falls back to the hint
                 precise = None
+        code = "raised_" + type(err).__name__
         if precise:
             hint = precise
+            code = getattr(precise, "code", code)
         elif ("incompatible shapes" in text or "must have the same shape" in text) and shape_hint:
             hint = shape_hint
         elif "incompatible shapes" in text or "must have the same shape" in text:
@@ -193,7 +217,10 @@ def _call_student(fn, what: str, *args, diagnose=None, shape_hint: str | None = 
                     "paddings against the specification.")
         else:
             hint = "the traceback above (from your code) shows the line where it happened."
-        raise GradingError(f"{what} raised {type(err).__name__}: {text}\nHint: {hint}") from err
+        if "incompatible shapes" in text or "must have the same shape" in text:
+            code = code if precise else "add_shapes_differ"
+        raise GradingError(f"{what} raised {type(err).__name__}: {text}\nHint: {hint}",
+                           code=f"{_exercise(what)}.{code}") from err
 
 
 def _tensors_in_traceback(err: BaseException) -> list:
@@ -261,9 +288,19 @@ def _compare_output(actual, expected, mode: str) -> str | None:
     return msg
 
 
-def _fail(what: str, message: str):
+def _fail(what: str, message: str, code: str | None = None):
+    """Raise the :class:`GradingError` of a failed check: ``what`` (the call checked), the
+    message, and the mistake code ``<function>.<code>`` (``code``, else the message's own:
+    a :class:`summary.Difference` or a message that already ends with a code)."""
     __tracebackhide__ = True
-    raise GradingError(f"{what}:\n{message}")
+    text = str(message)
+    m = _CODE_MARKER.search(text)
+    if m:  # a message of an earlier GradingError: keep its code, once
+        text, code = text[:m.start()], code or m.group(1)
+        if "." in code:
+            raise GradingError(f"{what}:\n{text}", code=code)
+    code = code or getattr(message, "code", None) or "differs"
+    raise GradingError(f"{what}:\n{text}", code=f"{_exercise(what)}.{code}")
 
 
 # ----------------------------------------------------------------------------- the checks
@@ -286,7 +323,7 @@ def _check_block(kind: str, fn, params: dict, build) -> None:
         out = _call_student(build, what, X_input, _initializer(init_name), diagnose=diagnose)
         if not isinstance(out, keras.KerasTensor):
             _fail(what, f"returned {type(out).__name__}, expected the block's output tensor "
-                  "(the KerasTensor X after the final ReLU). Did you forget `return X`?")
+                  "(the KerasTensor X after the final ReLU). Did you forget `return X`?", "not_a_tensor")
         model = keras.Model(X_input, out)
         summ = _summary.layer_summary(model)
         inference = np.asarray(model(x, training=False))
@@ -310,14 +347,14 @@ def _check_block(kind: str, fn, params: dict, build) -> None:
             inits = {e["config"].get("kernel_initializer") for e in summ if e["kind"] == "Conv2D"}
             if inits != {"Constant(value=0.05)"}:
                 _fail(what, f"with initializer=constant the convolutions use {sorted(map(str, inits))}: "
-                      + _summary.CONFIG_HINTS["kernel_initializer"])
+                      + _summary.CONFIG_HINTS["kernel_initializer"], "initializer_ignored")
         ref_out = expected["outputs"][tag]
         for mode, got in (("BatchNorm in inference mode", inference),
                           ("BatchNorm in training mode", training)):
             key_mode = "inference" if "inference" in mode else "training"
             message = _compare_output(got, ref_out[key_mode], f"{mode}, {init_name} weights")
             if message:
-                _fail(what, message)
+                _fail(what, message, "outputs_differ")
     if recording:
         _record(key, result)
         return
@@ -468,6 +505,11 @@ def _call_text(call: dict) -> str:
     return f"{call['function']}(X, {args})"
 
 
+#: the mistake code of a block-call argument that differs (``ResNet50.stage3.stride``)
+_CALL_ARGUMENT_CODES = {"stage": "stage_number", "block": "block_letter", "filters": "filters", "f": "window",
+                        "s": "stride", "initializer": "initializer"}
+
+
 def _calls_difference(calls: list[dict], expected: list[dict]) -> str | None:
     """The first difference between the block calls of a ResNet50 and the reference's."""
     def where(c):
@@ -476,10 +518,11 @@ def _calls_difference(calls: list[dict], expected: list[dict]) -> str | None:
     for i, exp in enumerate(expected):
         if i >= len(calls):
             missing = ", ".join(_call_text(c) for c in expected[i:i + 2])
-            return (f"your ResNet50 calls the blocks {len(calls)} times, the reference "
-                    f"{len(expected)} times: after the last of your calls it continues with "
-                    f"{missing}{' …' if len(expected) - i > 2 else ''}. Count the blocks of each "
-                    "stage in the table (3, 4, 6 and 3 in stages 2 to 5).")
+            return _summary.Difference(
+                f"your ResNet50 calls the blocks {len(calls)} times, the reference "
+                f"{len(expected)} times: after the last of your calls it continues with "
+                f"{missing}{' …' if len(expected) - i > 2 else ''}. Count the blocks of each "
+                "stage in the table (3, 4, 6 and 3 in stages 2 to 5).", f"stage{exp['stage']}.missing_blocks")
         got = calls[i]
         if got["function"] != exp["function"]:
             hint = ("Each stage starts with one convolutional block, followed by identity blocks"
@@ -490,8 +533,8 @@ def _calls_difference(calls: list[dict], expected: list[dict]) -> str | None:
                 hint = "is this call one too many? " + hint
             elif len(calls) < len(expected):
                 hint = f"is the {exp['function']} of {where(exp)} missing? " + hint
-            return (f"block call {i + 1} of your ResNet50 is {_call_text(got)}, expected "
-                    f"{_call_text(exp)}: {hint}.")
+            return _summary.Difference(f"block call {i + 1} of your ResNet50 is {_call_text(got)}, expected "
+                                       f"{_call_text(exp)}: {hint}.", f"stage{exp['stage']}.block_type")
         for key, hint in (("stage", "the layer names use the stage number of the table"),
                           ("block", "the layer names use the block letters 'a', 'b', ... of the table"),
                           ("filters", "the filters [F1, F2, F3] of each stage are in the table"),
@@ -501,11 +544,15 @@ def _calls_difference(calls: list[dict], expected: list[dict]) -> str | None:
                           ("initializer", "ResNet50 uses the blocks' default initializer: do not "
                                           "pass initializer=...")):
             if got.get(key) != exp.get(key):
-                return (f"block call {i + 1} of your ResNet50 ({where(exp)}) is {_call_text(got)}: "
-                        f"{key} {got.get(key)!r}, expected {exp.get(key)!r}: {hint}.")
+                return _summary.Difference(
+                    f"block call {i + 1} of your ResNet50 ({where(exp)}) is {_call_text(got)}: "
+                    f"{key} {got.get(key)!r}, expected {exp.get(key)!r}: {hint}.",
+                    f"stage{exp['stage']}.{_CALL_ARGUMENT_CODES[key]}")
     if len(calls) > len(expected):
-        return (f"your ResNet50 calls the blocks {len(calls)} times, the reference "
-                f"{len(expected)} times: the extra calls start with {_call_text(calls[len(expected)])}.")
+        return _summary.Difference(
+            f"your ResNet50 calls the blocks {len(calls)} times, the reference "
+            f"{len(expected)} times: the extra calls start with {_call_text(calls[len(expected)])}.",
+            f"stage{calls[len(expected)].get('stage')}.extra_blocks")
     return None
 
 
@@ -514,16 +561,18 @@ def _check_model(model, expected: dict, input_shape, label: str = "your ResNet50
     import keras
 
     if not isinstance(model, keras.Model):
-        return (f"returned {type(model).__name__}, expected a keras.Model: end with "
-                "`model = Model(inputs=X_input, outputs=X, name='ResNet50')` and `return model`.")
+        return _summary.Difference(f"returned {type(model).__name__}, expected a keras.Model: end with "
+                                   "`model = Model(inputs=X_input, outputs=X, name='ResNet50')` and `return model`.",
+                                   "not_a_model")
     diff = _summary.first_difference(_summary.layer_summary(model), expected["summary"], what=label)
     if diff:
         return diff
     if model.name != expected["name"]:
-        return (f"the model is named '{model.name}', expected '{expected['name']}': "
-                "pass name='ResNet50' to Model(...).")
+        return _summary.Difference(f"the model is named '{model.name}', expected '{expected['name']}': "
+                                   "pass name='ResNet50' to Model(...).", "model_name")
     out = np.asarray(model(_input((2, *input_shape), seed=2), training=False))
-    return _compare_output(out, expected["outputs"]["inference"], "inference mode")
+    differs = _compare_output(out, expected["outputs"]["inference"], "inference mode")
+    return _summary.Difference(differs, "outputs_differ") if differs else None
 
 
 def _blocks_note(namespace: dict) -> str:
@@ -606,7 +655,8 @@ def check_ResNet50(ResNet50, input_shape=(64, 64, 3), classes=6) -> None:
                   f"parameters ({p['trainable']:,} trainable, {p['non_trainable']:,} non-trainable); "
                   f"output shape {tuple(expected['summary'][-1]['output_shape'])} matches.")
             return
-        whole = f"parameter counts {counts}, expected {expected['params']}."
+        whole = _summary.Difference(f"parameter counts {counts}, expected {expected['params']}.",
+                                    "parameter_count")
     if problem is not None and problem.startswith(what):
         raise GradingError(problem)  # already formatted by _call_student
     _fail(what, problem or whole)

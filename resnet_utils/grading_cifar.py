@@ -81,7 +81,8 @@ def _expected(key: str, function: str, params: dict) -> dict:
     if key not in ref:
         raise GradingError(
             f"no reference data for {function} with {params}: the test asks for a case that "
-            "was never recorded. Instructors: run `python -m resnet_utils.reference resnet_cifar`."
+            "was never recorded. Instructors: run `python -m resnet_utils.reference resnet_cifar`.",
+            code="environment.reference_case_missing"
         )
     return ref[key]
 
@@ -159,14 +160,15 @@ def _check_network(function: str, fn, params: dict, build, checks_first=None) ->
                 and "NotImplementedError" not in own:
             raise GradingError(
                 f"{what}: your {function} calls resnet_layer, which is not implemented yet (it "
-                "raised NotImplementedError): do exercise 1 first, run its cell, then this one.") from None
+                "raised NotImplementedError): do exercise 1 first, run its cell, then this one.",
+                code=f"{function}.resnet_layer_not_implemented") from None
         raise
     model = out if isinstance(out, keras.Model) else None
     if model is None:
         _fail(what, f"returned {type(out).__name__}, expected "
               + ("the layer's output tensor (return x)." if function == "resnet_layer"
                  else "a keras.Model: end with `model = Model(inputs=inputs, outputs=outputs)` "
-                      "and `return model`."))
+                      "and `return model`."), "not_a_tensor" if function == "resnet_layer" else "not_a_model")
     summ = structure(model)
     set_name_seeded_weights(model)
     inference = np.asarray(model(x, training=False))
@@ -180,22 +182,23 @@ def _check_network(function: str, fn, params: dict, build, checks_first=None) ->
     if checks_first is not None:
         message = checks_first(summ, ref)
         if message:
-            _fail(what, message)
+            _fail(what, message, "residual_block_count")
     diff = _summary.first_difference(summ, ref, what=f"your {function}", hints=HINTS)
     if diff:
         _fail(what, diff + _note(function, fn))
     for mode, actual in (("inference mode", inference), ("training mode", training)):
         message = _grading._compare_output(actual, expected["outputs"][mode.split()[0]], mode)
         if message:
-            _fail(what, message + _note(function, fn))
+            _fail(what, message + _note(function, fn), "outputs_differ")
     counts = expected["params"]
     print(f"✓ {what}: {len(ref)} layers with the right names and settings, "
           f"{counts['total']:,} parameters, outputs match the reference (inference and training mode).")
 
 
-def _fail(what: str, message: str):
+def _fail(what: str, message: str, code: str | None = None):
+    """Raise the check's GradingError with its mistake code (see grading._fail)."""
     __tracebackhide__ = True
-    raise GradingError(f"{what}:\n{message}")
+    _grading._fail(what, message, code)
 
 
 def _config_diagnosis(expected_summary: list[dict]):
@@ -335,18 +338,21 @@ def check_depth_error(function, depth: int, rule: str | None = None, input_shape
         text = str(err)
         if rule not in text.replace(" ", ""):
             _fail(what, f"raised ValueError({text!r}): the message must say that the depth must be "
-                  f"{rule}, e.g. ValueError(f'depth should be {rule}, got {{depth}}').")
+                  f"{rule}, e.g. ValueError(f'depth should be {rule}, got {{depth}}').", "depth_error_message")
         print(f"✓ {what} raises ValueError: {text}")
         return
     except NotImplementedError:
         raise GradingError(
             f"{what} is not implemented yet (it raised NotImplementedError): replace the line "
-            "`raise NotImplementedError()` with your code, run that cell, then this one.") from None
+            "`raise NotImplementedError()` with your code, run that cell, then this one.",
+            code=f"{fname}.not_implemented") from None
     except Exception as err:  # noqa: BLE001 - any other error is the wrong one
         _fail(what, f"raised {type(err).__name__}: {err}\nexpected ValueError: check the depth first, "
-              f"`if (depth - 2) % {rule[0]} != 0: raise ValueError(...)`, before building anything.")
+              f"`if (depth - 2) % {rule[0]} != 0: raise ValueError(...)`, before building anything.",
+              "depth_error_type")
     _fail(what, f"did not raise an error: {depth} is not {rule}, so {fname} must raise ValueError "
-          f"(`if (depth - 2) % {rule[0]} != 0: raise ValueError(...)`) instead of building a network.")
+          f"(`if (depth - 2) % {rule[0]} != 0: raise ValueError(...)`) instead of building a network.",
+          "depth_error_missing")
 
 
 # ----------------------------------------------------------------------------- exercise 4
@@ -374,7 +380,7 @@ def check_lr_schedule(lr_schedule, epochs=BOUNDARY_EPOCHS) -> None:
         try:
             got[e] = float(value)
         except (TypeError, ValueError):
-            _fail(what, f"lr_schedule({e}) returned {value!r}, expected a number.")
+            _fail(what, f"lr_schedule({e}) returned {value!r}, expected a number.", "not_a_number")
     if recording:
         _grading._record(key, {"values": {str(e): v for e, v in got.items()}})
         return
@@ -384,5 +390,5 @@ def check_lr_schedule(lr_schedule, epochs=BOUNDARY_EPOCHS) -> None:
             rule = next(text for start, text in _LR_HINTS if e > start)
             _fail(what, f"lr_schedule({e}) returned {got[e]:.6g}, expected {want:.6g} "
                   f"(1e-3 {rule}): the rate drops *after* each boundary epoch (epoch > 80, not ≥ 80), "
-                  "and the conditions are tested from the largest boundary down.")
+                  "and the conditions are tested from the largest boundary down.", f"epoch_{e}")
     print(f"✓ lr_schedule matches the reference at epochs {params['epochs']}.")

@@ -50,6 +50,28 @@ CONFIG_HINTS = {
 }
 
 
+class Difference(str):
+    """A difference message (a ``str``) that also carries a short mistake ``code``
+    (``relu_instead_of_add``, ``config_strides``, ...), which the checks turn into the
+    mistake codes of the grader's class report (see ``resnet_utils.grading.GradingError``)."""
+
+    code: str = "differs"
+
+    def __new__(cls, text: str, code: str = "differs"):
+        obj = super().__new__(cls, text)
+        obj.code = code
+        return obj
+
+    def __add__(self, other):
+        return Difference(str.__add__(self, other), self.code)
+
+
+def _slug(text: str) -> str:
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "nothing"
+
+
 def _kind(layer) -> str:
     """The layer's class name, with ReLU written as ReLU however it was made.
 
@@ -270,15 +292,16 @@ def first_difference(actual: list[dict], expected: list[dict], what: str = "your
     exp_kinds = [e["kind"] for e in expected]
     act_kinds = [a["kind"] for a in actual]
     if "Add" in exp_kinds and "Add" not in act_kinds:
-        return (f"{what} has no Add layer, but the reference adds the shortcut to the main path "
+        return Difference(f"{what} has no Add layer, but the reference adds the shortcut to the main path "
                 "with keras.layers.Add()([X, X_shortcut])"
                 + (" (the `+` operator creates an operation, not an Add layer)."
-                   if "Add operation" in act_kinds else "."))
+                   if "Add operation" in act_kinds else "."),
+                          "plus_operator_instead_of_add" if "Add operation" in act_kinds else "no_add_layer")
     ops = [a for a in actual if a["kind"].endswith(" operation")]
     if ops:
-        return (f"{what} uses {ops[0]['kind']} ({ops[0]['label']}) where the specification asks "
-                "for Keras layers: use the layers imported at the top (Add, Activation, ...), "
-                "not operators or keras.ops functions.")
+        return Difference(f"{what} uses {ops[0]['kind']} ({ops[0]['label']}) where the specification asks "
+                          "for Keras layers: use the layers imported at the top (Add, Activation, ...), "
+                          "not operators or keras.ops functions.", "operation_instead_of_layer")
     act_counts, exp_counts = _counts(actual), _counts(expected)
     missing = _missing_named_layer(actual, expected, act_counts, exp_counts, what, hints)
     if missing:
@@ -286,35 +309,40 @@ def first_difference(actual: list[dict], expected: list[dict], what: str = "your
     for i, exp in enumerate(expected):
         if i >= len(actual):
             following = ", ".join(e["label"] for e in expected[i:i + 3])
-            return (f"{what} has {len(actual)} layers, the reference has {len(expected)}: "
-                    f"after layer {i - 1} ({actual[-1]['label'] if actual else '-'}) the reference "
-                    f"continues with {following}{' …' if len(expected) - i > 3 else ''}: "
-                    + _kind_hint("nothing", exp["kind"], exp, act_counts, exp_counts))
+            return Difference(f"{what} has {len(actual)} layers, the reference has {len(expected)}: "
+                              f"after layer {i - 1} ({actual[-1]['label'] if actual else '-'}) the reference "
+                              f"continues with {following}{' …' if len(expected) - i > 3 else ''}: "
+                              + _kind_hint("nothing", exp["kind"], exp, act_counts, exp_counts),
+                              "missing_" + _slug(exp["kind"]))
         act = actual[i]
         if act["kind"] != exp["kind"]:
-            return (f"layer {i} is {act['kind']} ({act['label']}), expected {exp['kind']} "
-                    f"({exp['label']}): {_kind_hint(act['kind'], exp['kind'], exp, act_counts, exp_counts, act)}")
+            return Difference(f"layer {i} is {act['kind']} ({act['label']}), expected {exp['kind']} "
+                              f"({exp['label']}): {_kind_hint(act['kind'], exp['kind'], exp, act_counts, exp_counts, act)}",
+                              f"{_slug(act['kind'])}_instead_of_{_slug(exp['kind'])}")
         if exp["kind"] in NAMED_KINDS and act["name"] != exp["name"]:
-            return (f"layer {i} ({exp['kind']}) is named '{act['name']}', expected '{exp['name']}': "
-                    f"{hints['name'] if 'name' in hints else _name_hint(exp['name'])}")
+            return Difference(f"layer {i} ({exp['kind']}) is named '{act['name']}', expected '{exp['name']}': "
+                              f"{hints['name'] if 'name' in hints else _name_hint(exp['name'])}", "layer_name")
         if act["inputs"] != exp["inputs"]:
-            return (f"{exp['label']} takes its input from {', '.join(act['inputs']) or 'nothing'}, "
-                    f"expected {', '.join(exp['inputs'])}: check which tensor you pass to it "
-                    "(the shortcut starts from the block's input X, saved before the main path).")
+            return Difference(f"{exp['label']} takes its input from {', '.join(act['inputs']) or 'nothing'}, "
+                              f"expected {', '.join(exp['inputs'])}: check which tensor you pass to it "
+                              "(the shortcut starts from the block's input X, saved before the main path).",
+                              "wrong_input")
         for key, value in exp["config"].items():
             got = act["config"].get(key)
             if _norm(got) != _norm(value):
                 hint = hints.get(key, CONFIG_HINTS.get(key, "check the specification."))
-                return f"{exp['label']}: {key} {got!r}, expected {value!r}: {hint}"
+                return Difference(f"{exp['label']}: {key} {got!r}, expected {value!r}: {hint}", _slug(key))
         if list(act["output_shape"]) != list(exp["output_shape"]):
-            return (f"{exp['label']}: output shape {tuple(act['output_shape'])}, expected "
-                    f"{tuple(exp['output_shape'])}: check its strides, padding and number of filters.")
+            return Difference(f"{exp['label']}: output shape {tuple(act['output_shape'])}, expected "
+                              f"{tuple(exp['output_shape'])}: check its strides, padding and number of filters.",
+                              "output_shape")
         if act["params"] != exp["params"]:
-            return (f"{exp['label']}: {act['params']:,} parameters, expected {exp['params']:,}.")
+            return Difference(f"{exp['label']}: {act['params']:,} parameters, expected {exp['params']:,}.",
+                              "parameter_count")
     if len(actual) > len(expected):
         extra = ", ".join(a["label"] for a in actual[len(expected):len(expected) + 3])
-        return (f"{what} has {len(actual)} layers, the reference has {len(expected)}: "
-                f"unexpected extra layers at the end: {extra}.")
+        return Difference(f"{what} has {len(actual)} layers, the reference has {len(expected)}: "
+                          f"unexpected extra layers at the end: {extra}.", "extra_layers")
     return None
 
 
@@ -331,8 +359,8 @@ def config_difference(actual: list[dict], expected: list[dict], ignore=(), hints
         for key, value in exp["config"].items():
             got = act["config"].get(key)
             if key not in ignore and _norm(got) != _norm(value):
-                return (f"{exp['label']}: {key} {got!r}, expected {value!r}: "
-                        f"{hints.get(key, CONFIG_HINTS.get(key, 'check the specification.'))}")
+                return Difference(f"{exp['label']}: {key} {got!r}, expected {value!r}: "
+                                  f"{hints.get(key, CONFIG_HINTS.get(key, 'check the specification.'))}", _slug(key))
     return None
 
 
@@ -357,8 +385,8 @@ def _missing_named_layer(actual, expected, act_counts, exp_counts, what, hints=N
                         "convolutional block's shortcut has one more (suffix '1').",
                         }.get(kind, "check the specification.")
                 hint = (hints or {}).get("missing:" + kind, hint)
-                return (f"{what} has {n_act} {kind} layers, the reference {n_exp}: "
-                        f"{kind} '{e['name']}'{after} is missing: {hint}")
+                return Difference(f"{what} has {n_act} {kind} layers, the reference {n_exp}: "
+                                  f"{kind} '{e['name']}'{after} is missing: {hint}", "missing_" + _slug(kind))
         elif n_act > n_exp:
             extra = [a for a in actual if a["kind"] == kind and a["name"] not in exp_names]
             if extra:
@@ -366,9 +394,9 @@ def _missing_named_layer(actual, expected, act_counts, exp_counts, what, hints=N
                 where = extra[0]["label"]
                 if hints and where == extra[0]["name"] and extra[0]["inputs"]:
                     where = f"after {extra[0]['inputs'][0]}"  # say where an unnamed extra layer is
-                return (f"{what} has {n_act} {kind} layers, the reference {n_exp}: "
-                        f"'{extra[0]['name']}' ({where}) is not in the specification."
-                        + (f" {extra_hint}" if extra_hint else ""))
+                return Difference(f"{what} has {n_act} {kind} layers, the reference {n_exp}: "
+                                  f"'{extra[0]['name']}' ({where}) is not in the specification."
+                                  + (f" {extra_hint}" if extra_hint else ""), "extra_" + _slug(kind))
     return None
 
 

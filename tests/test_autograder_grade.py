@@ -184,3 +184,34 @@ def test_wall_clock_limit_and_missing_student(tmp_path):
     leftovers = [p for p in psutil.process_iter(["cmdline"])
                  if "ag-sleepy-" in " ".join(p.info["cmdline"] or [])]
     assert not leftovers
+
+
+def test_class_report(graded):
+    """`python -m autograder report toy`: every student, the mistakes the toy cases contain
+    with the right counts, flagged submissions, links to existing feedback files."""
+    import re
+    import subprocess
+    import sys
+
+    root, students, out, _ = graded
+    proc = subprocess.run([sys.executable, "-m", "autograder", "report", "toy", "--course-root", root],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    path = os.path.join(root, "reports", "toy.html")
+    assert proc.stdout.strip() == "class report: %s" % path
+    page = open(path, encoding="utf-8").read()
+    assert re.findall(r"data-student='([^']+)'", page) == [r.student for r in out.results]
+    rows = dict(re.findall(r"<tr><td><code>([^<]+)</code></td><td class='num'>(\d+)</td>", page))
+    expected = {"grader.timeout": 2, "grader.tampering_blocked": 2, "grader.memory_cap": 1, "grader.kernel_died": 1,
+                "grader.kernel_unresponsive": 1, "grader.notebook_missing": 1, "grader.notebook_unreadable": 1,
+                "grader.test_cell_deleted": 1, "grader.solution_cell_deleted": 1, "grader.duplicated_cell": 1,
+                "grader.output_truncated": 1, "student.syntax_error": 1, "test_square.AssertionError": 2,
+                "test_add_one_hidden.TypeError": 1}
+    assert {code: int(rows.get(code, 0)) for code in expected} == expected
+    assert "grader.other" not in rows
+    flagged = page.split("id='flagged'")[1].split("</table>")[0]
+    for name in ("t07_infinite_loop", "t13_invalid_json", "t16_memory_bomb", "t18_cheat_read_source", "t10_edited_test_cell"):
+        assert "<td>%s</td>" % name in flagged, name
+    assert "identical solution code in" in flagged
+    link = re.search(r"data-student='t01_correct'.*?<a href='([^']+)'", page).group(1)
+    assert os.path.exists(os.path.join(root, "reports", link))

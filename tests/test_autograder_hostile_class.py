@@ -99,3 +99,38 @@ def test_gradebook_intact(graded):
     # the hostile students changed nothing of the course (s06 tries to overwrite the reference
     # data, the gradebook and the config; others read the source notebook)
     assert _protected(root) == before
+
+
+def test_class_report_counts_the_mistakes(graded):
+    """The class report of the real assignment: every student, the mistakes the small class
+    contains with the right counts, the hostile students flagged."""
+    import re
+
+    from autograder import class_report
+
+    root, students, out, _ = graded
+    page = Path(class_report.write(str(root), course.ASSIGNMENT)).read_text(encoding="utf-8")
+    assert re.findall(r"data-student='([^']+)'", page) == [st.name for st in students]
+    rows = {code: int(n) for code, n in re.findall(r"<tr><td><code>([^<]+)</code></td><td class='num'>(\d+)</td>", page)}
+    expected = {
+        "identity_block.not_implemented": 1,  # s02_empty
+        "convolutional_block.not_implemented": 1,
+        "ResNet50.not_implemented": 1,
+        "identity_block.no_add_layer": 2,  # s05 and s06 return X unchanged
+        "identity_block.raised_RuntimeError": 1,  # s04
+        "grader.memory_cap": 1,  # s05
+        "grader.tampering_blocked": 1,  # s06
+        "grader.kernel_died": 1,  # s07
+        "grader.notebook_missing": 1,  # s08
+        "grader.notebook_unreadable": 1,  # s09
+        "grader.test_cell_deleted": 1,  # s03
+        "grader.duplicated_cell": 1,  # s03
+        "grader.timeout": 1,  # s04
+        "student.syntax_error": 1,  # s03
+    }
+    assert {code: rows.get(code, 0) for code in expected} == expected
+    flagged = page.split("id='flagged'")[1].split("</table>")[0]
+    assert [name for name in ("s01_correct", "s02_empty") if "<td>%s</td>" % name in flagged] == []
+    for name in ("s03_broken", "s04_stuck", "s05_bomb_and_helpers", "s06_files_and_numpy", "s07_dies",
+                 "s08_renamed", "s09_not_json"):
+        assert "<td>%s</td>" % name in flagged, name

@@ -3,7 +3,10 @@ behind its test cells (pass the solution, name the difference of typical mistake
 stored reference data and the release.
 
 The reference solution is taken from the source notebook's solution cells
-(``autograder.submissions.solution_sources``) and executed with the notebook's setup cell.
+(``autograder.submissions.solution_sources``) and executed with the notebook's setup cell
+(``autograder.submissions.load_functions``). The release and nbgrader checks of both
+assignments (staleness, no leak, validator, autograde of the bundled examples) are in
+tests/test_assignment_release_and_demo.py.
 """
 
 from __future__ import annotations
@@ -14,29 +17,23 @@ from pathlib import Path
 
 import pytest
 
-from autograder.submissions import mutate, nbgrader_meta, read, solution_sources
+from autograder import course
+from autograder.submissions import load_functions, mutate, nbgrader_meta, read, solution_sources
 from resnet_utils import grading_cifar
 from resnet_utils.reference import SOURCES
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE_NB = SOURCES["resnet_cifar"]
-RELEASE_NB = ROOT / "release" / "resnet_cifar" / SOURCE_NB.name
-FUNCTIONS = ("resnet_layer", "resnet_v1", "resnet_v2", "lr_schedule")
+SOURCE_NB = course.source_nb("resnet_cifar")
+RELEASE_NB = course.release_nb("resnet_cifar")
 
 
-def setup_code(nb) -> str:
-    """The notebook's setup cell without IPython magics."""
-    cell = next(c for c in nb.cells if nbgrader_meta(c).get("grade_id") == "setup")
-    return "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith("%"))
+def test_the_course_and_the_reference_recorder_agree_on_the_notebook():
+    assert SOURCES["resnet_cifar"] == SOURCE_NB
 
 
 def load(answers: dict) -> dict:
     """Execute the setup cell, then the solution cells (by grade_id) in one namespace."""
-    ns: dict = {}
-    exec(compile(setup_code(read(SOURCE_NB)), "<setup>", "exec"), ns)
-    for gid in FUNCTIONS:
-        exec(compile(answers[gid], f"<{gid}>", "exec"), ns)
-    return ns
+    return load_functions(answers, SOURCE_NB)
 
 
 @pytest.fixture(scope="module")
@@ -268,101 +265,7 @@ def test_every_check_in_the_notebook_has_a_recorded_case():
     assert stored == {"resnet_layer", "resnet_v1", "resnet_v2", "lr_schedule"}
 
 
-def test_release_has_no_solution_and_no_hidden_test():
-    release = read(RELEASE_NB)
-    text = "\n".join(c.source for c in release.cells)
-    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-    assert "check_resnet_v1(resnet_v1, input_shape=(32, 32, 1)" not in text   # a hidden case
-    assert text.count("raise NotImplementedError()") == 4
-    code = "\n".join(c.source for c in release.cells if c.cell_type == "code")  # the spec (markdown) shows some lines
-    for cell in read(SOURCE_NB).cells:
-        if not nbgrader_meta(cell).get("solution"):
-            continue
-        region = re.search(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S).group(1)
-        lines = [line.strip() for line in region.splitlines() if len(line.strip()) > 20]
-        leaked = [line for line in lines if line in code]
-        assert not leaked, (nbgrader_meta(cell)["grade_id"], leaked[:3])
-
-
-def test_release_is_current():
-    """The committed release is what nbgrader makes of the source (sources of all cells)."""
-    src, rel = read(SOURCE_NB), read(RELEASE_NB)
-    assert [c.get("id") for c in src.cells] == [c.get("id") for c in rel.cells]
-    for s, r in zip(src.cells, rel.cells):
-        meta = nbgrader_meta(s)
-        if not (meta.get("solution") or "BEGIN HIDDEN TESTS" in s.source):
-            assert s.source == r.source, s.get("id")
-
-
-# ----------------------------------------------------------------------------- with nbgrader (slow)
-
-
-def _validator(**overrides):
-    from nbgrader.validator import Validator
-    from traitlets.config.loader import PyFileConfigLoader
-
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
-    v = Validator(config=config)
-    for k, val in overrides.items():
-        setattr(v, k, val)
-    return v
-
-
-@pytest.mark.slow  # the validator runs the whole notebook (fast mode: NBGRADER_EXECUTION=validate)
-def test_source_notebook_runs_end_to_end_and_passes_nbgrader_validator():
-    """Every cell runs, training and figures included, and every test (hidden ones too)
-    passes against the stored reference data; fast mode keeps it under a minute."""
-    import time
-
-    t0 = time.perf_counter()
-    results = _validator().validate(str(SOURCE_NB))
-    wall = time.perf_counter() - t0
-    assert not results.get("failed"), "\n\n".join(r["raw_error"][-2000:] for r in results["failed"])
-    assert not results.get("type_changed") and not results.get("changed")
-    assert wall < 90, f"nbgrader validate took {wall:.0f} s (fast mode); autograde must stay near a minute"
-
-
-@pytest.mark.slow  # runs the release in a kernel
-def test_untouched_release_says_not_implemented_in_every_visible_test(tmp_path):
-    import os
-
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = read(RELEASE_NB)
-    env = dict(os.environ, RESNET_FAST="1")
-    old = dict(os.environ)
-    os.environ.update(env)
-    try:
-        NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
-    visible = [c for c in nb.cells if nbgrader_meta(c).get("grade") and "BEGIN HIDDEN" not in c.source
-               and "Hidden tests" not in c.source]
-    assert len(visible) == 4
-    for cell in visible:
-        errors = [o for o in cell.outputs if o.output_type == "error"]
-        assert errors, cell.source
-        text = errors[0]["evalue"]
-        assert errors[0]["ename"] == "GradingError", text
-        assert ("is not implemented yet (it raised NotImplementedError): replace the line "
-                "`raise NotImplementedError()` with your code, run that cell, then this one.") in text, text
-    nbformat.write(nb, tmp_path / "ran.ipynb")
-
-
-@pytest.mark.slow  # runs nbgrader generate_assignment
-def test_committed_release_is_what_nbgrader_generates(tmp_path):
-    from autograder import course
-
-    root = course.new_course(tmp_path / "course")
-    course.nbgrader("generate_assignment", "resnet_cifar", "--force", "--log-level=WARN", cwd=root, capture=True)
-    fresh = read(root / "release" / "resnet_cifar" / SOURCE_NB.name)
-    committed = read(RELEASE_NB)
-    assert [(c.cell_type, c.source, nbgrader_meta(c)) for c in fresh.cells] == \
-        [(c.cell_type, c.source, nbgrader_meta(c)) for c in committed.cells], \
-        "release/resnet_cifar is stale: regenerate it with nbgrader generate_assignment resnet_cifar"
+# ----------------------------------------------------------------------------- reference data (slow)
 
 
 @pytest.mark.slow  # executes the source notebook in record mode (about a minute)

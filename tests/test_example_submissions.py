@@ -47,3 +47,50 @@ def test_cell_operations_copy_the_notebook_and_raise_when_the_cell_is_gone():
     assert [c.source for c in nb.cells] == ["check(f)", "x = 1"]  # the original is never changed
     with pytest.raises(KeyError):
         delete_cell(delete_cell(nb, "t"), "t")
+
+
+# ----------------------------------------------------------------------------- every assignment
+
+
+def test_setup_code_drops_magics_and_solution_ids_follow_the_notebook():
+    from autograder.submissions import setup_code, solution_ids
+
+    code = setup_code(course.source_nb("resnet_cifar"))
+    assert "%matplotlib" not in code and "from resnet_utils import cifar" in code
+    compile(code, "<setup>", "exec")
+    assert solution_ids(course.source_nb("resnet_cifar")) == ["resnet_layer", "resnet_v1", "resnet_v2", "lr_schedule"]
+    assert solution_ids(course.SOURCE_NB) == ["identity_block", "convolutional_block", "ResNet50"]
+
+
+def test_load_functions_runs_any_assignment_from_its_setup_cell():
+    from autograder.submissions import load_functions
+
+    src = course.source_nb("resnet_cifar")
+    ns = load_functions(solution_sources(src), src)
+    assert ns["lr_schedule"](81) == pytest.approx(1e-4)
+    assert ns["resnet_v1"](input_shape=(32, 32, 3), depth=20).count_params() == 274_442
+
+
+def _example_cases():
+    from autograder import examples
+
+    return [(a, ex) for a, exs in examples.EXAMPLES_BY_ASSIGNMENT.items() for ex in exs]
+
+
+@pytest.mark.slow  # scores 15 whole submissions in process (about 50 s)
+@pytest.mark.parametrize("assignment, example", _example_cases(), ids=lambda v: getattr(v, "name", v))
+def test_each_example_scores_its_expected_points_and_message_in_process(assignment, example):
+    """The test cells of the source notebook (hidden ones too), run in this process on the
+    example's solution cells: the points ``make demo`` must get, and for each failing cell the
+    message it must show; a mistake costs the points of its own exercise only."""
+    from autograder import examples
+    from autograder.submissions import score_in_process
+
+    results = score_in_process(solution_sources(examples.build(example)), course.source_nb(assignment))
+    assert {g: p for g, (p, _) in results.items()} == example.expected, \
+        {g: m[:300] for g, (p, m) in results.items() if p != example.expected[g]}
+    for gid, text in example.messages.items():
+        assert text in results[gid][1], (gid, results[gid][1][:1000])
+    failing = {g.removesuffix("_hidden") for g, p in example.expected.items() if p == 0}
+    if "untouched" not in example.name:
+        assert len(failing) <= 1, f"{example.name} costs points in several exercises: {sorted(failing)}"

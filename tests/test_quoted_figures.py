@@ -101,3 +101,83 @@ def test_readme_quotes_the_binder_check():
               % (release["wall_s"], release["peak_rss_mib"], walkthrough["wall_s"], walkthrough["peak_rss_mib"]))
     assert quoted in text, "README.md does not quote bench/results/binder.json: expected %r" % quoted
     assert "(%.0f MiB)" % binder["limit_mib"] in text
+
+
+def test_cifar_results_file_is_a_full_run_that_records_its_data_and_the_machine():
+    """bench/results/cifar_notebook.json (``bench_notebook.py --assignment resnet_cifar``): a full
+    run of the second assignment's notebook with today's short recipe, the data it used (the offline
+    fallback is named, with the reason), both networks' accuracies, and consistent summary/targets."""
+    import dataclasses
+
+    from resnet_utils import cifar
+
+    results = json.loads(bench_notebook.CIFAR_RESULTS.read_text())
+    assert results["notebook"] == "source/resnet_cifar/ResNet_CIFAR.ipynb" and results["mode"] == "full"
+    assert results["settings"] == dataclasses.asdict(cifar.SHORT)
+    assert results["machine"]["cpu_count"] >= 1 and results["machine"]["cpu_model"]
+    assert results["targets"] == bench_notebook.CIFAR_TARGETS
+    assert results["summary"] == bench_notebook.summarise(results["runs"]) and results["summary"]["seeds"] >= 1
+    assert results["meets_targets"] == bench_notebook.meets_targets(results["summary"], bench_notebook.CIFAR_TARGETS)
+    for run in results["runs"]:
+        assert set(run["networks"]) == {"ResNet-20 v1", "ResNet-11 v2"}
+        assert run["parameters"]["ResNet-20 v1"] == 274_442 and run["parameters"]["ResNet-11 v2"] == 299_178
+        assert run["data_source"] == results["data"]["source"]
+    if results["data"]["source"] == "signs-fallback":
+        assert results["data"]["cifar10_unavailable"] and "fallback" in results["data"]["note"]
+        shaped = results.get("cifar10_shaped_run")
+        if shaped:   # the time and memory of CIFAR-10's sizes, measured offline
+            assert shaped["summary"]["wall_s_max"] == shaped["run"]["wall_s"]
+            assert shaped["meets_targets"] == bench_notebook.meets_targets(shaped["summary"],
+                                                                           bench_notebook.CIFAR_TARGETS)
+
+
+def test_cifar_notebook_quotes_no_unmeasured_timing():
+    """The second assignment's notebook quotes no time of its own run (it says that the time
+    depends on the CPU); if it ever does, the figure must come from cifar_notebook.json."""
+    import re
+
+    for path in (ROOT / "source" / "resnet_cifar" / "ResNet_CIFAR.ipynb",
+                 ROOT / "release" / "resnet_cifar" / "ResNet_CIFAR.ipynb"):
+        text = _markdown(path)
+        assert not re.search(r"\b\d+(\.\d+)? ?(s|min|minutes|seconds|GiB|MiB)\b", text), \
+            f"{path.name} quotes a time or memory figure: take it from bench/results/cifar_notebook.json"
+
+
+def test_readme_quotes_the_cifar_bench():
+    """README's assignment 2 paragraph quotes bench/results/cifar_notebook.json."""
+    d = json.loads((ROOT / "bench" / "results" / "cifar_notebook.json").read_text())
+    run, shaped = d["runs"][0], d["cifar10_shaped_run"]["run"]
+    text = " ".join((ROOT / "README.md").read_text().split())
+    for quoted in ("took %.0f s with a peak RSS of %d MiB on the offline fallback" % (run["wall_s"], run["peak_rss_mib"]),
+                   "test accuracies %.3f (v1) and %.3f (v2)" % (run["networks"]["ResNet-20 v1"]["test_accuracy"],
+                                                             run["networks"]["ResNet-11 v2"]["test_accuracy"]),
+                   "it took %.0f s and %d MiB" % (shaped["wall_s"], shaped["peak_rss_mib"])):
+        assert quoted in text, "README.md does not quote bench/results/cifar_notebook.json: %r" % quoted
+
+
+def test_readme_quotes_the_dask_bench():
+    """README's Dask paragraph quotes bench/results/dask.json, and its 1,000-student estimate
+    is the bench's formula applied to the measured time per student."""
+    import bench_dask
+
+    d = json.loads(bench_dask.RESULTS.read_text())
+    local, dask = d["runs"]["local"], d["runs"]["dask"]
+    assert d["same_grades"] is True and local["as_expected"] and dask["as_expected"]
+    assert d["machine"]["cpu_count"] >= 1 and d["machine"]["cpu_model"]
+    assert d["overhead"] == round(dask["wall_s"] / local["wall_s"] - 1, 3)
+    est = d["estimate"]
+    assert est["wall_s"] == bench_dask.estimate(local["mean_student_s"], max(d["overhead"], 0.0),
+                                                est["students"], est["concurrent"])
+    text = " ".join((ROOT / "README.md").read_text().split())
+    for quoted in ("the local pool took %.0f s, a local Dask cluster %.0f s" % (local["wall_s"], dask["wall_s"]),
+                   "overhead %+.0f %%" % (100 * d["overhead"]),
+                   "a student took %.0f s on average" % local["mean_student_s"],
+                   "about %.0f minutes" % (est["wall_s"] / 60)):
+        assert quoted in text, "README.md does not quote bench/results/dask.json: %r" % quoted
+
+
+def test_dask_estimate_formula():
+    import bench_dask
+
+    assert bench_dask.estimate(40.0, 0.25, students=1000, concurrent=50) == 20 * 40 * 1.25
+    assert bench_dask.estimate(40.0, 0.0, students=101, concurrent=50) == 3 * 40

@@ -1,0 +1,225 @@
+"""The class report: one self-contained HTML page about a graded assignment.
+
+    python -m autograder report ASSIGNMENT [--course-root .] [--out reports/ASSIGNMENT.html]
+
+Read from what ``python -m autograder grade`` saved (``.autograder/<assignment>-results.json``,
+the submissions and the feedback files), it shows:
+
+- the score distribution of every exercise and of the total (matplotlib, embedded as PNG);
+- the most common mistakes (:mod:`autograder.mistakes` codes) with their counts, one example
+  message each and the students who made them;
+- the submissions that need a human look: grader events (timeouts, memory cap, dead kernels,
+  unreadable notebooks), edited, deleted or duplicated test cells, tampering and suspicious
+  code, groups of submissions with identical code, and zero-point notebooks with code in them;
+- every student with their points and a link to their feedback file.
+
+The page has no external resource (it opens offline) and escapes everything it quotes.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import hashlib
+import html
+import io
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+#: codes of grader events that make a submission worth a human look
+FLAG_CODES = {
+    "grader.timeout", "grader.kernel_unresponsive", "grader.kernel_died", "grader.memory_cap",
+    "grader.wall_clock_limit", "grader.disk_cap", "grader.output_truncated", "grader.notebook_unreadable",
+    "grader.notebook_missing", "grader.no_submission", "grader.test_cell_edited", "grader.test_cell_deleted",
+    "grader.duplicated_cell", "grader.tampering_blocked", "grader.monkeypatch", "grader.suspicious_code",
+    "grader.crashed", "grader.not_saved", "grader.not_autograded", "grader.other",
+}
+STUB = re.compile(r"^\s*(#.*)?$")
+
+
+def load_run(root: str, assignment: str) -> dict[str, Any]:
+    path = os.path.join(root, ".autograder", "%s-results.json" % assignment)
+    if not os.path.exists(path):
+        raise FileNotFoundError("no grading results for %r in %s: run `python -m autograder grade %s` first"
+                                % (assignment, path, assignment))
+    with open(path) as fh:
+        return json.load(fh)
+
+
+# ----------------------------------------------------------------------- the analyses
+def _normalised(code: str) -> str:
+    """Code without comments, blank lines and indentation differences (for identical-code groups)."""
+    lines = []
+    for line in code.splitlines():
+        line = line.split("#", 1)[0].strip() if "#" in line else line.strip()
+        if line:
+            lines.append(re.sub(r"\s+", " ", line))
+    return "\n".join(lines)
+
+
+def solution_code(root: str, assignment: str, student: str, solution_ids: dict[str, list[str]]) -> str | None:
+    """The student's solution cells (normalised), or None when there is no readable notebook
+    or nothing but the release's stubs."""
+    import nbformat
+
+    parts = []
+    for nb_name, ids in solution_ids.items():
+        path = os.path.join(root, "submitted", student, assignment, nb_name + ".ipynb")
+        try:
+            nb = nbformat.read(path, as_version=4)
+        except Exception:
+            continue
+        for cell in nb.cells:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            if gid in ids and cell.cell_type == "code":
+                code = _normalised(cell.source.replace("raise NotImplementedError()", ""))
+                if code:
+                    parts.append("%s\n%s" % (gid, code))
+    return "\n\n".join(parts) or None
+
+
+def identical_groups(codes: dict[str, str | None]) -> list[list[str]]:
+    """Students whose solution code is identical (two or more), largest group first."""
+    by_hash: dict[str, list[str]] = collections.defaultdict(list)
+    for student, code in codes.items():
+        if code:
+            by_hash[hashlib.sha256(code.encode()).hexdigest()].append(student)
+    return sorted((sorted(g) for g in by_hash.values() if len(g) > 1), key=lambda g: (-len(g), g))
+
+
+def common_mistakes(results: list[dict]) -> list[dict[str, Any]]:
+    """``[{"code", "count", "students", "example"}]``, most frequent first (a code counts once per student)."""
+    found: dict[str, dict[str, Any]] = {}
+    for r in results:
+        for m in r.get("mistakes", []):
+            entry = found.setdefault(m["code"], {"code": m["code"], "students": [], "example": m["message"]})
+            if r["student"] not in entry["students"]:
+                entry["students"].append(r["student"])
+    out = [dict(e, count=len(e["students"])) for e in found.values()]
+    return sorted(out, key=lambda e: (-e["count"], e["code"]))
+
+
+def flagged(results: list[dict], groups: list[list[str]], codes: dict[str, str | None]) -> dict[str, list[str]]:
+    """``{student: [reasons]}`` of the submissions that need a human look."""
+    out: dict[str, list[str]] = collections.defaultdict(list)
+    for r in results:
+        for m in r.get("mistakes", []):
+            if m["code"] in FLAG_CODES:
+                out[r["student"]].append("%s: %s" % (m["code"], m["message"]))
+        if r.get("status") == "graded" and not r.get("total") and codes.get(r["student"]):
+            out[r["student"]].append("0 points although the notebook has code in its solution cells")
+    for g in groups:
+        for s in g:
+            out[s].append("identical solution code in %d submissions: %s" % (len(g), ", ".join(g)))
+    return dict(out)
+
+
+# ---------------------------------------------------------------------------- figures
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def distribution_figure(run: dict[str, Any]) -> str:
+    """Histograms of the points of every exercise and of the total, as base64 PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    graded = [r for r in run["results"] if r.get("status") == "graded"]
+    panels = [(ex, [r.get("exercises", {}).get(ex, 0.0) for r in graded], run["max_points"][ex])
+              for ex in run["exercises"]] + [("total", [r.get("total") or 0.0 for r in graded], run["max_total"])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.6), squeeze=False)
+    for ax, (name, values, top) in zip(axes[0], panels):
+        counts = collections.Counter(values)
+        xs = sorted(set(counts) | {0.0, float(top)})
+        ax.bar([str(_fmt(x)) for x in xs], [counts.get(x, 0) for x in xs], color="#4c72b0")
+        ax.set_title("%s (max %s)" % (name, _fmt(top)), fontsize=10)
+        ax.set_xlabel("points")
+        ax.set_ylabel("students")
+        ax.yaxis.get_major_locator().set_params(integer=True)
+    fig.suptitle("Score distribution of %d graded submissions" % len(graded), fontsize=11)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _fmt(x) -> str:
+    return ("%g" % x) if x is not None else "-"
+
+
+# ------------------------------------------------------------------------------ HTML
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f0f0f0}td.num{text-align:right}.flag{color:#a00}code{font-size:90%}
+img{max-width:100%}
+"""
+
+
+def render(run: dict[str, Any], root: str, out_path: str, solution_ids: dict[str, list[str]]) -> str:
+    """The report's HTML (see the module docstring)."""
+    e = html.escape
+    results = run["results"]
+    a = run["assignment"]
+    codes = {r["student"]: solution_code(root, a, r["student"], solution_ids) for r in results}
+    groups = identical_groups(codes)
+    mistakes = common_mistakes(results)
+    flags = flagged(results, groups, codes)
+    graded = [r for r in results if r.get("status") == "graded"]
+    totals = sorted(r.get("total") or 0.0 for r in graded)
+    median = totals[len(totals) // 2] if totals else None
+    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Class report: %s</title><style>%s</style>"
+             "</head><body>" % (e(a), CSS),
+             "<h1>Class report: %s</h1>" % e(a),
+             "<p>%d students, %d graded; median total %s of %s; %d flagged for a human look.</p>"
+             % (len(results), len(graded), _fmt(median), _fmt(run["max_total"]), len(flags)),
+             "<h2>Score distribution</h2><img alt='score distribution' src='data:image/png;base64,%s'>"
+             % distribution_figure(run),
+             "<h2>Most common mistakes</h2><table id='mistakes'><tr><th>mistake code</th><th>students</th>"
+             "<th>example message</th><th>who</th></tr>"]
+    for m in mistakes:
+        parts.append("<tr><td><code>%s</code></td><td class='num'>%d</td><td>%s</td><td>%s</td></tr>"
+                     % (e(m["code"]), m["count"], e(m["example"][:400]), e(", ".join(m["students"]))))
+    parts.append("</table><h2>Flagged submissions</h2><table id='flagged'><tr><th>student</th><th>why</th></tr>")
+    for s in sorted(flags):
+        parts.append("<tr><td>%s</td><td class='flag'>%s</td></tr>"
+                     % (e(s), "<br>".join(e(x[:300]) for x in flags[s])))
+    parts.append("</table><h2>Students</h2><table id='students'><tr><th>student</th>"
+                 + "".join("<th>%s (%s)</th>" % (e(ex), _fmt(run["max_points"][ex])) for ex in run["exercises"])
+                 + "<th>total (%s)</th><th>status</th><th>mistakes</th><th>feedback</th></tr>" % _fmt(run["max_total"]))
+    out_dir = os.path.dirname(os.path.abspath(out_path))
+    for r in results:
+        s = r["student"]
+        fb = [os.path.relpath(p, out_dir) for p in sorted(Path(root, "feedback", s, a).glob("*.html"))]
+        link = " ".join("<a href='%s'>%s</a>" % (e(p), e(os.path.basename(p))) for p in fb) or "-"
+        parts.append("<tr data-student='%s'><td>%s</td>%s<td class='num'>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"
+                     % (e(s), e(s),
+                        "".join("<td class='num'>%s</td>" % _fmt(r.get("exercises", {}).get(ex)) for ex in run["exercises"]),
+                        _fmt(r.get("total")), e(r.get("status", "")),
+                        e(", ".join(dict.fromkeys(m["code"] for m in r.get("mistakes", [])))), link))
+    parts.append("</table></body></html>")
+    return "\n".join(parts)
+
+
+def write(root: str, assignment: str, out: str | None = None) -> str:
+    """Write the report of ``assignment`` (graded in the course at ``root``); return its path."""
+    from . import scan
+
+    root = os.path.realpath(root)
+    run = load_run(root, assignment)
+    layout = scan.gradebook_layout("sqlite:///" + os.path.join(root, "gradebook.db"), assignment)
+    solution_ids = {nb: list(info.get("solution", [])) for nb, info in layout.items()}
+    out = out or os.path.join(root, "reports", "%s.html" % assignment)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    page = render(run, root, out, solution_ids)
+    with open(out, "w", encoding="utf-8") as fh:
+        fh.write(page)
+    return out

@@ -1,0 +1,91 @@
+"""Grading on a Dask cluster (``python -m autograder grade --scheduler ADDRESS``): a local
+cluster of 2 worker processes, started here, grades the toy class with the same grades,
+problem reports and feedback as the local worker pool."""
+
+import os
+import time
+
+import pytest
+import toy_course as toy
+
+from autograder import cases
+from autograder.grade import GradingError, Options, grade
+
+GiB = 1 << 30
+
+pytestmark = pytest.mark.slow  # grading starts Jupyter kernels
+
+# every case of the toy class but the two that only wait for timeouts (slow, nothing new here)
+SKIP = ("t07_infinite_loop", "t20_ignores_interrupt")
+
+
+def _class(root):
+    toy.make_toy_course(root, timeout=20)
+    students = [c for c in toy.toy_class(root) if c.name not in SKIP]
+    toy.write_cases(root, students)
+    return students
+
+
+def _options(root, **kw):
+    return Options(assignment="toy", course_root=root, jobs=2, memory_cap=2 * GiB, progress=False, threads=1, **kw)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  silence_logs=40) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def both(tmp_path_factory, cluster):
+    """The same class graded by the local pool and through the Dask cluster."""
+    local_root = str(tmp_path_factory.mktemp("local"))
+    dask_root = str(tmp_path_factory.mktemp("dask"))
+    students = _class(local_root)
+    _class(dask_root)
+    t0 = time.time()
+    local = grade(_options(local_root))
+    t1 = time.time()
+    remote = grade(_options(dask_root, scheduler=cluster.scheduler_address))
+    t2 = time.time()
+    return students, (local_root, local, t1 - t0), (dask_root, remote, t2 - t1)
+
+
+def test_dask_grades_like_the_local_pool(both):
+    students, (_, local, _), (_, remote, _) = both
+    assert cases.check(remote, students) == []
+    assert cases.check(local, students) == []
+    assert {r.student: r.scores for r in remote.results} == {r.student: r.scores for r in local.results}
+    assert {r.student: r.status for r in remote.results} == {r.student: r.status for r in local.results}
+
+
+def test_dask_results_land_in_the_instructors_course(both):
+    students, _, (root, remote, _) = both
+    graded = sorted(r.student for r in remote.results if r.graded)
+    assert len(graded) >= len(students) - 3  # the renamed, invalid and missing notebooks are not
+    for s in graded:
+        assert os.path.exists(os.path.join(root, "autograded", s, "toy", "toy.ipynb")), s
+        assert os.path.exists(os.path.join(root, "feedback", s, "toy", "toy.html")), s
+        log = os.path.join(root, ".autograder", "logs", "toy", "dask-%s.log" % s)
+        with open(log) as fh:
+            assert fh.readline().startswith("graded on the Dask worker "), s
+    assert os.path.exists(os.path.join(root, "grades.csv"))
+
+
+def test_unreachable_scheduler_says_so(tmp_path, monkeypatch):
+    import functools
+
+    import autograder.cluster as cluster_module
+    from autograder.pool import Limits
+
+    root = str(tmp_path)
+    toy.make_toy_course(root)
+    toy.write_cases(root, toy.toy_class(root)[:1])
+    with pytest.raises(RuntimeError, match=r"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:9"):
+        cluster_module.DaskPool("tcp://127.0.0.1:9", root, Limits(60, GiB, GiB), connect_timeout=2)
+    monkeypatch.setattr(cluster_module.DaskPool, "__init__",
+                        functools.partialmethod(cluster_module.DaskPool.__init__, connect_timeout=2))
+    with pytest.raises(GradingError, match="cannot reach the Dask scheduler"):
+        grade(_options(root, scheduler="tcp://127.0.0.1:9", feedback=False))
