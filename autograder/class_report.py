@@ -60,24 +60,28 @@ def _normalised(code: str) -> str:
     return "\n".join(lines)
 
 
-def solution_code(root: str, assignment: str, student: str, solution_ids: dict[str, list[str]]) -> str | None:
-    """The student's solution cells (normalised), or None when there is no readable notebook
-    or nothing but the release's stubs."""
+def _solution_cells(path: str, ids: list[str]) -> dict[str, str]:
+    """``{grade_id: normalised code}`` of a notebook's solution cells ({} when unreadable)."""
     import nbformat
 
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:
+        return {}
+    return {cell.metadata["nbgrader"]["grade_id"]: _normalised(cell.source) for cell in nb.cells
+            if cell.cell_type == "code" and cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") in ids}
+
+
+def solution_code(root: str, assignment: str, student: str, solution_ids: dict[str, list[str]]) -> str | None:
+    """The solution cells the student changed (normalised), or None when there is no readable
+    notebook or every solution cell is still as in the release (the handed-out scaffold)."""
     parts = []
     for nb_name, ids in solution_ids.items():
-        path = os.path.join(root, "submitted", student, assignment, nb_name + ".ipynb")
-        try:
-            nb = nbformat.read(path, as_version=4)
-        except Exception:
-            continue
-        for cell in nb.cells:
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if gid in ids and cell.cell_type == "code":
-                code = _normalised(cell.source.replace("raise NotImplementedError()", ""))
-                if code:
-                    parts.append("%s\n%s" % (gid, code))
+        release = _solution_cells(os.path.join(root, "release", assignment, nb_name + ".ipynb"), ids)
+        mine = _solution_cells(os.path.join(root, "submitted", student, assignment, nb_name + ".ipynb"), ids)
+        for gid, code in mine.items():
+            if code and code != release.get(gid):
+                parts.append("%s\n%s" % (gid, code))
     return "\n\n".join(parts) or None
 
 

@@ -184,9 +184,27 @@ def grade(opts: Options) -> GradingRun:
         # 6. the record of the run
         run = GradingRun(assignment=a, exercises=exercises, max_points=max_points, max_total=max_total,
                          results=ordered, wall=round(time.time() - t_start, 1), jobs=jobs, threads=threads)
-        with open(os.path.join(state, "%s-results.json" % a), "w") as fh:
-            json.dump(run.to_dict(), fh, indent=1, default=str)
+        record = run.to_dict()
+        path = os.path.join(state, "%s-results.json" % a)
+        if opts.students:  # some students graded again: the others keep their saved results
+            record["results"] = _merged_results(path, record["results"])
+        tmp = path + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(record, fh, indent=1, default=str)
+        os.replace(tmp, path)
         return run
+
+
+def _merged_results(path: str, new: list[dict]) -> list[dict]:
+    """The saved results of the class (``path``) with the students in ``new`` replaced or added."""
+    try:
+        with open(path) as fh:
+            saved = json.load(fh).get("results", [])
+    except (OSError, ValueError):
+        return new
+    fresh = {r["student"]: r for r in new}
+    out = [fresh.pop(r["student"], r) for r in saved]
+    return out + [r for r in new if r["student"] in fresh]
 
 
 def format_report(run: GradingRun) -> str:

@@ -152,7 +152,8 @@ def test_regrading_one_student_touches_nobody_else(graded):
     root, students, out, _ = graded
     regraded = ["t02_partial", "t16_memory_bomb", "t14_kernel_dies"]
     before = _gradebook_view(root)
-    again = grade(Options(assignment="toy", course_root=root, jobs=2, progress=False, students=regraded))
+    again = grade(Options(assignment="toy", course_root=root, jobs=2, memory_cap=2 * GiB, progress=False,
+                          students=regraded))
     after = _gradebook_view(root)
     assert set(after) == set(before)
     for s in before:
@@ -162,6 +163,13 @@ def test_regrading_one_student_touches_nobody_else(graded):
     assert [r.student for r in again.results] == regraded
     for r in again.results:  # re-running gives the same grades
         assert r.scores == first[r.student].scores, r.student
+    import json
+
+    with open(os.path.join(root, ".autograder", "toy-results.json")) as fh:
+        saved = json.load(fh)["results"]  # the class's saved results: the three replaced, the others kept
+    assert [r["student"] for r in saved] == [r.student for r in out.results]
+    assert {r["student"]: r["elapsed"] for r in saved if r["student"] in regraded} == \
+        {r.student: r.elapsed for r in again.results}
 
 
 def test_wall_clock_limit_and_missing_student(tmp_path):
@@ -200,6 +208,8 @@ def test_class_report(graded):
     path = os.path.join(root, "reports", "toy.html")
     assert proc.stdout.strip() == "class report: %s" % path
     page = open(path, encoding="utf-8").read()
+    # every student of the class, also after test_regrading_one_student_touches_nobody_else
+    # graded one of them again (the saved results are merged, not replaced)
     assert re.findall(r"data-student='([^']+)'", page) == [r.student for r in out.results]
     rows = dict(re.findall(r"<tr><td><code>([^<]+)</code></td><td class='num'>(\d+)</td>", page))
     expected = {"grader.timeout": 2, "grader.tampering_blocked": 2, "grader.memory_cap": 1, "grader.kernel_died": 1,

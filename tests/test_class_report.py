@@ -117,3 +117,20 @@ def test_render_escapes_and_lists_every_student(tmp_path):
 def test_missing_results_say_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"run `python -m autograder grade a` first"):
         class_report.load_run(str(tmp_path), "a")
+
+
+def test_solution_code_ignores_the_handed_out_scaffold(tmp_path):
+    def write(path, body):
+        cell = nbformat.v4.new_code_cell(body)
+        cell.metadata["nbgrader"] = {"grade_id": "ex1", "solution": True, "grade": False}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nbformat.v4.new_notebook(cells=[cell]), str(path))
+
+    scaffold = "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+    write(tmp_path / "release" / "a" / "nb.ipynb", scaffold)
+    write(tmp_path / "submitted" / "untouched" / "a" / "nb.ipynb", scaffold)
+    write(tmp_path / "submitted" / "done" / "a" / "nb.ipynb", "def f(x):\n    return x + 1  # mine\n")
+    ids = {"nb": ["ex1"]}
+    assert class_report.solution_code(str(tmp_path), "a", "untouched", ids) is None
+    assert class_report.solution_code(str(tmp_path), "a", "done", ids) == "ex1\ndef f(x):\nreturn x + 1"
+    assert class_report.solution_code(str(tmp_path), "a", "nobody", ids) is None
