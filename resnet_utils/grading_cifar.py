@@ -306,22 +306,25 @@ def _blocks_check(function: str, depth: int):
     return check
 
 
+def _check_resnet(function: str, fn, input_shape, depth: int, num_classes: int) -> None:
+    """Check ``resnet_v1`` or ``resnet_v2`` for one input shape, depth and number of classes."""
+    __tracebackhide__ = True
+    params = {"input_shape": list(input_shape), "depth": depth, "num_classes": num_classes}
+    _check_network(function, fn, params,
+                   lambda: fn(input_shape=tuple(input_shape), depth=depth, num_classes=num_classes),
+                   checks_first=_blocks_check(function, depth))
+
+
 def check_resnet_v1(resnet_v1, input_shape=(32, 32, 3), depth=14, num_classes=10) -> None:
     """Check ``resnet_v1`` for one input shape, depth and number of classes."""
     __tracebackhide__ = True
-    params = {"input_shape": list(input_shape), "depth": depth, "num_classes": num_classes}
-    _check_network("resnet_v1", resnet_v1, params,
-                   lambda: resnet_v1(input_shape=tuple(input_shape), depth=depth, num_classes=num_classes),
-                   checks_first=_blocks_check("resnet_v1", depth))
+    _check_resnet("resnet_v1", resnet_v1, input_shape, depth, num_classes)
 
 
 def check_resnet_v2(resnet_v2, input_shape=(32, 32, 3), depth=20, num_classes=10) -> None:
     """Check ``resnet_v2`` for one input shape, depth and number of classes."""
     __tracebackhide__ = True
-    params = {"input_shape": list(input_shape), "depth": depth, "num_classes": num_classes}
-    _check_network("resnet_v2", resnet_v2, params,
-                   lambda: resnet_v2(input_shape=tuple(input_shape), depth=depth, num_classes=num_classes),
-                   checks_first=_blocks_check("resnet_v2", depth))
+    _check_resnet("resnet_v2", resnet_v2, input_shape, depth, num_classes)
 
 
 def check_depth_error(function, depth: int, rule: str | None = None, input_shape=(32, 32, 3)) -> None:
