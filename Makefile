@@ -56,6 +56,7 @@ bench: venv
 	$(PY) bench/bench_notebook.py --assignment resnet_cifar
 	$(PY) bench/bench_walkthroughs.py
 	$(PY) bench/bench_grading.py --jobs 2
+	$(PY) bench/bench_autograde.py
 
 ## The students' environment of binder/ as mybinder.org builds it (a fresh venv, postBuild), then the
 ## release notebook (fast mode) and a walkthrough in its kernel: errors and peak memory vs Binder's 2 GB.

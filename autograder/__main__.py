@@ -5,9 +5,10 @@ Subcommands:
 - ``grade ASSIGNMENT [--jobs N] [--timeout S] [--student ID ...]``: autograde every
   submission of ASSIGNMENT (or only the given students) with nbgrader, N at a time,
   sandboxed; then generate_feedback and grades.csv; print the grade table.
-- ``class-demo [--jobs N]``: build the bundled example class (correct, partial, broken
-  and hostile submissions) into ``submitted/``, grade it, print the table and check
-  every grade against the expected one.
+- ``class-demo [--jobs N] [--assignment A]``: build the bundled example class of each
+  assignment (assignment 1: correct, partial, broken and hostile submissions; the others:
+  their ``make demo`` examples) into ``submitted/``, grade it, print the table, write the
+  class report and check every grade against the expected one.
 - ``report ASSIGNMENT``: the class report (score distributions, common mistakes, flagged
   submissions, every student with a link to their feedback) as one HTML file.
 - ``release [ASSIGNMENT ...]``: regenerate ``release/`` from ``source/`` (nbgrader
@@ -90,10 +91,11 @@ def cmd_demo(args) -> int:
 
 
 def cmd_links(args) -> int:
-    from .links import LinkError, links_text
+    from .links import DEFAULT_PATH, LinkError, links_text, release_path
 
     try:
-        print(links_text(args.repo, ref=args.ref, path=args.path, hub=args.hub), end="")
+        path = args.path or (release_path(args.assignment) if args.assignment else DEFAULT_PATH)
+        print(links_text(args.repo, ref=args.ref, path=path, hub=args.hub), end="")
     except LinkError as exc:
         print("error: %s" % exc, file=sys.stderr)
         return 2
@@ -113,6 +115,8 @@ def cmd_report(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .course import ASSIGNMENTS
+
     parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -128,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--small", action="store_true",
                    help="the smallest class that still covers every bad case (the CI test's)")
     c.add_argument("--into", default=None, help="course root to build the class in (default: the course root)")
+    c.add_argument("--assignment", default=None, choices=list(ASSIGNMENTS),
+                   help="only this assignment's class (default: every assignment)")
     c.set_defaults(func=cmd_class_demo)
 
     rp = sub.add_parser("report", help="the class report of a graded assignment (HTML, opens offline)")
@@ -135,8 +141,6 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--course-root", default=".", help="the nbgrader course root (default: .)")
     rp.add_argument("--out", default=None, help="where to write it (default: reports/ASSIGNMENT.html)")
     rp.set_defaults(func=cmd_report)
-
-    from .course import ASSIGNMENTS
 
     r = sub.add_parser("release", help="regenerate release/ from source/ (nbgrader generate_assignment)")
     r.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", default=list(ASSIGNMENTS), help="default: every assignment (%s)" % ", ".join(ASSIGNMENTS))
@@ -157,7 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     ln.add_argument("--ref", default=DEFAULT_REF, help=f"branch, tag or commit (default {DEFAULT_REF})")
     ln.add_argument("--hub", default=None, metavar="URL",
                     help="a JupyterHub's base URL (with nbgitpuller): also print its git-pull link")
-    ln.add_argument("--path", default=DEFAULT_PATH, help=f"notebook to open (default {DEFAULT_PATH})")
+    where = ln.add_mutually_exclusive_group()
+    where.add_argument("--assignment", choices=list(ASSIGNMENTS), default=None,
+                       help="open this assignment's release notebook")
+    where.add_argument("--path", default=None, help=f"notebook to open (default {DEFAULT_PATH})")
     ln.set_defaults(func=cmd_links)
     return parser
 

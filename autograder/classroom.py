@@ -228,41 +228,69 @@ def write_class(course_root: str, students: list[Case]) -> None:
     cases.write(root, ASSIGNMENT, students, ctx, NOTEBOOK, timestamp=TIMESTAMP)
 
 
+def class_of(assignment: str, small: bool = False) -> list[Case]:
+    """The class ``class-demo`` grades for ``assignment``: for this notebook's assignment the
+    full (or, with ``small``, the small) class above; for the others their ``make demo``
+    examples (:data:`autograder.examples.EXAMPLES_BY_ASSIGNMENT`)."""
+    from . import examples
+
+    if assignment == ASSIGNMENT:
+        return small_class() if small else full_class()
+    if assignment not in examples.EXAMPLES_BY_ASSIGNMENT:
+        raise ValueError(f"unknown assignment {assignment!r}; the course has "
+                         f"{', '.join(sorted(course.ASSIGNMENTS))}")
+    return list(examples.EXAMPLES_BY_ASSIGNMENT[assignment])
+
+
+def _has_release(root: Path, assignment: str) -> bool:
+    """Whether ``root`` has the assignment's release and gradebook entry (else generate them)."""
+    if not ((root / "gradebook.db").exists() and course.release_nb(assignment, root).exists()):
+        return False
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook("sqlite:///%s" % (root / "gradebook.db")) as gb:
+        try:
+            gb.find_assignment(assignment)
+            return True
+        except MissingEntry:
+            return False
+
+
 def main_class_demo(args) -> int:
-    """``python -m autograder class-demo``: build the class into submitted/, grade it, check it."""
+    """``python -m autograder class-demo``: for each assignment (or ``--assignment``), build its
+    class into submitted/, grade it, write the class report and check every grade."""
+    from . import examples
+    from .class_report import write
     from .grade import Options, format_report, grade
 
     root = Path(args.into or args.course_root or course.ROOT).resolve()
     if not (root / "nbgrader_config.py").exists():
         course.new_course(root)
-    gb_ok = False
-    if (root / "gradebook.db").exists() and (root / "release" / ASSIGNMENT / NOTEBOOK).exists():
-        from nbgrader.api import Gradebook, MissingEntry
-
-        with Gradebook("sqlite:///%s" % (root / "gradebook.db")) as gb:
-            try:
-                gb.find_assignment(ASSIGNMENT)
-                gb_ok = True
-            except MissingEntry:
-                pass
-    if not gb_ok:
-        print("Generating the release and the gradebook (nbgrader generate_assignment) ...", flush=True)
-        course.generate_release(root, quiet=True)
-    students = small_class() if getattr(args, "small", False) else full_class()
-    print("Writing %d submissions into %s ..." % (len(students), root / "submitted"), flush=True)
-    write_class(str(root), students)
-    for st in students:
-        print("    %-26s %s" % (st.name, st.description))
+    assignments = [args.assignment] if getattr(args, "assignment", None) else list(course.ASSIGNMENTS)
+    classes = {a: class_of(a, getattr(args, "small", False)) for a in assignments}   # unknown: error first
     args.course_root = str(root)
-    out = grade(Options.from_args(args, ASSIGNMENT, [st.name for st in students]))
-    print(format_report(out))
-    from .class_report import write
-
-    print("\nClass report: %s" % write(str(root), ASSIGNMENT))
-    bad = cases.check(out, students)
-    print()
-    if bad:
-        print("UNEXPECTED RESULTS:\n  " + "\n  ".join(bad))
-        return 1
-    print("All %d students got exactly the expected grades and problem reports." % len(students))
-    return 0
+    failures = []
+    for n, assignment in enumerate(assignments, 1):
+        students = classes[assignment]
+        tag = f"[{n}/{len(assignments)} {assignment}]"
+        if not _has_release(root, assignment):
+            print(f"{tag} Generating the release and the gradebook (nbgrader generate_assignment) ...", flush=True)
+            course.generate_release(root, assignment, quiet=True)
+        print(f"{tag} Writing {len(students)} submissions into {root / 'submitted'} ...", flush=True)
+        if assignment == ASSIGNMENT:
+            write_class(str(root), students)
+        else:
+            examples.write_submissions(root, students, assignment)
+        for st in students:
+            print("    %-26s %s" % (st.name, st.description))
+        out = grade(Options.from_args(args, assignment, [st.name for st in students]))
+        print(format_report(out))
+        print(f"\n{tag} Class report: {write(str(root), assignment)}")
+        bad = cases.check(out, students)
+        print()
+        if bad:
+            print(f"{tag} UNEXPECTED RESULTS:\n  " + "\n  ".join(bad))
+            failures += bad
+        else:
+            print(f"{tag} All {len(students)} students got exactly the expected grades and problem reports.")
+    return 1 if failures else 0

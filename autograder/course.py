@@ -14,14 +14,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from resnet_utils import config
+
 ROOT = Path(__file__).resolve().parents[1]
 
-#: The course's assignments, in order: assignment (nbgrader's name, the folder under
-#: ``source/`` and ``release/``) -> its one notebook. The only place that pairs them.
-ASSIGNMENTS = {
-    "residual_networks": "Residual_Networks.ipynb",
-    "resnet_cifar": "ResNet_CIFAR.ipynb",
-}
+#: The course's assignments -> their notebooks (defined in :mod:`resnet_utils.config`).
+ASSIGNMENTS = config.ASSIGNMENTS
 
 #: The first assignment (the default of every command and helper that takes one).
 ASSIGNMENT = "residual_networks"

@@ -1,6 +1,6 @@
 """Links that open the course's release notebook on mybinder.org or on a JupyterHub.
 
-``python -m autograder links --repo OWNER/NAME [--ref REF] [--hub URL] [--path PATH]``
+``python -m autograder links --repo OWNER/NAME [--ref REF] [--hub URL] [--assignment A | --path PATH]``
 prints them (:func:`links_text`); every function here is pure and returns strings.
 
 - **mybinder.org**: ``https://mybinder.org/v2/gh/OWNER/NAME/REF?urlpath=lab/tree/PATH``.
@@ -25,15 +25,23 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urlsplit
 
-from .course import RELEASE_NB, ROOT
+from .course import ASSIGNMENTS, RELEASE_NB, ROOT, release_nb
 
 __all__ = ["BADGE_IMAGE", "BINDER", "DEFAULT_PATH", "DEFAULT_REF", "LinkError", "badge_markdown",
            "binder_url", "check_hub", "check_path", "check_ref", "links_text", "nbgitpuller_url",
-           "parse_repo"]
+           "parse_repo", "release_path"]
 
 #: The release notebook, relative to the repository root (the course's own constant).
 DEFAULT_PATH = RELEASE_NB.relative_to(ROOT).as_posix()
 DEFAULT_REF = "main"
+
+
+def release_path(assignment: str) -> str:
+    """The release notebook of ``assignment``, relative to the repository root (what ``--assignment`` opens)."""
+    if assignment not in ASSIGNMENTS:
+        raise LinkError(f"unknown assignment {assignment!r}; the course has {', '.join(ASSIGNMENTS)}")
+    return release_nb(assignment).relative_to(ROOT).as_posix()
+
 BINDER = "https://mybinder.org"
 BADGE_IMAGE = "https://mybinder.org/badge_logo.svg"
 

@@ -1,6 +1,6 @@
 """Time -> accuracy curve of the default training recipe: how many epochs buy how much accuracy.
 
-    python bench/bench_training_curve.py [--epochs 3 4 6 8] [--seed 0] [--output FILE]
+    python bench/bench_training_curve.py [--epochs 5 12] [--seed 0] [--output FILE]
 
 For each epoch count, trains the reference solution's ResNet50 (from the source notebook)
 from scratch with ``training.settings(epochs=E)`` (the schedule spans the E epochs), then
@@ -74,17 +74,21 @@ def quoted_points(results: dict) -> list[str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, nargs="+", default=[3, 4, 6, 8])
+    parser.add_argument("--epochs", type=int, nargs="+", default=[5, 12])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from resnet_utils.cpu import tune
+
+    cpu = tune()   # as the notebook's first cell does (oneDNN, malloc), before TensorFlow loads
     from bench_notebook import cpu_model, versions
     from resnet_utils import training
 
     results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": {"cpu_model": cpu_model(), "cpu_count": os.cpu_count()},
+               "cpu_settings": {"TF_ENABLE_ONEDNN_OPTS": cpu["onednn"], "malloc_mmap_threshold_fixed": cpu["malloc"]},
                "versions": versions(), "settings": dict(training.FULL, verbose=0), "points": []}
     ResNet50 = reference_resnet50()
     for epochs in args.epochs:

@@ -4,6 +4,9 @@ Submodules (imported on demand so that ``import resnet_utils`` stays cheap):
 
 - :mod:`resnet_utils.config`: fast mode (nbgrader or ``RESNET_FAST=1``), the one switch
   that shrinks every run.
+- :mod:`resnet_utils.quiet` / :mod:`resnet_utils.cpu`: ``import_tensorflow()``, the first
+  call of every notebook: CPU settings applied before TensorFlow loads (oneDNN, malloc) and
+  no start-up notice on stderr.
 - :mod:`resnet_utils.hands`: draws the hand pictures of the course's data set.
 - :mod:`resnet_utils.data`: the SIGNS-compatible data set (files, cache), one-hot labels,
   normalisation, images.

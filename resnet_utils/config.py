@@ -22,6 +22,14 @@ __all__ = ["fast_mode", "pick"]
 #: The values of ``NBGRADER_EXECUTION`` with which nbgrader runs a notebook.
 NBGRADER_MODES = ("autograde", "validate")
 
+#: The course's assignments, in order: assignment (nbgrader's name, the folder under
+#: ``source/`` and ``release/``) -> its one notebook. The only place that pairs them
+#: (``autograder.course`` and :mod:`resnet_utils.reference` read it from here).
+ASSIGNMENTS = {
+    "residual_networks": "Residual_Networks.ipynb",
+    "resnet_cifar": "ResNet_CIFAR.ipynb",
+}
+
 
 def fast_mode() -> bool:
     """True when nbgrader executes the notebook or ``RESNET_FAST`` is set (not ``""``/``"0"``)."""

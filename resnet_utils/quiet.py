@@ -1,7 +1,10 @@
-"""Import TensorFlow without its start-up notice on stderr (a red block in JupyterLab).
+"""Import TensorFlow without its start-up notice on stderr (a red block in JupyterLab), tuned for the CPU.
 
     from resnet_utils.quiet import import_tensorflow
     import_tensorflow()   # before keras
+
+First it applies :func:`resnet_utils.cpu.tune` (oneDNN's CPU kernels on, glibc malloc giving
+large freed blocks back), which must happen before TensorFlow is loaded.
 
 Why: on CPUs where TensorFlow turns its oneDNN optimisations on by default (most recent
 Intel and AMD server CPUs, mybinder.org's among them; any CPU with
@@ -20,9 +23,9 @@ it in red under the import cell (nbgrader scores stderr in a test cell as a fail
 TensorFlow with descriptor 2 sent to a temporary file, and writes back to stderr
 everything TensorFlow printed except that INFO notice (and absl's preamble line when
 nothing else follows it): warnings and errors still show. With ``TF_CPP_MIN_LOG_LEVEL=0``
-(all logs wanted) nothing is filtered. oneDNN stays on (``TF_ENABLE_ONEDNN_OPTS`` is left
-alone: turning it off would slow training down on those CPUs). This module imports
-nothing from the course.
+(all logs wanted) nothing is filtered. oneDNN stays on (:func:`~resnet_utils.cpu.tune` turns it on
+everywhere unless ``TF_ENABLE_ONEDNN_OPTS`` is set). This module imports nothing else from
+the course.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import os
 import re
 import sys
 import tempfile
+
+from .cpu import tune
 
 __all__ = ["import_tensorflow", "strip_startup_notices"]
 
@@ -64,6 +69,7 @@ def import_tensorflow():
     ``TF_CPP_MIN_LOG_LEVEL`` asks for INFO logs (0), or when descriptor 2 cannot be
     redirected.
     """
+    tune()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules or _min_log_level() < 1:
         import tensorflow

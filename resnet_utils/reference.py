@@ -19,13 +19,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .config import ASSIGNMENTS
+
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "source" / "residual_networks" / "Residual_Networks.ipynb"
 #: The source notebook of each assignment (its reference file is ``reference/<assignment>.json``).
-SOURCES = {
-    "residual_networks": SOURCE,
-    "resnet_cifar": ROOT / "source" / "resnet_cifar" / "ResNet_CIFAR.ipynb",
-}
+SOURCES = {a: ROOT / "source" / a / notebook for a, notebook in ASSIGNMENTS.items()}
+SOURCE = SOURCES["residual_networks"]
 
 
 def reference_file(source: Path) -> Path:

@@ -156,6 +156,24 @@ def test_grade_options_from_the_command_line():
     assert defaults == Options(assignment="x")
 
 
+def test_class_demo_grades_every_assignment_or_the_one_asked_for():
+    from autograder import classroom, course, examples
+    from autograder.__main__ import build_parser
+
+    assert build_parser().parse_args(["class-demo"]).assignment is None        # every assignment
+    assert build_parser().parse_args(["class-demo", "--assignment", "resnet_cifar"]).assignment == "resnet_cifar"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["class-demo", "--assignment", "nope"])
+    assert [c.name for c in classroom.class_of(course.ASSIGNMENT)] == [c.name for c in classroom.full_class()]
+    assert [c.name for c in classroom.class_of(course.ASSIGNMENT, small=True)] == \
+        [c.name for c in classroom.small_class()]
+    cifar = classroom.class_of("resnet_cifar")
+    assert [c.name for c in cifar] == [c.name for c in examples.EXAMPLES_BY_ASSIGNMENT["resnet_cifar"]]
+    assert len(cifar) == 8 and cifar[0].name == "kim_reference"
+    with pytest.raises(ValueError, match="unknown assignment 'nope'"):
+        classroom.class_of("nope")
+
+
 def _pool_run(tmp_path, name, spec, wall_limit):
     from autograder.pool import Limits, WorkerPool
 

@@ -154,6 +154,19 @@ def test_cli_exits_2_with_the_message_on_bad_input(capsys):
     assert info.value.code == 2
 
 
+def test_cli_opens_the_release_notebook_of_the_assignment_asked_for(capsys):
+    assert cli_main(["links", "--repo", "alice/resnet-course", "--assignment", "resnet_cifar"]) == 0
+    out = capsys.readouterr().out
+    assert "urlpath=lab/tree/release/resnet_cifar/ResNet_CIFAR.ipynb" in out
+    assert "Residual_Networks" not in out
+    assert links.release_path("residual_networks") == links.DEFAULT_PATH
+    with pytest.raises(links.LinkError, match="unknown assignment 'nope'; the course has residual_networks"):
+        links.release_path("nope")
+    with pytest.raises(SystemExit) as info:   # one notebook: --assignment or --path
+        cli_main(["links", "--repo", "a/b", "--assignment", "resnet_cifar", "--path", "x.ipynb"])
+    assert info.value.code == 2
+
+
 # ----------------------------------------------------------------------------- binder/
 
 BINDER_PINS = binder_check.read_pins(binder_check.REQUIREMENTS)

@@ -181,3 +181,50 @@ def test_dask_estimate_formula():
 
     assert bench_dask.estimate(40.0, 0.25, students=1000, concurrent=50) == 20 * 40 * 1.25
     assert bench_dask.estimate(40.0, 0.0, students=101, concurrent=50) == 3 * 40
+
+
+def test_readme_quotes_the_autograde_bench():
+    """bench/results/autograde.json (``bench/bench_autograde.py``): every assignment's reference
+    solution autograded with full marks within the target, on a recorded machine; README quotes it."""
+    import bench_autograde
+
+    d = json.loads(bench_autograde.RESULTS.read_text())
+    assert d["machine"]["cpu_count"] >= 1 and d["machine"]["cpu_model"]
+    assert set(d["assignments"]) == {"residual_networks", "resnet_cifar"}
+    for name, r in d["assignments"].items():
+        assert r["runs"] and r["full_marks"] is True, name
+        assert r["wall_s_max"] == max(run["wall_s"] for run in r["runs"])
+        assert r["wall_s_max"] <= d["target_wall_s_max"] == 60.0, name
+    quoted = bench_autograde.quoted(d)
+    text = " ".join((ROOT / "README.md").read_text().split())
+    line = ("a correct notebook of assignment 1 was autograded in at most %s, one of assignment 2 in at most %s"
+            % (quoted["residual_networks"], quoted["resnet_cifar"]))
+    assert line in text, "README.md does not quote bench/results/autograde.json: expected %r" % line
+
+
+def test_readme_quotes_the_memory_of_the_exercises():
+    """What Binder users need: the peak up to the last graded test cell (hidden tests of Exercise 3)."""
+    peaks = [c["peak_rss_mib_so_far"] for r in RESULTS["runs"] for c in r["cells"]
+             if c["first_line"].startswith("# Hidden tests of Exercise 3")]
+    assert len(peaks) == len(RESULTS["runs"])
+    quoted = "at most %.2f GiB up to the last test cell" % (max(peaks) / 1024)
+    assert quoted in " ".join((ROOT / "README.md").read_text().split()), quoted
+
+
+def test_readme_quotes_where_the_memory_goes():
+    """The per-cell peaks behind README's explanation of the unmet memory target."""
+    def peak(run, first_line):
+        return next(c["peak_rss_mib_so_far"] for c in run["cells"] if c["first_line"].startswith(first_line))
+
+    runs = RESULTS["runs"]
+    imports = max(peak(r, "import os") for r in runs)
+    trained = max(peak(r, "settings = training.settings()") for r in runs)
+    reload = max(peak(r, "path = training.model_path(settings)") - peak(r, "steps = len(history.epoch)")
+                 for r in runs)
+    quoted = ("the first cell (importing TensorFlow) reaches %.2f GiB, the training cell %.2f GiB (the weights "
+              "with AdamW's two moments are 0.26 GiB of it; the traced training step and a batch's activations "
+              "most of the rest), and saving and reloading the model adds %.2f GiB"
+              % (imports / 1024, trained / 1024, reload / 1024))
+    assert quoted in " ".join((ROOT / "README.md").read_text().split()), quoted
+    weights_and_moments = 3 * 4 * RESULTS["runs"][0]["resnet50_parameters"]   # float32 weights, m and v
+    assert "%.2f GiB" % (weights_and_moments / 2**30) == "0.26 GiB"

@@ -240,3 +240,32 @@ def test_model_path_is_temporary_in_fast_mode_and_removed_at_exit(full_env, tmp_
     path = Path(out[0])
     assert out[1] == "True" and path.parent.parent == tmp_path and path.name == "resnet50_signs.keras"
     assert not path.parent.exists(), "the temporary model folder outlived the kernel"
+
+
+def test_compile_uses_adamw_with_decay_and_adam_without(full_env):
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    training.compile_model(model, training.settings(weight_decay=1e-3), 40)
+    assert type(model.optimizer) is keras.optimizers.AdamW
+    assert model.optimizer.weight_decay == pytest.approx(1e-3)
+    training.compile_model(model, training.settings(weight_decay=0.0), 40)
+    assert type(model.optimizer) is keras.optimizers.Adam
+    assert model.optimizer.weight_decay is None
+
+
+def test_schedule_equals_keras_cosine_decay_with_warmup(full_env):
+    """The schedule computes what Keras's CosineDecay does, without a conditional in the graph."""
+    import keras
+
+    s = training.settings(learning_rate=3e-3, warmup_fraction=0.3)
+    ours = training.learning_rate_schedule(248, s)
+    warmup = int(round(0.3 * 248))
+    keras_schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=3e-3 / 25, decay_steps=248 - warmup, alpha=0.0,
+        warmup_target=3e-3, warmup_steps=warmup)
+    steps = np.arange(0, 249)
+    np.testing.assert_allclose([float(ours(t)) for t in steps], [float(keras_schedule(t)) for t in steps],
+                               rtol=1e-5, atol=1e-9)
+    assert keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(ours)).get_config() \
+        == ours.get_config()
