@@ -57,6 +57,7 @@ bench: venv
 	$(PY) bench/bench_walkthroughs.py
 	$(PY) bench/bench_grading.py --jobs 2
 	$(PY) bench/bench_autograde.py
+	$(PY) bench/bench_training_memory.py
 
 ## The students' environment of binder/ as mybinder.org builds it (a fresh venv, postBuild), then the
 ## release notebook (fast mode) and a walkthrough in its kernel: errors and peak memory vs Binder's 2 GB.

@@ -346,6 +346,54 @@ def model_path(s: Settings, name: str = "resnet50_signs.keras") -> Path:
     return Path(name)
 
 
+def save_model(model, path) -> Path:
+    """Save ``model`` to the ``.keras`` file ``path``: what ``model.save(path)`` writes, in less memory.
+
+    The archive is Keras's own: ``model.save(folder, zipped=False)`` writes ``config.json``,
+    ``metadata.json`` and ``model.weights.h5`` into a temporary folder next to ``path``, and
+    they are stored (uncompressed, as Keras does) in the zip file ``path``, streamed from
+    disk. ``model.save(path)`` itself, on a machine with enough free memory, builds the
+    weights file in memory and copies it before writing it (``keras.src.saving.saving_lib``);
+    for a model with 96 MiB of weights that is about 110 MiB of Python memory at its peak,
+    against about 8 here (``tests/test_training.py`` measures both with ``tracemalloc``).
+    ``keras.models.load_model(path)`` reads the file like any other ``.keras`` file.
+    """
+    import zipfile
+
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"save_model writes a .keras file; got {str(path)!r}: end the name with .keras")
+    with tempfile.TemporaryDirectory(prefix=".saving-", dir=path.parent) as tmp:
+        folder = Path(tmp) / "model"
+        model.save(folder, zipped=False)
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+            for file in sorted(f for f in folder.rglob("*") if f.is_file()):
+                archive.write(file, file.relative_to(folder).as_posix())
+    return path
+
+
+def load_model(path, compile: bool = False):
+    """Load the ``.keras`` file ``path`` like ``keras.models.load_model(path, compile=compile)``, in less memory.
+
+    The archive is extracted into a temporary folder next to it and Keras loads that
+    folder (h5py reads the weights from disk); ``keras.models.load_model(path)`` reads the
+    whole weights file into memory first when there is enough free memory. ``compile=False``
+    (the default here): without the optimizer, which is only needed to train on.
+    """
+    import zipfile
+
+    import keras
+
+    path = Path(path)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{str(path)!r} is not a .keras file (a zip archive); save it with "
+                         "training.save_model(model, path) or model.save(path)")
+    with tempfile.TemporaryDirectory(prefix=".loading-", dir=path.parent) as tmp:
+        with zipfile.ZipFile(path) as archive:
+            archive.extractall(tmp)
+        return keras.models.load_model(tmp, compile=compile)
+
+
 def predict(model, X, s: Settings):
     """Class probabilities for (the first ``s.n_test`` of) X (BatchNorm in inference mode)."""
     n = len(X) if s.n_test is None else min(s.n_test, len(X))

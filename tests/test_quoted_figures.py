@@ -12,6 +12,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_notebook  # noqa: E402
 import bench_training_curve  # noqa: E402
+import bench_training_memory  # noqa: E402
 
 RESULTS = json.loads(bench_notebook.RESULTS.read_text())
 
@@ -228,3 +229,27 @@ def test_readme_quotes_where_the_memory_goes():
     assert quoted in " ".join((ROOT / "README.md").read_text().split()), quoted
     weights_and_moments = 3 * 4 * RESULTS["runs"][0]["resnet50_parameters"]   # float32 weights, m and v
     assert "%.2f GiB" % (weights_and_moments / 2**30) == "0.26 GiB"
+
+
+def test_readme_quotes_the_training_memory_bench():
+    """What one training step adds to a process's peak, per setting: the figures behind the unmet memory target."""
+    results = json.loads(bench_training_memory.RESULTS.read_text())
+    assert [c["name"] for c in results["configs"]] == [c[0] for c in bench_training_memory.CONFIGS]
+    assert results["machine"]["cpu_count"] >= 1 and results["machine"]["cpu_model"]
+    for c in results["configs"]:
+        assert c["training_adds_mib"] == c["peak_rss_mib_trained"] - c["peak_rss_mib_built"] > 0
+    text = " ".join((ROOT / "README.md").read_text().split())
+    for line in bench_training_memory.quoted_configs(results):
+        assert line in text, f"README.md does not quote {line!r} from bench/results/training_memory.json"
+    # What the target leaves the training cell: 1.8 GB minus the notebook's peak before it.
+    before = max(c["peak_rss_mib_so_far"] for r in RESULTS["runs"] for c in r["cells"]
+                 if c["first_line"].startswith("X_train = data.normalize"))
+    left = RESULTS["targets"]["peak_rss_mib_max"] - before
+    under = [c for c in results["configs"] if c["training_adds_mib"] < left]
+    default = results["configs"][0]
+    assert [c["name"] for c in under] == ["eager, batch 8"]
+    slower = (under[0]["step_s"] / under[0]["batch_size"]) / (default["step_s"] / default["batch_size"])
+    line = ("Before the training cell the notebook holds %.2f GiB, so the target leaves the training cell %.2f GiB: "
+            "only eager execution stays under that, at %.0f times the time per image of the default"
+            % (before / 1024, left / 1024, slower))
+    assert line in text, line
