@@ -375,10 +375,13 @@ def save_model(model, path) -> Path:
 def load_model(path, compile: bool = False):
     """Load the ``.keras`` file ``path`` like ``keras.models.load_model(path, compile=compile)``, in less memory.
 
-    The archive is extracted into a temporary folder next to it and Keras loads that
-    folder (h5py reads the weights from disk); ``keras.models.load_model(path)`` reads the
-    whole weights file into memory first when there is enough free memory. ``compile=False``
-    (the default here): without the optimizer, which is only needed to train on.
+    The archive is extracted into a temporary folder (next to it, or the system's when that
+    folder is read-only) and Keras loads that folder (h5py reads the weights from disk);
+    ``keras.models.load_model(path)`` reads the whole weights file into memory first when
+    there is enough free memory. Like Keras, it refuses an archive member that would expand
+    to far more than it stores (a decompression bomb; Keras's own ``.keras`` files are stored
+    uncompressed). ``compile=False`` (the default here): without the optimizer, which is only
+    needed to train on.
     """
     import zipfile
 
@@ -388,10 +391,19 @@ def load_model(path, compile: bool = False):
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{str(path)!r} is not a .keras file (a zip archive); save it with "
                          "training.save_model(model, path) or model.save(path)")
-    with tempfile.TemporaryDirectory(prefix=".loading-", dir=path.parent) as tmp:
-        with zipfile.ZipFile(path) as archive:
-            archive.extractall(tmp)
-        return keras.models.load_model(tmp, compile=compile)
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.file_size > 2**20 and info.file_size > 100 * max(1, info.compress_size):
+                raise ValueError(f"{str(path)!r}: its member {info.filename!r} would expand from "
+                                 f"{info.compress_size} to {info.file_size} bytes; not loading a "
+                                 "possible decompression bomb")
+        try:
+            tmp = tempfile.TemporaryDirectory(prefix=".loading-", dir=path.parent)
+        except OSError:   # a read-only folder
+            tmp = tempfile.TemporaryDirectory(prefix="resnet_course_loading_")
+        with tmp as folder:
+            archive.extractall(folder)
+            return keras.models.load_model(folder, compile=compile)
 
 
 def predict(model, X, s: Settings):

@@ -1,5 +1,7 @@
 """Training helpers: settings, schedule, initialisation tricks, BatchNorm recalibration, saving."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -241,6 +243,34 @@ def test_save_and_load_model_refuse_other_files_with_a_clear_message(tmp_path):
     not_a_zip.write_text("not a model")
     with pytest.raises(ValueError, match="not a .keras file"):
         training.load_model(not_a_zip)
+    import zipfile
+
+    bomb = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("model.weights.h5", b"\0" * (8 * 2**20))   # 8 MiB of zeros deflate to ~8 KiB
+    with pytest.raises(ValueError, match="decompression bomb"):
+        training.load_model(bomb)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.keras", "model.keras"]   # nothing extracted
+
+
+def test_load_model_extracts_to_the_system_temp_folder_when_the_file_is_in_a_read_only_one(
+        tmp_path, full_env, monkeypatch):
+    import tempfile
+
+    model = _bn_net()
+    path = training.save_model(model, tmp_path / "model.keras")
+    real, folders = tempfile.TemporaryDirectory, []
+
+    def read_only_next_to_the_file(*args, **kwargs):
+        if kwargs.get("dir") is not None:
+            raise PermissionError(13, "Permission denied", str(kwargs["dir"]))
+        folders.append(real(*args, **kwargs))
+        return folders[-1]
+
+    monkeypatch.setattr(tempfile, "TemporaryDirectory", read_only_next_to_the_file)
+    X = _shifted_data(n=8)[0]
+    np.testing.assert_array_equal(training.load_model(path).predict(X, verbose=0), model.predict(X, verbose=0))
+    assert len(folders) == 1 and not Path(folders[0].name).exists()   # used, then removed
 
 
 def test_save_and_load_model_do_not_hold_the_weights_file_in_memory(tmp_path, full_env):
