@@ -271,6 +271,15 @@ def quoted_figures(results: dict) -> dict:
     }
 
 
+def record_point(results: dict, key: str, point: dict, output: Path) -> None:
+    """Append ``point`` to ``results[key]``, print it, and write the results file: a run that
+    stops half-way keeps what it measured."""
+    results[key].append(point)
+    print(json.dumps(point), flush=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=1) + "\n")
+
+
 def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -15,7 +15,6 @@ measured. A full notebook run adds about 60-70 s to the fit time on a slow 2-cor
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -83,7 +82,7 @@ def main(argv=None) -> int:
     from resnet_utils.cpu import tune
 
     cpu = tune()   # as the notebook's first cell does (oneDNN, malloc), before TensorFlow loads
-    from bench_notebook import cpu_model, versions
+    from bench_notebook import cpu_model, record_point, versions
     from resnet_utils import training
 
     results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -92,11 +91,7 @@ def main(argv=None) -> int:
                "versions": versions(), "settings": dict(training.FULL, verbose=0), "points": []}
     ResNet50 = reference_resnet50()
     for epochs in args.epochs:
-        p = point(ResNet50, epochs, args.seed)
-        results["points"].append(p)
-        print(json.dumps(p), flush=True)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(results, indent=1) + "\n")
+        record_point(results, "points", point(ResNet50, epochs, args.seed), args.output)
     print(f"wrote {args.output}")
     return 0
 

@@ -102,19 +102,15 @@ def main(argv=None) -> int:
     if args.steps < 2:
         parser.error("--steps must be at least 2 (the first step includes tracing)")
     sys.path.insert(0, str(ROOT))
-    from bench_notebook import cpu_model, versions
+    from bench_notebook import cpu_model, record_point, versions
 
     results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                "machine": {"cpu_model": cpu_model(), "cpu_count": os.cpu_count()},
                "versions": versions(), "steps": args.steps, "model": "reference ResNet50, 64x64x3, 6 classes",
                "configs": []}
     for name, batch, eager, env in CONFIGS:
-        r = {"name": name, "batch_size": batch, "eager": eager, "env": env,
-             **measure(batch, eager, env, args.steps)}
-        results["configs"].append(r)
-        print(json.dumps(r), flush=True)
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(results, indent=1) + "\n")
+        record_point(results, "configs", {"name": name, "batch_size": batch, "eager": eager, "env": env,
+                                          **measure(batch, eager, env, args.steps)}, args.output)
     print(f"wrote {args.output}")
     return 0
 
