@@ -253,6 +253,10 @@ def test_readme_quotes_the_training_memory_bench():
             "only eager execution stays under that, at %.0f times the time per image of the default"
             % (before / 1024, left / 1024, slower))
     assert line in text, line
+    graph8, eager8 = (next(c for c in results["configs"] if c["name"] == n) for n in ("graph, batch 8", "eager, batch 8"))
+    line = ("eager execution, which traces nothing, adds %.2f GiB less at batch 8"
+            % ((graph8["training_adds_mib"] - eager8["training_adds_mib"]) / 1024))
+    assert line in text, line
     bare = default["peak_rss_mib_trained"]
     assert bare > RESULTS["targets"]["peak_rss_mib_max"]
     line = ("A fresh process that only builds the model and trains it at batch 32 already peaks at %.2f GiB, "
