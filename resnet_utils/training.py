@@ -388,6 +388,9 @@ def load_model(path, compile: bool = False):
     import keras
 
     path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file {str(path)!r}: run the cell that trains and saves the "
+                                "model first, or give the path of a .keras file")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{str(path)!r} is not a .keras file (a zip archive); save it with "
                          "training.save_model(model, path) or model.save(path)")

@@ -239,6 +239,8 @@ def test_saved_model_reloads_with_identical_predictions(tmp_path, full_env):
 def test_save_and_load_model_refuse_other_files_with_a_clear_message(tmp_path):
     with pytest.raises(ValueError, match="end the name with .keras"):
         training.save_model(object(), tmp_path / "model.h5")
+    with pytest.raises(FileNotFoundError, match="no model file .*missing.keras"):
+        training.load_model(tmp_path / "missing.keras")
     not_a_zip = tmp_path / "model.keras"
     not_a_zip.write_text("not a model")
     with pytest.raises(ValueError, match="not a .keras file"):
