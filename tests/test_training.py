@@ -1,5 +1,6 @@
 """Training helpers: settings, schedule, initialisation tricks, BatchNorm recalibration, saving."""
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -227,8 +228,6 @@ def test_saved_model_reloads_with_identical_predictions(tmp_path, full_env):
         np.testing.assert_array_equal(reloaded.predict(X, verbose=0), expected)
         for a, b in zip(training.batchnorm_layers(model), training.batchnorm_layers(reloaded)):
             np.testing.assert_array_equal(np.asarray(a.moving_mean), np.asarray(b.moving_mean))
-    import zipfile
-
     with zipfile.ZipFile(ours) as a, zipfile.ZipFile(keras_own) as b:
         assert sorted(a.namelist()) == sorted(b.namelist())
         assert a.read("config.json") == b.read("config.json")
@@ -245,8 +244,6 @@ def test_save_and_load_model_refuse_other_files_with_a_clear_message(tmp_path):
     not_a_zip.write_text("not a model")
     with pytest.raises(ValueError, match="not a .keras file"):
         training.load_model(not_a_zip)
-    import zipfile
-
     bomb = tmp_path / "bomb.keras"
     with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("model.weights.h5", b"\0" * (8 * 2**20))   # 8 MiB of zeros deflate to ~8 KiB
