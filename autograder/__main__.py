@@ -18,6 +18,11 @@ Subcommands:
 - ``links --repo OWNER/NAME [--ref REF] [--hub URL] [--path PATH]``: the mybinder.org badge
   and URL that open the release notebook in JupyterLab and, with ``--hub``, the
   nbgitpuller link for a JupyterHub (:mod:`autograder.links`).
+- ``publish OUT [--assignment A ...] [--git] [--repo OWNER/NAME] [--ref REF]``: write (or
+  update) the student edition in OUT, a folder outside the course: the release notebooks,
+  walkthroughs, ``resnet_utils`` (visible test cases' reference data only), ``binder/``, a
+  README and licence; no solution, hidden test or instructor file (:mod:`autograder.publish`).
+  ``--git``: commit it there, ready to push to its own repository.
 """
 
 from __future__ import annotations
@@ -102,6 +107,18 @@ def cmd_links(args) -> int:
     return 0
 
 
+def cmd_publish(args) -> int:
+    from .publish import PublishError, publish, summary_text
+
+    try:
+        result = publish(args.out, assignments=args.assignment, git=args.git, repo=args.repo, ref=args.ref)
+    except PublishError as exc:
+        print("error: %s" % exc, file=sys.stderr)
+        return 2
+    print(summary_text(result, git=args.git, repo=args.repo))
+    return 0
+
+
 def cmd_report(args) -> int:
     from .class_report import write
 
@@ -166,6 +183,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="open this assignment's release notebook")
     where.add_argument("--path", default=None, help=f"notebook to open (default {DEFAULT_PATH})")
     ln.set_defaults(func=cmd_links)
+
+    pb = sub.add_parser("publish", help="write the student edition (no solutions, hidden tests or instructor "
+                                        "files) into a folder outside the course, to push as its own repository")
+    pb.add_argument("out", metavar="OUT", help="the edition's folder: new, empty, or an earlier edition (updated in place)")
+    pb.add_argument("--assignment", "-a", action="append", metavar="A",
+                    help="only this assignment (repeatable; default: all, %s)" % ", ".join(ASSIGNMENTS))
+    pb.add_argument("--git", action="store_true",
+                    help="make OUT a git repository (branch main) and commit the edition (nothing changed: no commit)")
+    pb.add_argument("--repo", default=None, metavar="OWNER/NAME",
+                    help="the edition's GitHub repository: its README then has the Binder badges")
+    pb.add_argument("--ref", default=DEFAULT_REF, help=f"branch of the edition for the badges (default {DEFAULT_REF})")
+    pb.set_defaults(func=cmd_publish)
     return parser
 
 
