@@ -21,7 +21,10 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PY) -m resnet_utils.kernelspec >/dev/null
 	@touch $(STAMP)
 
+## The course's JupyterLab settings (no news prompt, no update checks, the course kernel) are
+## merged into the venv's overrides.json every time: an existing .venv gets them too.
 venv: $(STAMP)
+	@$(PY) -m resnet_utils.labsettings >/dev/null
 
 ## The course's main job: for each assignment, regenerate the release, autograde the bundled examples, check and print grades.
 demo: venv

@@ -7,7 +7,10 @@ and a page object that drives it with Playwright and the system's Chromium.
 - :class:`LabServer` starts ``jupyter lab`` from this environment on a free port with a
   random token, a temporary HOME, Jupyter config and user-settings folders, and a
   temporary root folder (the student's home): nothing of the developer's own set-up is
-  used and nothing is written into the repository.
+  used and nothing is written into the repository. Like a student's, it reads the course's
+  JupyterLab settings (no news, no update checks, the course kernel) from the environment's
+  ``share/jupyter/lab/settings/overrides.json``, which it first brings up to date with
+  ``resnet_utils.labsettings.install`` (what ``make venv`` and ``binder/postBuild`` run).
 - :class:`LabPage` is what a student does in the browser: open a notebook, Run All,
   wait until the kernel is idle, read the cells' outputs, click nbgrader's Validate
   button, fetch and submit in nbgrader's Assignments panel.
@@ -32,6 +35,8 @@ from pathlib import Path
 
 import pytest
 
+from resnet_utils import labsettings
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / ".pytest-artifacts" / "browser"
 
@@ -46,12 +51,11 @@ INSTALL_HINT = ("install it with `apt-get install -y chromium` (or set CHROMIUM_
                 "never `playwright install`")
 
 #: JupyterLab's user settings for the tests: every cell is drawn (JupyterLab 4 otherwise
-#: draws only the cells in view, so outputs further down are not in the page), and no
-#: news or update checks (no network).
+#: draws only the cells in view, so outputs further down are not in the page). Nothing
+#: else: no news, no update checks and the course kernel come from the course's overrides
+#: (resnet_utils/labsettings.py), which the server reads as a student's does.
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                      "checkForUpdates": False},
 }
 
 #: What JupyterLab renders a stderr stream (and an error's traceback) with.
@@ -139,6 +143,12 @@ class LabServer:
     def config_dir(self) -> Path:
         return self.home / ".jupyter"
 
+    @property
+    def app_dir(self) -> Path:
+        """JupyterLab's application folder, the environment's (the server runs without
+        ``JUPYTERLAB_DIR``): its ``settings/overrides.json`` holds the course's settings."""
+        return Path(sys.prefix) / "share" / "jupyter" / "lab"
+
     def server_env(self) -> dict:
         env = dict(os.environ)
         for name in ("TF_CPP_MIN_LOG_LEVEL", "NBGRADER_EXECUTION", "JUPYTER_PATH", "JUPYTER_DATA_DIR",
@@ -156,6 +166,7 @@ class LabServer:
         return env
 
     def start(self) -> LabServer:
+        labsettings.install(self.app_dir)  # idempotent: the file a student's JupyterLab reads
         self.root.mkdir(parents=True, exist_ok=True)
         self.config_dir.mkdir(parents=True, exist_ok=True)
         settings = self.home / "lab-settings"
@@ -166,7 +177,7 @@ class LabServer:
         cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={self.port}",
                "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={self.token}",
                f"--ServerApp.root_dir={self.root}", "--ServerApp.allow_root=True",
-               "--ServerApp.open_browser=False", "--LabApp.news_url=None"]
+               "--ServerApp.open_browser=False"]
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, cwd=self.root, env=self.server_env(), stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
@@ -187,7 +198,11 @@ class LabServer:
 
     def api(self, path: str):
         """GET ``/api/<path>`` of the server, decoded JSON."""
-        with urllib.request.urlopen(f"{self.url}/api/{path}?token={self.token}", timeout=30) as r:
+        return self.get_json(f"api/{path}")
+
+    def get_json(self, path: str):
+        """GET ``/<path>`` of the server (``api/sessions``, ``lab/api/settings/<plugin id>``), decoded JSON."""
+        with urllib.request.urlopen(f"{self.url}/{path}?token={self.token}", timeout=30) as r:
             return json.loads(r.read())
 
     def log_tail(self, chars: int = 4000) -> str:
@@ -251,10 +266,30 @@ class LabPage:
         self.page.wait_for_selector("#jp-top-panel .lm-MenuBar-item", timeout=60_000)
 
     def open_notebook(self, path: str) -> None:
-        """Open ``path`` (relative to the server's root) and wait until its kernel is idle."""
+        """Open ``path`` (relative to the server's root) and wait until its kernel is idle.
+        Fails at once, with its text, when a dialog comes up instead (e.g. "Select Kernel")."""
         self.page.goto(self._url(path))
         self.page.wait_for_selector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell", timeout=120_000)
+        self.page.wait_for_function(f"() => {KERNEL_IDLE_JS} || !!document.querySelector('.jp-Dialog')",
+                                    timeout=180_000, polling=200)
+        dialogs = self.page.locator(".jp-Dialog").all_inner_texts()
+        assert not dialogs, f"opening {path}: a dialog came up instead of an idle kernel:\n" + "\n---\n".join(dialogs)
         self.wait_kernel_idle(timeout=180)
+
+    def kernel_label(self) -> str | None:
+        """The kernel's name as the status bar shows it ("Python 3 (ResNet Course)"; None: no kernel item)."""
+        return self.page.evaluate(
+            """() => { const t = [...document.querySelectorAll('#jp-main-statusbar .jp-StatusBar-TextItem')]
+                   .map(e => e.textContent.trim()).find(t => /\\|\\s*\\w+$/.test(t));
+                 return t ? t.replace(/\\s*\\|\\s*\\w+$/, '') : null; }""")
+
+    def body_text(self) -> str:
+        """Everything the page shows as text (notifications included)."""
+        return self.page.evaluate("() => document.body.innerText")
+
+    def toasts(self) -> list[str]:
+        """The text of every notification toast on screen."""
+        return self.page.locator(".Toastify__toast").all_inner_texts()
 
     @property
     def notebook(self):

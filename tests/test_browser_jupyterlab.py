@@ -14,7 +14,11 @@ of the ``make demo`` examples with a known mistake. What a student sees:
 - Run All with the mistake: the test cell shows the diagnostic;
 - nbgrader's Validate button: success for the solution, failure (with the diagnostic)
   for the mistake;
-- nbgrader's Assignments panel: Fetch, then Submit, against a temporary exchange.
+- nbgrader's Assignments panel: Fetch, then Submit, against a temporary exchange;
+- JupyterLab's own behaviour with the course's settings (resnet_utils/labsettings.py, read
+  from the environment as a student's JupyterLab reads them): no news prompt, no request
+  for news or updates, and the course kernel without the "Select Kernel" dialog, also for a
+  notebook with no kernel in its metadata.
 
 Skipped without Chromium or Playwright, except in CI (``CI=true``) where that fails.
 A failing test leaves a screenshot and the page's HTML in ``.pytest-artifacts/browser/``.
@@ -26,6 +30,7 @@ import os
 import re
 import shutil
 import urllib.request
+from urllib.parse import urlparse
 
 import nbformat
 import pytest
@@ -34,6 +39,7 @@ from nbgrader.utils import get_username
 import jupyterlab_browser as jb
 from autograder import course, examples
 from autograder.submissions import fill, nbgrader_meta, score_in_process, solution_sources
+from resnet_utils import labsettings
 
 pytestmark = pytest.mark.slow  # a JupyterLab server, a browser and kernels: minutes
 
@@ -258,3 +264,52 @@ def test_assignments_panel_fetches_and_submits(lab, server, exchange):
     assert len(submissions) == 1, sorted(p.name for p in inbound.iterdir())
     assert (submissions[0] / course.NOTEBOOK).is_file()
     assert (submissions[0] / "timestamp.txt").is_file()
+
+
+# ----------------------------------------------------------------------------- JupyterLab's own settings
+
+#: What the page asks the server for news and updates (jupyterlab/handlers/announcements.py:
+#: the server then fetches the Jupyter news feed or PyPI).
+NEWS_ENDPOINTS = ("/lab/api/news", "/lab/api/update")
+#: Loaded by JupyterLab's announcements plugin right before it asks about news or fetches them.
+ANNOUNCEMENTS_CONFIG = "/api/config/jupyterlabapputilsextensionannouncements"
+COURSE_KERNEL = ("python3", "Python 3 (ResNet Course)")  # resnet_utils.kernelspec
+
+
+def test_lab_opens_with_the_course_kernel_without_news_prompt_or_update_check(lab, server):
+    # the server serves the course's overrides as JupyterLab's defaults
+    for plugin, values in labsettings.course_overrides().items():
+        schema = server.get_json(f"lab/api/settings/{plugin}")["schema"]["properties"]
+        assert {key: schema[key]["default"] for key in values} == values, \
+            f"{plugin}: the server does not serve the course's overrides ({labsettings.overrides_path(server.app_dir)})"
+    specs = server.api("kernelspecs")
+    assert (specs["default"], specs["kernelspecs"][specs["default"]]["spec"]["display_name"]) == COURSE_KERNEL
+
+    # the release as handed out, then a notebook as File > New > Notebook makes it: no kernel
+    # (and no language) in its metadata, where JupyterLab would ask in the "Select Kernel" dialog
+    new = server.root / "new" / "Untitled.ipynb"
+    new.parent.mkdir(exist_ok=True)
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), str(new))
+    requests = []
+    lab.page.on("request", lambda r: requests.append(r.url))
+    for path in (NOTEBOOKS["untouched"], "new/Untitled.ipynb"):
+        # the announcements plugin asks about news (or fetches news and updates) as soon as this
+        # response is in and JupyterLab has restored its layout; the checks come after the kernel is idle
+        with lab.page.expect_response(lambda r: ANNOUNCEMENTS_CONFIG in r.url, timeout=120_000):
+            lab.open_notebook(path)  # fails on any dialog (Select Kernel) before the kernel is idle
+        # (c) the course kernel, started without a question
+        assert lab.kernel_label() == COURSE_KERNEL[1], (path, lab.kernel_label())
+        sessions = {s["path"]: s["kernel"]["name"] for s in server.api("sessions")}
+        assert sessions.get(path) == COURSE_KERNEL[0], sessions
+        # (a) no news prompt ("Would you like to get notified about official Jupyter news?")
+        toasts = lab.toasts()
+        assert not [t for t in toasts if "news" in t.lower()], toasts
+        assert "Jupyter news" not in lab.body_text()
+
+    # (b) the page asked the server for neither news nor updates, and talked to nothing else
+    paths = {urlparse(u).path for u in requests}
+    asked = sorted(p for p in paths if p.endswith(NEWS_ENDPOINTS))
+    assert not asked, f"the page asked the server for news or updates: {asked}"
+    hosts = {urlparse(u).netloc for u in requests if urlparse(u).scheme in ("http", "https")}
+    assert hosts == {urlparse(server.url).netloc}, sorted(hosts)
+    assert any(p.endswith(ANNOUNCEMENTS_CONFIG) for p in paths)  # the announcements plugin did run
