@@ -1,29 +1,39 @@
-"""Check that the students' environment of ``binder/`` installs, runs the notebooks and fits in 2 GB.
+"""Check what mybinder.org serves: the student edition's environment, and the full run inside Binder's limit.
 
-    python bench/binder_check.py [--walkthrough NAME] [--walkthrough-fast] [--keep DIR]
-                                 [--output FILE] [--timeout S]
+    python bench/binder_check.py [--limit BYTES] [--walkthrough NAME] [--no-unconstrained]
+                                 [--keep DIR] [--output FILE] [--timeout S]
     python bench/binder_check.py --update-requirements
 
-What mybinder.org (repo2docker) does with the repository, reproduced in a temporary folder:
+What mybinder.org (repo2docker) does with the student edition, reproduced in a temporary folder:
 
-1. a copy of the checkout as a clone would have it (tracked files and untracked files that
-   git does not ignore: no ``datasets/`` cache, no ``.venv``);
+1. the student edition, as ``python -m autograder publish`` writes it (what an instructor
+   points Binder at; no ``datasets/`` cache, no ``.venv``);
 2. a fresh virtual environment of this Python 3.11 (``binder/runtime.txt``), with
    ``pip install -r binder/requirements.txt`` (pip may use its cache; when pip cannot reach
    the package index the check stops with exit code 3 and says so);
-3. ``binder/postBuild`` run in the copy with that environment first on ``PATH`` (it installs
-   the course package and the course's kernel, ``MALLOC_ARENA_MAX=2`` included);
-4. the release notebook in fast mode (``RESNET_FAST=1``, what a student's "Run All" minus the
-   full training does; the full training run needs more than 2 GB, see the README) and one
-   walkthrough (default ``01_vanishing_gradients``, the lightest, in full mode: what a student
-   runs on Binder), each executed with nbclient in a fresh kernel of that environment, in the
-   notebook's folder, while :class:`bench_notebook.PeakRSS` samples the resident memory of
-   the kernel's process tree.
+3. ``binder/postBuild`` run in the edition with that environment first on ``PATH`` (the course
+   package, the course's kernel, JupyterLab's settings);
+4. each notebook executed with nbclient in a fresh kernel of that environment, in the
+   notebook's folder, with the kernel and this process in a **memory cgroup** of ``--limit``
+   bytes (default 1,750,000,000: mybinder.org's 2 G less room for the Jupyter server and a
+   second notebook; :mod:`memcgroup`, cgroup v1 or v2, created as root) and the page cache
+   dropped first, as in a fresh container:
 
-The results go to ``bench/results/binder.json`` (per notebook: wall seconds, peak RSS MiB,
-error; the limit, pass/fail, install and postBuild seconds, ``pip check``, the CPU, the
-package versions and the date). Exit code 0 when every notebook ran without error and
-every peak stayed under mybinder.org's memory limit (2 GB = 2·10⁹ bytes, Kubernetes' "2G"),
+   - the release notebook of assignment 1 with its exercises solved, in full mode: the kernel
+     reads the limit and picks its training recipe (``resnet_utils.training.memory_plan``);
+   - the release notebook again in a cgroup without a limit (unless ``--no-unconstrained``): the
+     default recipe's own need, the peak charge that ``training.FULL_NEEDS_BYTES`` is checked
+     against;
+   - one walkthrough (default ``01_vanishing_gradients``, in full mode).
+
+   Where no cgroup can be created (not root, no cgroup file system) the check says so, runs
+   without one and compares the peak RSS of the kernel's process tree with the limit instead.
+
+The results go to ``bench/results/binder.json``: per run, completion, wall seconds, the cgroup's
+peak charge and its peak of anonymous memory, OOM kills, the peak RSS, the test accuracy, the
+``memory:`` line the notebook printed (the setting it chose and why), errors; the limit,
+pass/fail, install and postBuild seconds, ``pip check``, the CPU, the load, the package
+versions and the date. Exit code 0 when every run completed without error inside the limit,
 1 otherwise, 3 when the environment could not be built.
 
 ``--update-requirements`` rewrites ``binder/requirements.txt``: the top-level packages listed
@@ -47,7 +57,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench_notebook import PeakRSS, cpu_model  # the same peak-RSS sampler as the other benchmarks
+from bench_notebook import PeakRSS, cpu_model, parse_outputs  # the same sampler and parser as the other benchmarks
+from memcgroup import CgroupUnavailable, MemoryCgroup, drop_page_cache
 
 ROOT = Path(__file__).resolve().parents[1]
 BINDER = ROOT / "binder"
@@ -57,8 +68,12 @@ RESULTS = ROOT / "bench" / "results" / "binder.json"
 RELEASE_NB = Path("release") / "residual_networks" / "Residual_Networks.ipynb"
 WALKTHROUGHS = Path("notebooks")
 DEFAULT_WALKTHROUGH = "01_vanishing_gradients"
-LIMIT_BYTES = 2_000_000_000          # mybinder.org: 2 GB per user (Kubernetes limit "2G")
+BINDER_BYTES = 2_000_000_000         # mybinder.org: 2 GB per user (Kubernetes limit "2G")
+#: The check's limit: Binder's 2 G less room for the Jupyter server and a second notebook.
+LIMIT_BYTES = 1_750_000_000
 LIMIT_MIB = round(LIMIT_BYTES / 2**20, 1)
+#: The line the training cell prints about memory (``resnet_utils.training.MemoryPlan``).
+MEMORY_LINE = re.compile(r"^memory: .*$", re.M)
 #: Installed everywhere, never pinned in constraints.txt (pip freeze leaves them out).
 BUILD_TOOLS = {"pip", "setuptools", "wheel"}
 #: The line that separates the top-level packages from their dependencies in requirements.txt.
@@ -182,21 +197,17 @@ def _run(cmd, *, cwd=None, env=None, what: str, pip: bool = False, timeout: int 
     return out
 
 
-def copy_checkout(dest: Path) -> int:
-    """Copy what a clone of this checkout would hold (tracked files, as in the working tree,
-    and untracked files that git does not ignore) to ``dest``; return the number of files."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                            capture_output=True, check=True).stdout.decode().split("\0")
-    count = 0
-    for rel in filter(None, listed):
-        src = ROOT / rel
-        if not src.is_file():
-            continue  # deleted in the working tree
-        target = dest / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target)
-        count += 1
-    return count
+def publish_edition(dest: Path) -> int:
+    """Step 1: the student edition of every assignment in ``dest`` (``python -m autograder publish``);
+    return its number of files."""
+    sys.path.insert(0, str(ROOT))
+    from autograder.publish import PublishError, publish
+
+    try:
+        publish(dest)
+    except PublishError as exc:
+        raise CheckError(f"python -m autograder publish failed: {exc}") from None
+    return sum(1 for f in dest.rglob("*") if f.is_file())
 
 
 def venv_env(venv: Path) -> dict:
@@ -212,16 +223,16 @@ def venv_env(venv: Path) -> dict:
 
 
 def build_environment(work: Path) -> dict:
-    """Steps 1-3: the copy, the venv from ``binder/requirements.txt``, ``binder/postBuild``."""
+    """Steps 1-3: the edition, the venv from its ``binder/requirements.txt``, its ``binder/postBuild``."""
     runtime = (BINDER / "runtime.txt").read_text().strip()
     wanted = runtime.removeprefix("python-")
     have = "%d.%d" % sys.version_info[:2]
     if wanted != have:
         raise CheckError(f"binder/runtime.txt asks for Python {wanted}; run this check with Python {wanted} "
                          f"(this is {have})")
-    repo, venv = work / "repo", work / "venv"
-    files = copy_checkout(repo)
-    print(f"[binder-check] copied {files} files of the checkout to {repo}", flush=True)
+    repo, venv = work / "edition", work / "venv"
+    files = publish_edition(repo)
+    print(f"[binder-check] published the student edition ({files} files) to {repo}", flush=True)
     t0 = time.perf_counter()
     _run([sys.executable, "-m", "venv", str(venv)], what="python -m venv")
     env = venv_env(venv)
@@ -251,36 +262,47 @@ PROBE = ("import sys as _s, resnet_utils as _r, keras as _k\n"
 
 
 def solved_release(repo: Path):
-    """The release notebook of the copy ``repo`` with its exercises solved by the reference
-    solution of ``source/`` (what a student who did them runs; the handed-out notebook stops
-    at the first test cell)."""
+    """The release notebook of the edition ``repo`` with its exercises solved by the reference
+    solution of the course's ``source/`` (what a student who did them runs; the handed-out
+    notebook stops at the first test cell)."""
     sys.path.insert(0, str(ROOT))
     from autograder.submissions import fill, solution_sources
 
-    return fill(repo / RELEASE_NB, solution_sources(repo / "source" / RELEASE_NB.relative_to("release")))
+    return fill(repo / RELEASE_NB, solution_sources(ROOT / "source" / RELEASE_NB.relative_to("release")))
 
 
-def execute(notebook: Path, built: dict, fast: bool, timeout: int) -> dict:
-    """Step 4 for one notebook: run it in a fresh kernel of the new environment (its kernelspec,
-    installed by postBuild) in the notebook's folder; wall time, peak RSS of the kernel tree.
-    The release notebook runs with its exercises solved (:func:`solved_release`)."""
+def _load(notebook: Path, built: dict):
     import nbformat
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
-    from nbclient import NotebookClient
 
     path = built["repo"] / notebook
     nb = solved_release(built["repo"]) if notebook == RELEASE_NB else nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
-    env = dict(built["env"])
-    if fast:
-        env["RESNET_FAST"] = "1"
+    return nb
+
+
+def _probe(nb) -> dict:
+    """Where the kernel ran (the probe cell's line): its Python, resnet_utils, Keras's backend."""
+    for output in nb.cells[-1].get("outputs", []):
+        for line in output.get("text", "").splitlines():
+            if line.startswith("BINDER_PROBE"):
+                _, exe, module, backend = line.split(" ", 3)
+                return {"kernel_python": exe, "resnet_utils": module, "keras_backend": backend}
+    return {}
+
+
+def _run_cells(nb, path: Path, env: dict, built: dict, timeout: int, group: MemoryCgroup | None):
+    """Execute every cell of ``nb`` in a fresh kernel (in ``group`` if given); (error, peak RSS)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+
     ksm = KernelSpecManager(kernel_dirs=[str(built["venv"] / "share" / "jupyter" / "kernels")])
     km = KernelManager(kernel_name="python3", kernel_spec_manager=ksm)
     client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})
     error, monitor = None, None
-    t0 = time.perf_counter()
+    if group is not None:
+        group.enter()   # this process and the kernel it starts
     try:
         with client.setup_kernel(env=env, cwd=str(path.parent)):
             monitor = PeakRSS(client.km.provisioner.process.pid)
@@ -293,31 +315,123 @@ def execute(notebook: Path, built: dict, fast: bool, timeout: int) -> dict:
     except Exception as exc:  # a failing cell or a dead kernel: recorded, the check goes on
         lines = [line for line in str(exc).splitlines() if line.strip()]
         error = f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:500]
-    wall = time.perf_counter() - t0
-    probe = {}
-    for output in nb.cells[-1].get("outputs", []):
-        for line in output.get("text", "").splitlines():
-            if line.startswith("BINDER_PROBE"):
-                _, exe, module, backend = line.split(" ", 3)
-                probe = {"kernel_python": exe, "resnet_utils": module, "keras_backend": backend}
+    finally:
+        if group is not None:
+            group.leave()
+    return error, (monitor.peak if monitor else 0)
+
+
+def execute(notebook: Path, built: dict, fast: bool, timeout: int, limit: int | None) -> dict:
+    """Step 4 for one notebook: run it in a fresh kernel of the new environment (its kernelspec,
+    installed by postBuild) in the notebook's folder, in a memory cgroup of ``limit`` bytes
+    (None: a cgroup without a limit) after dropping the page cache; where no cgroup can be
+    made, without one, comparing the peak RSS with the limit. The release notebook runs with
+    its exercises solved (:func:`solved_release`)."""
+    path = built["repo"] / notebook
+    nb = _load(notebook, built)
+    env = dict(built["env"], **({"RESNET_FAST": "1"} if fast else {}))
+    group, why_not = MemoryCgroup(limit if limit is not None else 2**62), None
+    try:
+        group.create()
+        why_not = drop_page_cache()
+        group.start_sampling()
+    except CgroupUnavailable as exc:
+        group, why_not = None, str(exc)
+        if limit is not None:
+            env["RESNET_MEMORY_LIMIT"] = str(limit)   # the notebook still plans for the limit
+    t0 = time.perf_counter()
+    try:
+        error, peak_rss = _run_cells(nb, path, env, built, timeout, group)
+        wall = time.perf_counter() - t0
+        measured = _cgroup_readings(group) if group is not None else {}
+    finally:
+        if group is not None:
+            group.remove()
+    probe = _probe(nb)
     if not error and not str(probe.get("kernel_python", "")).startswith(str(built["venv"])):
         error = f"the kernel did not run in the new environment: {probe or 'no probe output'}"
-    peak = monitor.peak if monitor else 0
+    if not error and measured.get("oom_kills"):
+        error = f"the kernel was killed for going over the limit ({measured['oom_kills']} OOM kill(s))"
+    text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                     for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    peak = measured.get("cgroup_peak_bytes", peak_rss)
     rel = lambda p: str(Path(p).relative_to(built["repo"])) if p and Path(p).is_relative_to(built["repo"]) else p
     return {"notebook": notebook.as_posix(), "mode": "fast" if fast else "full",
             "exercises": "solved with the reference solution" if notebook == RELEASE_NB else None,
-            "wall_s": round(wall, 1),
-            "peak_rss_mib": round(peak / 2**20), "under_limit": peak < LIMIT_BYTES, "error": error,
+            "limit_bytes": limit, "cgroup": group.describe() if group is not None else None,
+            "cgroup_unavailable": why_not if group is None else None,
+            "page_cache_dropped": group is not None and why_not is None,
+            "completed": error is None, "wall_s": round(wall, 1),
+            **{k: v for k, v in measured.items() if k != "cgroup_peak_bytes"},
+            "peak_mib": round(peak / 2**20), "peak_measure": "cgroup charge" if measured else "RSS of the kernel's process tree",
+            "peak_rss_mib": round(peak_rss / 2**20),
+            "under_limit": limit is None or peak < limit, "error": error,
+            "memory_line": (MEMORY_LINE.search(text) or [None])[0],
+            "test_accuracy": parse_outputs(text).get("test_accuracy"),
             "resnet_utils_from": rel(probe.get("resnet_utils")), "keras_backend": probe.get("keras_backend"),
             "figures": sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
                            for o in c.get("outputs", []))}
 
 
+def _cgroup_readings(group: MemoryCgroup) -> dict:
+    """What the cgroup recorded: its peak charge, the peak of anonymous memory, OOM kills, major faults
+    (pages read back from disk: many mean the limit squeezed the page cache)."""
+    group.sample()
+    stat = group.stat()
+    return {"cgroup_peak_bytes": group.peak_bytes, "cgroup_peak_mib": round(group.peak_bytes / 2**20),
+            "anon_peak_mib": round(group.anon_peak_bytes / 2**20), "oom_kills": group.oom_kills,
+            "major_page_faults": stat.get("pgmajfault", stat.get("total_pgmajfault"))}
+
+
+def _runs_to_make(args, walkthrough: Path) -> list[tuple[str, Path, bool, int | None]]:
+    """(name, notebook, fast, limit) of every run: the release notebook in the limit, unconstrained, the walkthrough."""
+    runs = [("release, full mode, in the limit", RELEASE_NB, False, args.limit)]
+    if not args.no_unconstrained:
+        runs.append(("release, full mode, no limit (the default recipe's need)", RELEASE_NB, False, None))
+    runs.append((f"walkthrough, {'fast' if args.walkthrough_fast else 'full'} mode, in the limit",
+                 walkthrough, args.walkthrough_fast, args.limit))
+    return runs
+
+
+def _failures(runs: list[dict]) -> list[str]:
+    failures = [f"{r['name']}: {r['error']}" for r in runs if r["error"]]
+    failures += [f"{r['name']}: peak {r['peak_mib']} MiB >= {round(r['limit_bytes'] / 2**20)} MiB"
+                 for r in runs if not r["under_limit"]]
+    return failures
+
+
+def _results(args, built: dict, runs: list[dict], start: float) -> dict:
+    installed = built["installed"]
+    failures = _failures(runs)
+    return {
+        "command": "make binder-check  (python bench/binder_check.py" + (" --walkthrough-fast" if args.walkthrough_fast else "") + ")",
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
+                    "load_average_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None},
+        "python": platform.python_version(),
+        "served": "the student edition (python -m autograder publish)",
+        "requirements": {"file": "binder/requirements.txt", "pinned": len(read_pins(REQUIREMENTS)),
+                         "top_level": top_level(), "installed_packages": len(installed),
+                         "pip_check_ok": built["pip_check_ok"], "pip_check": built["pip_check"]},
+        "versions": {name: installed[name] for name in VERSIONS_RECORDED if name in installed},
+        "install_s": built["install_s"], "postbuild_s": built["postbuild_s"],
+        "limit": f"{args.limit} bytes (mybinder.org's 2 G less room for the server and a second notebook)",
+        "limit_bytes": args.limit, "limit_mib": round(args.limit / 2**20, 1),
+        "runs": runs,
+        "total_s": round(time.perf_counter() - start, 1),
+        "pass": not failures, "failures": failures,
+    }
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=LIMIT_BYTES, metavar="BYTES",
+                        help=f"the memory cgroup's limit (default {LIMIT_BYTES})")
+    parser.add_argument("--no-unconstrained", action="store_true",
+                        help="skip the run without a limit (the default recipe's need)")
     parser.add_argument("--walkthrough", default=DEFAULT_WALKTHROUGH, help="walkthrough notebook in notebooks/ "
                         f"(name without .ipynb; default {DEFAULT_WALKTHROUGH})")
-    parser.add_argument("--walkthrough-fast", action="store_true", help="run the walkthrough in fast mode too")
+    parser.add_argument("--walkthrough-fast", action="store_true", help="run the walkthrough in fast mode")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell (default 1800)")
     parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
                         help="build in DIR (emptied first) and keep it, instead of a temporary folder")
@@ -344,8 +458,7 @@ def main(argv=None) -> int:
     if args.keep:
         shutil.rmtree(args.keep, ignore_errors=True)
         args.keep.mkdir(parents=True)
-        work_ctx = None
-        work = args.keep.resolve()
+        work_ctx, work = None, args.keep.resolve()
     else:
         work_ctx = tempfile.TemporaryDirectory(prefix="binder-check-")
         work = Path(work_ctx.name)
@@ -356,40 +469,26 @@ def main(argv=None) -> int:
             print(f"[binder-check] error: {exc}", file=sys.stderr)
             return 3
         runs = []
-        for notebook, fast in ((RELEASE_NB, True), (walkthrough, args.walkthrough_fast)):
-            print(f"[binder-check] running {notebook} ({'fast' if fast else 'full'} mode) ...", flush=True)
-            r = execute(notebook, built, fast, args.timeout)
+        for name, notebook, fast, limit in _runs_to_make(args, walkthrough):
+            print(f"[binder-check] {name}: {notebook} ...", flush=True)
+            r = {"name": name, **execute(notebook, built, fast, args.timeout, limit)}
             runs.append(r)
-            print(f"[binder-check]   {r['wall_s']:.0f} s, peak {r['peak_rss_mib']} MiB"
+            print(f"[binder-check]   {r['wall_s']:.0f} s, peak {r['peak_mib']} MiB ({r['peak_measure']})"
+                  + (f", test accuracy {r['test_accuracy']}" if r["test_accuracy"] is not None else "")
                   + (f", ERROR {r['error']}" if r["error"] else ""), flush=True)
+            if r["memory_line"]:
+                print(f"[binder-check]   {r['memory_line']}", flush=True)
+            if r["cgroup_unavailable"]:
+                print(f"[binder-check]   no cgroup: {r['cgroup_unavailable']}; compared the peak RSS instead", flush=True)
     finally:
         if work_ctx is not None:
             work_ctx.cleanup()
-    failures = [f"{r['notebook']}: {r['error']}" for r in runs if r["error"]]
-    failures += [f"{r['notebook']}: peak {r['peak_rss_mib']} MiB > {LIMIT_MIB} MiB" for r in runs if not r["under_limit"]]
-    installed = built["installed"]
-    results = {
-        "command": "make binder-check  (python bench/binder_check.py" + (" --walkthrough-fast" if args.walkthrough_fast else "") + ")",
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform(),
-                    "load_average_end": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None},
-        "python": platform.python_version(),
-        "requirements": {"file": "binder/requirements.txt", "pinned": len(read_pins(REQUIREMENTS)),
-                         "top_level": top_level(), "installed_packages": len(installed),
-                         "pip_check_ok": built["pip_check_ok"], "pip_check": built["pip_check"]},
-        "versions": {name: installed[name] for name in VERSIONS_RECORDED if name in installed},
-        "install_s": built["install_s"], "postbuild_s": built["postbuild_s"],
-        "limit": "2 GB (mybinder.org's memory limit per user)", "limit_mib": LIMIT_MIB,
-        "notebooks": runs,
-        "peak_rss_mib_max": max(r["peak_rss_mib"] for r in runs),
-        "total_s": round(time.perf_counter() - start, 1),
-        "pass": not failures, "failures": failures,
-    }
+    results = _results(args, built, runs, start)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=1) + "\n")
-    print(json.dumps({k: results[k] for k in ("install_s", "postbuild_s", "peak_rss_mib_max", "pass")}))
-    print(f"[binder-check] wrote {args.output}: {'PASS' if not failures else 'FAIL: ' + '; '.join(failures)}")
-    return 0 if not failures else 1
+    print(json.dumps({k: results[k] for k in ("install_s", "postbuild_s", "pass")}))
+    print(f"[binder-check] wrote {args.output}: {'PASS' if results['pass'] else 'FAIL: ' + '; '.join(results['failures'])}")
+    return 0 if results["pass"] else 1
 
 
 if __name__ == "__main__":

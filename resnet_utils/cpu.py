@@ -21,6 +21,12 @@
   freed, so what one cell freed does not stay in the process's memory. (The course's kernel
   also limits malloc's per-thread heaps: ``MALLOC_ARENA_MAX=2``, :mod:`resnet_utils.kernelspec`.)
 
+- **memory** (where the container allows less than a full run needs,
+  :func:`resnet_utils.training.memory_plan`): oneDNN allocates through malloc instead of its
+  own pool (``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1``, :data:`resnet_utils.training.LOW_MEMORY_ENV`),
+  which keeps every block it ever allocated; with malloc, memory that a cell frees goes back
+  to the system. It must be set before TensorFlow loads, so it is decided here.
+
 Settings the user made win: an existing ``TF_ENABLE_ONEDNN_OPTS`` or ``MALLOC_MMAP_THRESHOLD_``
 is kept. In fast mode (nbgrader executing the notebook, :func:`resnet_utils.config.fast_mode`)
 malloc is left alone: nothing big is trained, and the grading sandbox refuses ``ctypes``.
@@ -34,6 +40,7 @@ import os
 import sys
 
 from .config import fast_mode
+from .training import LOW_MEMORY_ENV, memory_plan
 
 __all__ = ["tune", "M_MMAP_THRESHOLD", "MMAP_THRESHOLD"]
 
@@ -63,8 +70,9 @@ def tune() -> dict:
     """Turn on oneDNN and fix malloc's mmap threshold (see the module docstring); once per process.
 
     Returns what was done: ``{"onednn": value of TF_ENABLE_ONEDNN_OPTS, "malloc": bool,
-    "late": bool}``; ``late`` is True when TensorFlow was already imported (then the oneDNN
-    setting no longer takes effect).
+    "low_memory": bool, "late": bool}``; ``late`` is True when TensorFlow was already imported
+    (then the oneDNN settings no longer take effect); ``low_memory``: the container allows
+    less than a full run needs and oneDNN's allocator was set for that (not in fast mode).
     """
     global _done
     if _done is None:
@@ -74,5 +82,9 @@ def tune() -> dict:
         # ctypes, as it should for student code.
         malloc = ("MALLOC_MMAP_THRESHOLD_" not in os.environ and not fast_mode()
                   and _mallopt({M_MMAP_THRESHOLD: MMAP_THRESHOLD}))
-        _done = {"onednn": onednn, "malloc": malloc, "late": late}
+        low = not fast_mode() and memory_plan().low
+        if low:
+            for key, value in LOW_MEMORY_ENV.items():
+                os.environ.setdefault(key, value)
+        _done = {"onednn": onednn, "malloc": malloc, "low_memory": low, "late": late}
     return dict(_done)

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import fast_mode
+from .memory import MemoryLimit, memory_limit
 
 #: Full-mode defaults; ``bench/results/notebook.json`` has the time, memory and accuracy.
 FULL = dict(epochs=8, batch_size=32, validation_split=0.1, learning_rate=3e-3,
@@ -52,6 +53,43 @@ FAST = dict(FULL, epochs=1, batch_size=8, validation_split=0.34, recalibration_b
             n_train=12, n_test=6, run_eagerly=True, verbose=2)
 #: Environment variables that change full-mode settings (used by bench/bench_notebook.py).
 ENV_OVERRIDES = {"epochs": "RESNET_EPOCHS", "batch_size": "RESNET_BATCH_SIZE", "seed": "RESNET_SEED"}
+
+#: The memory, in bytes, that a full run of the notebook with :data:`FULL` needs: the peak
+#: charge of its container's memory cgroup (the kernel, the process driving it, the page cache
+#: it reads), measured with an empty page cache (``bench/results/binder.json``, "unconstrained").
+FULL_NEEDS_BYTES = 2_600_000_000
+#: What a full run changes where its container allows less (:func:`memory_plan`): half the
+#: batch (the activations of a training step halve), the same number of recalibration images.
+LOW_MEMORY = dict(batch_size=16, recalibration_batches=32)
+#: Set before TensorFlow loads where memory is short (:func:`resnet_utils.cpu.tune`): oneDNN
+#: allocates through malloc instead of its own pool, which never gives memory back, so what
+#: earlier cells freed (the models the tests built) is returned to the system.
+LOW_MEMORY_ENV = {"TF_ONEDNN_USE_SYSTEM_ALLOCATOR": "1"}
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Whether a full run must save memory (``low``) and the limit that decided it."""
+
+    limit: MemoryLimit
+    low: bool
+
+    def __str__(self) -> str:
+        if not self.low:
+            return f"memory: {self.limit}; the default recipe needs about {FULL_NEEDS_BYTES / 1e9:.1f} GB"
+        changes = ", ".join(f"{k}={v}" for k, v in LOW_MEMORY.items())
+        return (f"memory: this container may use {self.limit}, less than the {FULL_NEEDS_BYTES / 1e9:.1f} GB "
+                f"the default recipe needs, so this run trains with {changes} and oneDNN's system allocator")
+
+
+def memory_plan(limit: MemoryLimit | None = None) -> MemoryPlan:
+    """The plan for this process's memory limit (:func:`resnet_utils.memory.memory_limit` unless given).
+
+    ``low`` when the limit is known and below :data:`FULL_NEEDS_BYTES`; an unknown limit
+    keeps the default recipe.
+    """
+    limit = memory_limit() if limit is None else limit
+    return MemoryPlan(limit, limit.bytes is not None and limit.bytes < FULL_NEEDS_BYTES)
 
 
 @dataclass(frozen=True)
@@ -80,11 +118,13 @@ class Settings:
     run_eagerly: bool
     verbose: int
     fast: bool = False
+    memory: str = ""
 
     def __str__(self) -> str:
         mode = "fast mode (nbgrader is running this notebook)" if self.fast else "full mode"
-        shown = {k: v for k, v in asdict(self).items() if k not in ("fast", "verbose")}
-        return f"{mode}: " + ", ".join(f"{k}={v}" for k, v in shown.items())
+        shown = {k: v for k, v in asdict(self).items() if k not in ("fast", "verbose", "memory")}
+        line = f"{mode}: " + ", ".join(f"{k}={v}" for k, v in shown.items())
+        return line + (f"\n{self.memory}" if self.memory else "")
 
     def replace(self, **changes) -> "Settings":
         """A copy with ``changes`` applied (checked like :func:`settings`)."""
@@ -104,7 +144,9 @@ def _checked(s: Settings) -> Settings:
 def settings(**overrides) -> Settings:
     """The settings for this run: fast under nbgrader, full otherwise; keywords override.
 
-    In full mode the environment variables ``RESNET_EPOCHS``, ``RESNET_BATCH_SIZE`` and
+    In full mode, where the container's memory limit is below what the default recipe needs
+    (:func:`memory_plan`), :data:`LOW_MEMORY` changes the defaults and ``memory`` says why
+    (printing the settings shows it). In full mode the environment variables ``RESNET_EPOCHS``, ``RESNET_BATCH_SIZE`` and
     ``RESNET_SEED`` change the defaults (used by ``bench/bench_notebook.py``).
 
     >>> settings(epochs=2).epochs
@@ -112,6 +154,9 @@ def settings(**overrides) -> Settings:
     """
     fast = fast_mode()
     base = dict(FAST if fast else FULL)
+    plan = None if fast else memory_plan()
+    if plan is not None and plan.low:
+        base.update(LOW_MEMORY)
     unknown = set(overrides) - set(base)
     if unknown:
         raise TypeError(f"unknown training setting(s) {sorted(unknown)}; known: {sorted(base)}")
@@ -122,7 +167,7 @@ def settings(**overrides) -> Settings:
             except ValueError:
                 raise ValueError(f"{var}={os.environ[var]!r} is not a whole number") from None
     base.update(overrides)
-    return _checked(Settings(fast=fast, **base))
+    return _checked(Settings(fast=fast, memory=str(plan) if plan is not None and plan.low else "", **base))
 
 
 # --------------------------------------------------------------------------------------
@@ -299,12 +344,19 @@ def fit(model, X, Y, s: Settings):
     """Train ``model`` on (the first ``s.n_train`` of) X, Y; return Keras's ``History``.
 
     Augmentation runs in a ``tf.data`` pipeline (prefetched, so it overlaps the training
-    step); validation uses the held-out images without augmentation.
+    step); validation uses the held-out images without augmentation. The models that
+    earlier cells built and dropped (the tests build several ResNet50s) are freed first:
+    Keras layers refer to each other in cycles, which only Python's cyclic garbage
+    collector frees, and it may not have run since.
     """
+    import gc
+
     import tensorflow as tf
 
+    gc.collect()
+
     X_fit, Y_fit, X_val, Y_val = split(X, Y, s)
-    ds = tf.data.Dataset.from_tensor_slices((X_fit.astype("float32"), Y_fit.astype("float32")))
+    ds = tf.data.Dataset.from_tensor_slices((np.asarray(X_fit, "float32"), np.asarray(Y_fit, "float32")))
     ds = ds.shuffle(len(X_fit), seed=s.seed, reshuffle_each_iteration=True).batch(s.batch_size)
     if s.augment:
         aug = augmenter(s.seed)

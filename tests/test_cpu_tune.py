@@ -38,6 +38,7 @@ held = rss() - base
 del blocks
 kept = rss() - base
 print(json.dumps({{"done": done, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+                  "allocator": os.environ.get("TF_ONEDNN_USE_SYSTEM_ALLOCATOR"),
                   "held_mib": held / 2**20, "kept_mib": kept / 2**20,
                   "tf_imported": "tensorflow" in sys.modules}}))
 """
@@ -46,7 +47,8 @@ print(json.dumps({{"done": done, "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS
 def probe(tune: bool, **env) -> dict:
     clean = {k: v for k, v in os.environ.items()
              if k not in ("TF_ENABLE_ONEDNN_OPTS", "MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_",
-                          "MALLOC_TRIM_THRESHOLD_", "NBGRADER_EXECUTION", "RESNET_FAST")}
+                          "MALLOC_TRIM_THRESHOLD_", "NBGRADER_EXECUTION", "RESNET_FAST",
+                          "RESNET_MEMORY_LIMIT", "TF_ONEDNN_USE_SYSTEM_ALLOCATOR")}
     out = subprocess.run([sys.executable, "-c", PROBE.format(root=str(ROOT), tune=tune)],
                          env={**clean, **env}, capture_output=True, text=True, check=True, timeout=60)
     return json.loads(out.stdout)
@@ -100,3 +102,17 @@ def test_tune_leaves_malloc_alone_under_nbgrader():
     """Fast mode (NBGRADER_EXECUTION set): no ctypes call, which the grading sandbox refuses."""
     r = probe(True, NBGRADER_EXECUTION="autograde")
     assert r["done"]["malloc"] is False and r["onednn"] == "1"
+
+
+def test_tune_picks_onednns_system_allocator_only_where_memory_is_short():
+    """Where the container allows less than a full run needs (here set by hand), oneDNN allocates
+    through malloc; with plenty of memory, or under nbgrader, TensorFlow's default stays."""
+    plenty = probe(True)
+    assert plenty["done"]["low_memory"] is False and plenty["allocator"] is None
+    short = probe(True, RESNET_MEMORY_LIMIT="1750000000")
+    assert short["done"]["low_memory"] is True and short["allocator"] == "1"
+    assert short["tf_imported"] is False
+    graded = probe(True, RESNET_MEMORY_LIMIT="1750000000", NBGRADER_EXECUTION="autograde")
+    assert graded["done"]["low_memory"] is False and graded["allocator"] is None
+    chosen = probe(True, RESNET_MEMORY_LIMIT="1750000000", TF_ONEDNN_USE_SYSTEM_ALLOCATOR="0")
+    assert chosen["allocator"] == "0"                                   # the user's choice wins

@@ -7,12 +7,55 @@ import numpy as np
 import pytest
 
 from resnet_utils import config, training
+from resnet_utils.memory import MemoryLimit
+
+PLENTY = MemoryLimit(24 * 2**30, "the machine's RAM; no cgroup memory limit")
+BINDER = MemoryLimit(1_750_000_000, "cgroup v1 hierarchical_memory_limit of /binder")
 
 
 @pytest.fixture
 def full_env(monkeypatch):
+    for var in ("NBGRADER_EXECUTION", "RESNET_FAST", "RESNET_MEMORY_LIMIT", *training.ENV_OVERRIDES.values()):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(training, "memory_limit", lambda: PLENTY)   # whatever the test machine has
+
+
+def test_memory_plan_keeps_the_default_where_it_fits_and_says_why_not_where_it_does_not():
+    assert not training.memory_plan(PLENTY).low
+    assert not training.memory_plan(MemoryLimit(None, "no cgroup memory limit")).low   # unknown: the default
+    assert not training.memory_plan(MemoryLimit(training.FULL_NEEDS_BYTES, "x")).low
+    plan = training.memory_plan(BINDER)
+    assert plan.low
+    assert str(plan) == ("memory: this container may use 1.75 GB (cgroup v1 hierarchical_memory_limit of /binder), "
+                         "less than the 2.6 GB the default recipe needs, so this run trains with batch_size=16, "
+                         "recalibration_batches=32 and oneDNN's system allocator")
+
+
+def test_settings_choose_the_low_memory_recipe_only_where_memory_is_short(full_env, monkeypatch):
+    default = training.settings()
+    assert default.batch_size == training.FULL["batch_size"] and default.memory == ""
+    assert "memory:" not in str(default)
+    monkeypatch.setattr(training, "memory_limit", lambda: BINDER)
+    low = training.settings()
+    assert low.batch_size == training.LOW_MEMORY["batch_size"] == 16
+    assert low.recalibration_batches * low.batch_size == default.recalibration_batches * default.batch_size
+    assert low.epochs == default.epochs and low.learning_rate == default.learning_rate
+    first, second = str(low).split("\n")
+    assert first.startswith("full mode: ") and "batch_size=16" in first
+    assert second == str(training.memory_plan(BINDER))
+    assert training.settings(batch_size=8).batch_size == 8               # the student's choice wins
+    monkeypatch.setenv("RESNET_BATCH_SIZE", "24")
+    assert training.settings().batch_size == 24
+    monkeypatch.setenv("RESNET_FAST", "1")                               # fast mode: tiny anyway
+    assert training.settings().batch_size == training.FAST["batch_size"] and training.settings().memory == ""
+
+
+def test_a_memory_limit_by_hand_reaches_the_settings(monkeypatch):
     for var in ("NBGRADER_EXECUTION", "RESNET_FAST", *training.ENV_OVERRIDES.values()):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("RESNET_MEMORY_LIMIT", "1750000000")
+    s = training.settings()
+    assert s.batch_size == 16 and "set with RESNET_MEMORY_LIMIT" in s.memory
 
 
 @pytest.mark.parametrize("env, fast", [
