@@ -62,8 +62,9 @@ bench: venv
 	$(PY) bench/bench_autograde.py
 	$(PY) bench/bench_training_memory.py
 
-## The students' environment of binder/ as mybinder.org builds it (a fresh venv, postBuild), then the
-## release notebook (fast mode) and a walkthrough in its kernel: errors and peak memory vs Binder's 2 GB.
+## What mybinder.org serves: the student edition (publish), its binder/ environment built as repo2docker
+## does (a fresh venv, postBuild), then the solved release notebook's full run and walkthrough 01 with the
+## kernel in a 1.75 GB memory cgroup (as root), the page cache dropped first: bench/results/binder.json.
 binder-check: venv
 	$(PY) bench/binder_check.py
 

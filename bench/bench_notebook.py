@@ -18,7 +18,9 @@ notebook and the README quote come from that file (:func:`quoted_figures`), and
 ``tests/test_quoted_figures.py`` fails when they disagree.
 
 Targets (issue 8): test accuracy median >= 0.95 over 3 seeds, every seed >= 0.90, each
-run <= 600 s wall on 2 CPU cores with a peak RSS <= 1.8 GB.
+run <= 600 s wall on 2 CPU cores. Its bar of 1.8 GB peak RSS is retired (issue 20): RSS counts
+shared library pages that the kernel can evict, while a container enforces a memory cgroup,
+which ``bench/binder_check.py`` measures against (the peak RSS is still recorded).
 
 ``--assignment resnet_cifar`` measures the second assignment's notebook the same way
 (its short run: a ResNet-20 v1 and a ResNet-11 v2, :data:`resnet_utils.cifar.SHORT`) and
@@ -47,8 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_NB = ROOT / "source" / "residual_networks" / "Residual_Networks.ipynb"
 RESULTS = ROOT / "bench" / "results" / "notebook.json"
-TARGETS = {"test_accuracy_median": 0.95, "test_accuracy_min": 0.90, "wall_s_max": 600.0,
-           "peak_rss_mib_max": 1.8e9 / 2**20}   # 1.8 GB
+TARGETS = {"test_accuracy_median": 0.95, "test_accuracy_min": 0.90, "wall_s_max": 600.0}
 CIFAR_SOURCE_NB = ROOT / "source" / "resnet_cifar" / "ResNet_CIFAR.ipynb"
 CIFAR_RESULTS = ROOT / "bench" / "results" / "cifar_notebook.json"
 CIFAR_TARGETS = {"wall_s_max": 600.0, "peak_rss_mib_max": 1.8e9 / 2**20}   # issue 12: 10 min, 1.8 GB

@@ -330,7 +330,7 @@ def execute(notebook: Path, built: dict, fast: bool, timeout: int, limit: int | 
     path = built["repo"] / notebook
     nb = _load(notebook, built)
     env = dict(built["env"], **({"RESNET_FAST": "1"} if fast else {}))
-    group, why_not = MemoryCgroup(limit if limit is not None else 2**62), None
+    group, why_not = MemoryCgroup(limit if limit is not None else 2**62), None   # 2**62: no limit
     try:
         group.create()
         why_not = drop_page_cache()
@@ -344,6 +344,7 @@ def execute(notebook: Path, built: dict, fast: bool, timeout: int, limit: int | 
         error, peak_rss = _run_cells(nb, path, env, built, timeout, group)
         wall = time.perf_counter() - t0
         measured = _cgroup_readings(group) if group is not None else {}
+        described = group.describe() if group is not None else None
     finally:
         if group is not None:
             group.remove()
@@ -358,7 +359,7 @@ def execute(notebook: Path, built: dict, fast: bool, timeout: int, limit: int | 
     rel = lambda p: str(Path(p).relative_to(built["repo"])) if p and Path(p).is_relative_to(built["repo"]) else p
     return {"notebook": notebook.as_posix(), "mode": "fast" if fast else "full",
             "exercises": "solved with the reference solution" if notebook == RELEASE_NB else None,
-            "limit_bytes": limit, "cgroup": group.describe() if group is not None else None,
+            "limit_bytes": limit, "cgroup": described,
             "cgroup_unavailable": why_not if group is None else None,
             "page_cache_dropped": group is not None and why_not is None,
             "completed": error is None, "wall_s": round(wall, 1),
@@ -379,8 +380,38 @@ def _cgroup_readings(group: MemoryCgroup) -> dict:
     group.sample()
     stat = group.stat()
     return {"cgroup_peak_bytes": group.peak_bytes, "cgroup_peak_mib": round(group.peak_bytes / 2**20),
-            "anon_peak_mib": round(group.anon_peak_bytes / 2**20), "oom_kills": group.oom_kills,
+            "anon_peak_mib": round(group.anon_peak_bytes / 2**20),
+            "mapped_file_peak_mib": round(group.mapped_peak_bytes / 2**20), "oom_kills": group.oom_kills,
             "major_page_faults": stat.get("pgmajfault", stat.get("total_pgmajfault"))}
+
+
+def run_named(results: dict, prefix: str) -> dict:
+    """The run of ``results`` whose name starts with ``prefix`` (``"release, full mode, in the limit"``, ...)."""
+    found = [r for r in results["runs"] if r["name"].startswith(prefix)]
+    if len(found) != 1:
+        raise KeyError(f"{len(found)} runs named {prefix!r} in the results")
+    return found[0]
+
+
+def quoted(results: dict) -> dict:
+    """The exact strings that README and the notebook quote from ``bench/results/binder.json``."""
+    limited = run_named(results, "release, full mode, in the limit")
+    walk = run_named(results, "walkthrough")
+    out = {
+        "limit": f"{results['limit_bytes']:,} bytes",
+        "release_in_limit": (f"completed in {limited['wall_s']:.0f} s with a test accuracy of "
+                             f"{limited['test_accuracy']:.3f}, at most {limited['anon_peak_mib']} MiB of "
+                             f"anonymous memory"),
+        "walkthrough_in_limit": f"walkthrough 01 took {walk['wall_s']:.0f} s (at most {walk['anon_peak_mib']} MiB)",
+        "cpu": f"{results['machine']['cpu_count']}-core {results['machine']['cpu_model']}",
+    }
+    free = [r for r in results["runs"] if r["name"].startswith("release, full mode, no limit")]
+    if free:
+        out["release_unconstrained"] = (f"without a limit the default recipe's run took {free[0]['wall_s']:.0f} s "
+                                        f"(test accuracy {free[0]['test_accuracy']:.3f}) with at most "
+                                        f"{free[0]['anon_peak_mib']} MiB of anonymous memory and "
+                                        f"{free[0]['mapped_file_peak_mib']} MiB of mapped library pages")
+    return out
 
 
 def _runs_to_make(args, walkthrough: Path) -> list[tuple[str, Path, bool, int | None]]:

@@ -21,6 +21,7 @@ fresh container.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -67,6 +68,7 @@ class MemoryCgroup:
         self._home: Path | None = None
         self._samples_peak = 0
         self.anon_peak_bytes = 0
+        self.mapped_peak_bytes = 0
         self._halt = threading.Event()
         self._sampler: threading.Thread | None = None
 
@@ -151,17 +153,20 @@ class MemoryCgroup:
     def usage_bytes(self) -> int:
         return int(self._read("memory.current" if self.version == 2 else "memory.usage_in_bytes"))
 
-    def anon_bytes(self) -> int:
-        """Anonymous memory charged now (v1 ``rss``, v2 ``anon`` of ``memory.stat``)."""
+    def anon_and_mapped_bytes(self) -> tuple[int, int]:
+        """Anonymous memory and mapped file pages (the libraries' code and data in use) charged now
+        (``memory.stat``: v1 ``rss``/``mapped_file``, v2 ``anon``/``file_mapped``)."""
         stat = self.stat()
-        return stat.get("anon", stat.get("rss", 0))
+        return stat.get("anon", stat.get("rss", 0)), stat.get("file_mapped", stat.get("mapped_file", 0))
 
     def sample(self) -> None:
-        """Record the current usage (cgroup v2 before ``memory.peak`` existed, Linux < 5.19) and
-        anonymous memory (which no file records a peak of)."""
+        """Record the current usage (cgroup v2 before ``memory.peak`` existed, Linux < 5.19), anonymous
+        memory and mapped file pages (which no file records a peak of)."""
         try:
             self._samples_peak = max(self._samples_peak, self.usage_bytes())
-            self.anon_peak_bytes = max(self.anon_peak_bytes, self.anon_bytes())
+            anon, mapped = self.anon_and_mapped_bytes()
+            self.anon_peak_bytes = max(self.anon_peak_bytes, anon)
+            self.mapped_peak_bytes = max(self.mapped_peak_bytes, mapped)
         except OSError:   # removed meanwhile
             pass
 
@@ -196,17 +201,32 @@ class MemoryCgroup:
         return 0
 
     def describe(self) -> str:
-        return f"cgroup v{self.version} {self.path} (limit {self.limit} bytes)"
+        """``"cgroup v1, limit 1750000000 bytes"`` (``"no limit"`` for a group made only to measure)."""
+        limit = "no limit" if self.limit >= 2**60 else f"limit {self.limit} bytes"
+        return f"cgroup v{self.version}, {limit}"
 
     # -- removal ----------------------------------------------------------------------
+    def pids(self) -> list[int]:
+        """The processes in the group now."""
+        return [int(p) for p in self._read("cgroup.procs").split()]
+
     def remove(self, timeout: float = 10.0) -> None:
-        """Remove the group once its processes have gone (moving this process out first)."""
+        """Remove the group (moving this process out first): its other processes get ``timeout``
+        seconds to exit (a kernel shutting down), then are killed."""
         if self.path is None:
             return
         self._halt.set()
         if self._sampler is not None:
             self._sampler.join()
         self.leave()
+        deadline = time.monotonic() + timeout
+        while self.pids() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for pid in self.pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -20,7 +20,11 @@ Submodules (imported on demand so that ``import resnet_utils`` stays cheap):
 - :mod:`resnet_utils.experiments`: the walkthroughs' computations (plain vs residual
   networks, gradient probes, training loop, block ablation).
 - :mod:`resnet_utils.reference`: records the reference outputs from the source notebook.
+- :mod:`resnet_utils.memory`: the memory this process may use (its container's cgroup limit,
+  the RAM, ``RESNET_MEMORY_LIMIT``); :func:`resnet_utils.training.memory_plan` decides from it.
 - :mod:`resnet_utils.kernelspec`: installs the course's Jupyter kernel.
+- :mod:`resnet_utils.labsettings`: installs the course's JupyterLab settings (no news prompt or
+  update check, the course kernel without the "Select Kernel" dialog).
 - :mod:`resnet_utils.quiet`: imports TensorFlow without its oneDNN start-up notice on
   stderr (the assignment's import cell calls it before ``import keras``).
 """

@@ -7,7 +7,7 @@ variables for the kernel process that must be set before it starts:
 
 - ``MALLOC_ARENA_MAX=2``: glibc otherwise gives each of TensorFlow's many threads its own
   memory arena; two arenas cut the peak memory of the training notebook by about 10%
-  (``bench/bench_notebook.py``), which keeps it under mybinder.org's 2 GB.
+  (``bench/bench_notebook.py``).
 - ``TF_CPP_MIN_LOG_LEVEL=2``: TensorFlow's C++ start-up notices go to stderr, which
   nbgrader scores as a failure in a test cell.
 """

@@ -274,16 +274,34 @@ def test_offline_pip_fails_with_a_clear_message():
 
 
 def test_binder_check_results_are_a_passing_run_of_todays_requirements():
+    """bench/results/binder.json: the student edition's environment, the solved release notebook's
+    full run inside a 1.75 GB memory cgroup (page cache dropped) that completed with the low-memory
+    recipe at >= 0.90 in <= 15 min, the default recipe's need, and walkthrough 01 in the limit."""
+    from resnet_utils import training
+    from resnet_utils.memory import MemoryLimit
+
     results = json.loads(binder_check.RESULTS.read_text())
     assert results["pass"] is True and results["failures"] == []
-    assert results["limit_mib"] == binder_check.LIMIT_MIB == round(2e9 / 2**20, 1)
-    assert [r["notebook"] for r in results["notebooks"]] == [
-        binder_check.RELEASE_NB.as_posix(), f"notebooks/{binder_check.DEFAULT_WALKTHROUGH}.ipynb"]
-    assert results["notebooks"][0]["mode"] == "fast"
-    for run in results["notebooks"]:
-        assert run["error"] is None and run["under_limit"] and 0 < run["peak_rss_mib"] < results["limit_mib"]
-        assert run["wall_s"] > 0 and run["figures"] > 0
-    assert results["peak_rss_mib_max"] == max(r["peak_rss_mib"] for r in results["notebooks"])
+    assert results["served"].startswith("the student edition")
+    assert results["limit_bytes"] == binder_check.LIMIT_BYTES == 1_750_000_000
+    limited = binder_check.run_named(results, "release, full mode, in the limit")
+    free = binder_check.run_named(results, "release, full mode, no limit")
+    walk = binder_check.run_named(results, "walkthrough")
+    assert limited["notebook"] == free["notebook"] == binder_check.RELEASE_NB.as_posix()
+    assert walk["notebook"] == f"notebooks/{binder_check.DEFAULT_WALKTHROUGH}.ipynb"
+    for run in (limited, walk):
+        assert run["limit_bytes"] == results["limit_bytes"] and run["cgroup"] and run["page_cache_dropped"]
+        assert run["completed"] and run["error"] is None and run["oom_kills"] == 0 and run["under_limit"]
+        assert run["mode"] == "full" and run["figures"] > 0 and run["resnet_utils_from"].startswith("resnet_utils")
+    assert limited["test_accuracy"] >= 0.90 and limited["wall_s"] <= 15 * 60
+    assert limited["anon_peak_mib"] * 2**20 < results["limit_bytes"]
+    assert training.memory_plan(MemoryLimit(results["limit_bytes"], "x")).low
+    assert limited["memory_line"].startswith("memory: this container may use 1.75 GB (cgroup v")
+    assert "batch_size=16" in limited["memory_line"]
+    # Without a limit the default recipe runs; its need is what FULL_NEEDS_BYTES says.
+    assert free["limit_bytes"] is None and free["completed"] and free["memory_line"] is None
+    need = (free["anon_peak_mib"] + free["mapped_file_peak_mib"]) * 2**20
+    assert need <= training.FULL_NEEDS_BYTES <= need + 0.2e9, (need, training.FULL_NEEDS_BYTES)
     assert results["machine"]["cpu_model"] and results["machine"]["cpu_count"] >= 1 and results["date"]
     assert results["requirements"]["pip_check_ok"] and results["requirements"]["top_level"] == binder_check.top_level()
     for name, version in results["versions"].items():

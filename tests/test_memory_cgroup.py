@@ -103,3 +103,11 @@ def _clean_env() -> dict:
 
     return {k: v for k, v in os.environ.items()
             if k not in ("NBGRADER_EXECUTION", "RESNET_MEMORY_LIMIT", "TF_ONEDNN_USE_SYSTEM_ALLOCATOR")}
+
+
+def test_removing_the_group_ends_what_is_left_in_it(group_of):
+    group = group_of(256 * MIB)
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], preexec_fn=lambda: group.add(0))
+    assert group.pids() == [proc.pid]
+    group.remove(timeout=0.5)
+    assert proc.wait(timeout=10) == -9

@@ -27,7 +27,7 @@ def test_memory_plan_keeps_the_default_where_it_fits_and_says_why_not_where_it_d
     plan = training.memory_plan(BINDER)
     assert plan.low
     assert str(plan) == ("memory: this container may use 1.75 GB (cgroup v1 hierarchical_memory_limit of /binder), "
-                         "less than the 2.6 GB the default recipe needs, so this run trains with batch_size=16, "
+                         "less than the 2.3 GB the default recipe needs, so this run trains with batch_size=16, "
                          "recalibration_batches=32 and oneDNN's system allocator")
 
 
