@@ -117,7 +117,9 @@ def verify_environment() -> None:
 # ----------------------------------------------------------------------------- reference
 
 
-def _case_key(function: str, params: dict) -> str:
+def case_key(function: str, params: dict) -> str:
+    """The key of a check's case in the reference data: ``"identity_block|{...sorted JSON params}"``
+    (also used by ``autograder.publish`` to keep only the visible cases)."""
     return function + "|" + json.dumps(params, sort_keys=True)
 
 
@@ -315,7 +317,7 @@ def _check_block(kind: str, fn, params: dict, build) -> None:
     x = _input(params["input_shape"], seed=1)
     result = {"summary": None, "outputs": {}}
     recording = bool(os.environ.get(RECORD_ENV))
-    key = _case_key(kind, params)
+    key = case_key(kind, params)
     expected = None if recording else _expected(key, kind, params)
     for init_name in ("constant", "glorot_uniform"):
         X_input = keras.Input(shape=tuple(params["input_shape"][1:]))
@@ -604,7 +606,7 @@ def check_ResNet50(ResNet50, input_shape=(64, 64, 3), classes=6) -> None:
     verify_environment()
     params = {"input_shape": list(input_shape), "classes": classes}
     what = f"ResNet50(input_shape={tuple(input_shape)}, classes={classes})"
-    key = _case_key("ResNet50", params)
+    key = case_key("ResNet50", params)
     recording = bool(os.environ.get(RECORD_ENV))
     expected = None if recording else _expected(key, "ResNet50", params)
 
