@@ -452,8 +452,9 @@ differs from the reference and why it might. The assignments:
 {binder}
 
 A Binder session is temporary and has about 2 GB of memory: download your notebook
-(*File > Download*) before you leave, and expect the kernel to be stopped if you run a full
-training run there (the exercises and their tests fit).
+(*File > Download*) before you leave. The training cell reads the session's memory limit and,
+where the default recipe does not fit, trains with a smaller batch: a `memory:` line under the
+settings says what it chose and why.
 
 ## Or run it on your computer (Python 3.11)
 
