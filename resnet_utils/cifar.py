@@ -58,9 +58,9 @@ class CifarData:
 
 def cifar10_cached() -> bool:
     """True when Keras' cache already holds CIFAR-10 (loading it needs no network)."""
-    from .data import _keras_home
+    from .data import keras_home
 
-    folder = _keras_home() / "datasets"
+    folder = keras_home() / "datasets"
     try:
         return any(p.name.startswith("cifar-10-batches-py") for p in folder.iterdir())
     except OSError:

@@ -470,7 +470,7 @@ def _make_example_image(path=None):
     return path
 
 
-def _keras_home():
+def keras_home():
     return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
 
 
@@ -488,7 +488,7 @@ def load_cifar10():
     try:
         return keras.datasets.cifar10.load_data()
     except Exception as err:  # Keras turns URLError/HTTPError into a bare Exception
-        target = _keras_home() / "datasets" / "cifar-10-batches-py-target_archive"
+        target = keras_home() / "datasets" / "cifar-10-batches-py-target_archive"
         raise RuntimeError(
             f"Could not load CIFAR-10 with keras.datasets.cifar10.load_data(): "
             f"{type(err).__name__}: {err}\n"

@@ -136,7 +136,7 @@ def load_reference(path: str | os.PathLike | None = None) -> dict:
         ) from None
 
 
-def _record(key: str, result: dict) -> None:
+def record_case(key: str, result: dict) -> None:
     path = Path(os.environ[RECORD_ENV])
     data = json.loads(path.read_text()) if path.exists() else {}
     data[key] = result
@@ -173,11 +173,11 @@ def _initializer(name: str):
     raise ValueError(f"unknown initializer {name!r}")
 
 
-def _input(shape, seed: int) -> np.ndarray:
+def make_input(shape, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype("float32")
 
 
-def _call_student(fn, what: str, *args, diagnose=None, shape_hint: str | None = None, **kwargs):
+def call_student(fn, what: str, *args, diagnose=None, shape_hint: str | None = None, **kwargs):
     """Call the student's ``fn``; any error becomes a :class:`GradingError` with a hint.
 
     ``diagnose(tensors)``, when given, receives the symbolic tensors that the student's
@@ -241,7 +241,7 @@ def _tensors_in_traceback(err: BaseException) -> list:
 
 
 def _layer_diagnosis(X_input, expected_summary: list[dict]):
-    """A ``diagnose`` for :func:`_call_student`: the first named layer, among those built
+    """A ``diagnose`` for :func:`call_student`: the first named layer, among those built
     before the error, whose configuration differs from the reference layer of that name."""
     import keras
 
@@ -270,7 +270,7 @@ def _max_difference(actual: np.ndarray, expected: np.ndarray):
     return float(np.ndarray.max(excess)), np.unravel_index(worst, actual.shape), float(np.ndarray.max(diff))
 
 
-def _compare_output(actual, expected, mode: str) -> str | None:
+def compare_output(actual, expected, mode: str) -> str | None:
     actual = np.array(actual, dtype="float64")
     expected = np.array(expected, dtype="float64")
     if actual.shape != expected.shape:
@@ -290,7 +290,7 @@ def _compare_output(actual, expected, mode: str) -> str | None:
     return msg
 
 
-def _fail(what: str, message: str, code: str | None = None):
+def fail_check(what: str, message: str, code: str | None = None):
     """Raise the :class:`GradingError` of a failed check: ``what`` (the call checked), the
     message, and the mistake code ``<function>.<code>`` (``code``, else the message's own:
     a :class:`summary.Difference` or a message that already ends with a code)."""
@@ -314,7 +314,7 @@ def _check_block(kind: str, fn, params: dict, build) -> None:
 
     verify_environment()
     what = f"{kind}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
-    x = _input(params["input_shape"], seed=1)
+    x = make_input(params["input_shape"], seed=1)
     result = {"summary": None, "outputs": {}}
     recording = bool(os.environ.get(RECORD_ENV))
     key = case_key(kind, params)
@@ -322,9 +322,9 @@ def _check_block(kind: str, fn, params: dict, build) -> None:
     for init_name in ("constant", "glorot_uniform"):
         X_input = keras.Input(shape=tuple(params["input_shape"][1:]))
         diagnose = None if recording else _layer_diagnosis(X_input, expected["summary"])
-        out = _call_student(build, what, X_input, _initializer(init_name), diagnose=diagnose)
+        out = call_student(build, what, X_input, _initializer(init_name), diagnose=diagnose)
         if not isinstance(out, keras.KerasTensor):
-            _fail(what, f"returned {type(out).__name__}, expected the block's output tensor "
+            fail_check(what, f"returned {type(out).__name__}, expected the block's output tensor "
                   "(the KerasTensor X after the final ReLU). Did you forget `return X`?", "not_a_tensor")
         model = keras.Model(X_input, out)
         summ = _summary.layer_summary(model)
@@ -334,31 +334,31 @@ def _check_block(kind: str, fn, params: dict, build) -> None:
         if recording:
             if init_name == "glorot_uniform":
                 result["summary"] = summ
-            result["outputs"][tag] = {"inference": _rounded(inference), "training": _rounded(training)}
+            result["outputs"][tag] = {"inference": rounded_list(inference), "training": rounded_list(training)}
             continue
         ref_summary = expected["summary"]
         if init_name == "glorot_uniform":
             diff = _summary.first_difference(summ, ref_summary, what=f"your {kind}")
             if diff:
-                _fail(what, diff)
+                fail_check(what, diff)
         else:
             # the structure with a constant initializer differs only in the initializer
             diff = _summary.first_difference(_strip_init(summ), _strip_init(ref_summary), what=f"your {kind}")
             if diff:
-                _fail(what, diff)
+                fail_check(what, diff)
             inits = {e["config"].get("kernel_initializer") for e in summ if e["kind"] == "Conv2D"}
             if inits != {"Constant(value=0.05)"}:
-                _fail(what, f"with initializer=constant the convolutions use {sorted(map(str, inits))}: "
+                fail_check(what, f"with initializer=constant the convolutions use {sorted(map(str, inits))}: "
                       + _summary.CONFIG_HINTS["kernel_initializer"], "initializer_ignored")
         ref_out = expected["outputs"][tag]
         for mode, got in (("BatchNorm in inference mode", inference),
                           ("BatchNorm in training mode", training)):
             key_mode = "inference" if "inference" in mode else "training"
-            message = _compare_output(got, ref_out[key_mode], f"{mode}, {init_name} weights")
+            message = compare_output(got, ref_out[key_mode], f"{mode}, {init_name} weights")
             if message:
-                _fail(what, message, "outputs_differ")
+                fail_check(what, message, "outputs_differ")
     if recording:
-        _record(key, result)
+        record_case(key, result)
         return
     shape = tuple(expected["summary"][-1]["output_shape"])
     print(f"✓ {what}: {len(expected['summary'])} layers with the right names and settings, "
@@ -373,7 +373,7 @@ def _strip_init(summ: list[dict]) -> list[dict]:
     return out
 
 
-def _rounded(array) -> list:
+def rounded_list(array) -> list:
     return np.round(np.asarray(array, dtype="float64"), 7).tolist()
 
 
@@ -495,7 +495,7 @@ def _with_stand_ins(ResNet50, calls: list, what: str, input_shape, classes):
     try:
         for name, fn in saved.items():
             namespace[name] = _stand_in(name, fn, calls)
-        return _call_student(ResNet50, what, input_shape=tuple(input_shape), classes=classes), None
+        return call_student(ResNet50, what, input_shape=tuple(input_shape), classes=classes), None
     except GradingError as err:
         return None, err
     finally:
@@ -572,8 +572,8 @@ def _check_model(model, expected: dict, input_shape, label: str = "your ResNet50
     if model.name != expected["name"]:
         return _summary.Difference(f"the model is named '{model.name}', expected '{expected['name']}': "
                                    "pass name='ResNet50' to Model(...).", "model_name")
-    out = np.asarray(model(_input((2, *input_shape), seed=2), training=False))
-    differs = _compare_output(out, expected["outputs"]["inference"], "inference mode")
+    out = np.asarray(model(make_input((2, *input_shape), seed=2), training=False))
+    differs = compare_output(out, expected["outputs"]["inference"], "inference mode")
     return _summary.Difference(differs, "outputs_differ") if differs else None
 
 
@@ -613,15 +613,15 @@ def check_ResNet50(ResNet50, input_shape=(64, 64, 3), classes=6) -> None:
     calls: list = []
     stand_in_model, stand_in_error = _with_stand_ins(ResNet50, calls, what, input_shape, classes)
     if recording:
-        model = _call_student(ResNet50, what, input_shape=tuple(input_shape), classes=classes)
-        out = np.asarray(model(_input((2, *input_shape), seed=2), training=False))
-        standin_out = np.asarray(stand_in_model(_input((2, *input_shape), seed=2), training=False))
-        _record(key, {"summary": _summary.layer_summary(model), "name": model.name,
-                      "params": _summary.count_params(model), "outputs": {"inference": _rounded(out)},
+        model = call_student(ResNet50, what, input_shape=tuple(input_shape), classes=classes)
+        out = np.asarray(model(make_input((2, *input_shape), seed=2), training=False))
+        standin_out = np.asarray(stand_in_model(make_input((2, *input_shape), seed=2), training=False))
+        record_case(key, {"summary": _summary.layer_summary(model), "name": model.name,
+                      "params": _summary.count_params(model), "outputs": {"inference": rounded_list(out)},
                       "calls": calls,
                       "stand_ins": {"summary": _summary.layer_summary(stand_in_model),
                                     "name": stand_in_model.name,
-                                    "outputs": {"inference": _rounded(standin_out)}}})
+                                    "outputs": {"inference": rounded_list(standin_out)}}})
         return
 
     problem = None
@@ -642,7 +642,7 @@ def check_ResNet50(ResNet50, input_shape=(64, 64, 3), classes=6) -> None:
     # No block calls (ResNet50 built another way), or a difference: compare the whole network,
     # so that a ResNet50 that builds the same network another way gets full marks.
     try:
-        model = _call_student(ResNet50, what, input_shape=tuple(input_shape), classes=classes)
+        model = call_student(ResNet50, what, input_shape=tuple(input_shape), classes=classes)
     except GradingError as err:
         if problem is None:
             raise
@@ -660,5 +660,5 @@ def check_ResNet50(ResNet50, input_shape=(64, 64, 3), classes=6) -> None:
         whole = _summary.Difference(f"parameter counts {counts}, expected {expected['params']}.",
                                     "parameter_count")
     if problem is not None and problem.startswith(what):
-        raise GradingError(problem)  # already formatted by _call_student
-    _fail(what, problem or whole)
+        raise GradingError(problem)  # already formatted by call_student
+    fail_check(what, problem or whole)

@@ -30,7 +30,6 @@ from . import grading as _grading
 from . import summary as _summary
 
 _grading = importlib.reload(_grading)  # also reloads summary (grading reloads it)
-_summary = _grading._summary
 
 GradingError = _grading.GradingError
 REFERENCE_FILE = Path(__file__).resolve().parent / "reference" / "resnet_cifar.json"
@@ -150,10 +149,10 @@ def _check_network(function: str, fn, params: dict, build, checks_first=None) ->
     key = _grading.case_key(function, params)
     recording = bool(os.environ.get(RECORD_ENV))
     expected = None if recording else _expected(key, function, params)
-    x = _grading._input([2, *params["input_shape"]], seed=1)
+    x = _grading.make_input([2, *params["input_shape"]], seed=1)
     diagnose = None if recording else _config_diagnosis(expected["summary"])
     try:
-        out = _grading._call_student(build, what, diagnose=diagnose, shape_hint=SHAPE_HINT)
+        out = _grading.call_student(build, what, diagnose=diagnose, shape_hint=SHAPE_HINT)
     except GradingError as err:
         own = getattr(getattr(fn, "__code__", None), "co_names", ("NotImplementedError",))
         if "is not implemented yet" in str(err) and function != "resnet_layer" \
@@ -174,9 +173,9 @@ def _check_network(function: str, fn, params: dict, build, checks_first=None) ->
     inference = np.asarray(model(x, training=False))
     training = np.asarray(model(x, training=True))
     if recording:
-        _grading._record(key, {"summary": summ, "params": _summary.count_params(model),
-                               "outputs": {"inference": _grading._rounded(inference),
-                                           "training": _grading._rounded(training)}})
+        _grading.record_case(key, {"summary": summ, "params": _summary.count_params(model),
+                               "outputs": {"inference": _grading.rounded_list(inference),
+                                           "training": _grading.rounded_list(training)}})
         return
     ref = expected["summary"]
     if checks_first is not None:
@@ -187,7 +186,7 @@ def _check_network(function: str, fn, params: dict, build, checks_first=None) ->
     if diff:
         _fail(what, diff + _note(function, fn))
     for mode, actual in (("inference mode", inference), ("training mode", training)):
-        message = _grading._compare_output(actual, expected["outputs"][mode.split()[0]], mode)
+        message = _grading.compare_output(actual, expected["outputs"][mode.split()[0]], mode)
         if message:
             _fail(what, message + _note(function, fn), "outputs_differ")
     counts = expected["params"]
@@ -196,9 +195,9 @@ def _check_network(function: str, fn, params: dict, build, checks_first=None) ->
 
 
 def _fail(what: str, message: str, code: str | None = None):
-    """Raise the check's GradingError with its mistake code (see grading._fail)."""
+    """Raise the check's GradingError with its mistake code (see grading.fail_check)."""
     __tracebackhide__ = True
-    _grading._fail(what, message, code)
+    _grading.fail_check(what, message, code)
 
 
 def _config_diagnosis(expected_summary: list[dict]):
@@ -236,7 +235,7 @@ def _walk_inputs(op):
         if type(layer).__name__ == "InputLayer":
             found.append(layer.output)
             continue
-        stack.extend(_summary._inputs_of(layer))
+        stack.extend(_summary.inputs_of(layer))
     return found
 
 
@@ -379,13 +378,13 @@ def check_lr_schedule(lr_schedule, epochs=BOUNDARY_EPOCHS) -> None:
     expected = None if recording else _expected(key, "lr_schedule", params)
     got = {}
     for e in params["epochs"]:
-        value = _grading._call_student(lr_schedule, f"lr_schedule({e})", e)
+        value = _grading.call_student(lr_schedule, f"lr_schedule({e})", e)
         try:
             got[e] = float(value)
         except (TypeError, ValueError):
             _fail(what, f"lr_schedule({e}) returned {value!r}, expected a number.", "not_a_number")
     if recording:
-        _grading._record(key, {"values": {str(e): v for e, v in got.items()}})
+        _grading.record_case(key, {"values": {str(e): v for e, v in got.items()}})
         return
     for e in params["epochs"]:
         want = expected["values"][str(e)]

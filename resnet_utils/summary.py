@@ -136,7 +136,7 @@ def _shape(tensor) -> list:
     return [None if d is None else int(d) for d in tensor.shape]
 
 
-def _inputs_of(layer):
+def inputs_of(layer):
     """The layers feeding ``layer`` (through its first inbound node)."""
     nodes = getattr(layer, "_inbound_nodes", None) or []
     if not nodes:
@@ -164,7 +164,7 @@ def layer_summary(model) -> list[dict]:
         stack = [layer]
         while stack:
             top = stack[-1]
-            pending = [p for p in _inputs_of(top) if id(p) not in ids]
+            pending = [p for p in inputs_of(top) if id(p) not in ids]
             if pending:
                 stack.extend(pending)
                 continue
@@ -172,7 +172,7 @@ def layer_summary(model) -> list[dict]:
             if id(top) in ids:
                 continue
             kind = _kind(top)
-            parents = _inputs_of(top)
+            parents = inputs_of(top)
             if kind in NAMED_KINDS:
                 ids[id(top)] = top.name
                 labels[id(top)] = top.name
@@ -202,7 +202,7 @@ def layer_summary(model) -> list[dict]:
                 continue
             stack.append((layer, True))
             # visit inputs in reverse-sorted canonical order (main path before shortcut)
-            parents = sorted(_inputs_of(layer), key=lambda p: ids[id(p)], reverse=True)
+            parents = sorted(inputs_of(layer), key=lambda p: ids[id(p)], reverse=True)
             for p in reversed(parents):
                 if id(p) not in seen:
                     stack.append((p, False))
@@ -210,7 +210,7 @@ def layer_summary(model) -> list[dict]:
     summary = []
     for index, layer in enumerate(order):
         kind = _kind(layer)
-        parents = _inputs_of(layer)
+        parents = inputs_of(layer)
         in_rank = len(parents[0].output.shape) if parents else None
         entry = {
             "index": index,
@@ -466,7 +466,7 @@ def stage_summary(model) -> list[dict]:
         else:
             stage = _stage_of_name(layer.name) if kind in NAMED_KINDS else None
             if stage is None:
-                parents = _inputs_of(layer)
+                parents = inputs_of(layer)
                 stage = stage_of.get(id(parents[0]), "1") if parents else "1"
                 if stage == "input":
                     stage = "1"
