@@ -87,8 +87,9 @@ EXAMPLES = [
 
 # The second assignment (ResNet v1/v2 for CIFAR-10). resnet_v1 and resnet_v2 are separate
 # functions that share only resnet_layer: a mistake in v1, v2 or lr_schedule costs the
-# points of its own exercise only (a mistake in resnet_layer would cost v1's and v2's too,
-# which is why there is none here). ``messages``: what the failing test cell must say.
+# points of its own exercise only; since the checks of v1 and v2 put a recording stand-in in
+# place of resnet_layer, so does a mistake in resnet_layer (tests/test_exercise_fairness_cifar.py).
+# ``messages``: what the failing test cell must say.
 CIFAR = "resnet_cifar"
 CIFAR_CELLS = course.graded_cells(assignment=CIFAR)
 CIFAR_ALL = set(CIFAR_CELLS)

@@ -23,6 +23,7 @@ every check first verifies that numpy's comparison functions are numpy's.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -405,10 +406,10 @@ def check_convolutional_block(convolutional_block, f=2, filters=(4, 4, 6), stage
 BLOCK_FUNCTIONS = ("identity_block", "convolutional_block")
 
 
-def _plain_value(value):
+def plain_value(value):
     """Arguments as comparable JSON data (numpy integers, tuples, stage given as '2')."""
     if isinstance(value, (list, tuple)):
-        return [_plain_value(v) for v in value]
+        return [plain_value(v) for v in value]
     if isinstance(value, (bool, str)) or value is None:
         return value
     try:
@@ -419,6 +420,60 @@ def _plain_value(value):
     return repr(value)
 
 
+def student_signature(fn):
+    """``inspect.signature(fn)``, or None when it has none (a builtin, a callable object)."""
+    import inspect
+
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+
+
+def spec_arguments(names, signature, args: tuple, kwargs: dict) -> dict:
+    """The arguments of a call to a stand-in, by the specification's parameter ``names``.
+
+    Positional arguments are taken in the specification's order, then keyword arguments,
+    then, for the names not given, the defaults of the student's own ``signature`` (which may
+    be anything, even ``*args, **kwargs``; None: no defaults). Names the call does not give
+    and the signature does not default are absent.
+    """
+    arguments = dict(zip(names, args), **kwargs)
+    if signature is not None:
+        try:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            for key, value in bound.arguments.items():
+                if key in names:
+                    arguments.setdefault(key, value)
+        except TypeError:
+            pass
+    return arguments
+
+
+@contextlib.contextmanager
+def stand_ins(fn, makers: dict):
+    """Replace functions of the notebook by stand-ins while ``fn`` runs: ``with stand_ins(fn,
+    {"name": make}) as applied: ...``.
+
+    The functions are replaced where ``fn`` looks them up, in its (notebook) globals, by
+    ``make(student_function)``, and put back when the block ends, whatever happens in it.
+    ``applied`` is False, and nothing is replaced, when ``fn`` has no globals or they lack
+    one of the names.
+    """
+    namespace = getattr(fn, "__globals__", None)
+    if not isinstance(namespace, dict) or not all(n in namespace for n in makers):
+        yield False
+        return
+    saved = {n: namespace[n] for n in makers}
+    try:
+        for name, make in makers.items():
+            namespace[name] = make(saved[name])
+        yield True
+    finally:
+        namespace.update(saved)
+
+
 def _stand_in(kind: str, student_fn, calls: list):
     """A stand-in for the student's block function that records its arguments.
 
@@ -426,40 +481,23 @@ def _stand_in(kind: str, student_fn, calls: list):
     the real block), so that what ResNet50 does is checked apart from what the blocks do:
     a mistake inside a block costs points in its own exercise only.
     """
-    import inspect
-
     import keras
 
-    try:
-        signature = inspect.signature(student_fn)
-    except (TypeError, ValueError):
-        signature = None
-
+    signature = student_signature(student_fn)
     names = ("X", "f", "filters", "stage", "block") + (
         ("s",) if kind == "convolutional_block" else ()) + ("initializer",)
 
     def block(*args, **kwargs):
-        # the arguments by the specification's order, then the defaults of the student's own
-        # signature (which may be anything, even *args, **kwargs) for those not given
-        arguments = dict(zip(names, args), **kwargs)
-        if signature is not None:
-            try:
-                bound = signature.bind(*args, **kwargs)
-                bound.apply_defaults()
-                for key, value in bound.arguments.items():
-                    if key in names:
-                        arguments.setdefault(key, value)
-            except TypeError:
-                pass
+        arguments = spec_arguments(names, signature, args, kwargs)
         if kind == "convolutional_block":
             arguments.setdefault("s", 2)  # the specification's default
         if arguments.get("filters") is None or "X" not in arguments:
             raise TypeError(f"{kind} was called without its input X or its filters: "
                             f"{kind}(X, f, filters, stage, block{', s' if 's' in names else ''})")
         X = arguments["X"]
-        filters = _plain_value(arguments["filters"])
-        s = _plain_value(arguments["s"]) if kind == "convolutional_block" else 1
-        call = {"function": kind, "f": _plain_value(arguments.get("f")), "filters": filters,
+        filters = plain_value(arguments["filters"])
+        s = plain_value(arguments["s"]) if kind == "convolutional_block" else 1
+        call = {"function": kind, "f": plain_value(arguments.get("f")), "filters": filters,
                 "stage": str(arguments.get("stage")), "block": str(arguments.get("block"))}
         if kind == "convolutional_block":
             call["s"] = s
@@ -488,18 +526,14 @@ def _with_stand_ins(ResNet50, calls: list, what: str, input_shape, classes):
     globals; ``error`` is the :class:`GradingError` raised while building, if any.
     """
     __tracebackhide__ = True
-    namespace = getattr(ResNet50, "__globals__", None)
-    if not isinstance(namespace, dict) or not all(n in namespace for n in BLOCK_FUNCTIONS):
-        return None, None
-    saved = {n: namespace[n] for n in BLOCK_FUNCTIONS}
-    try:
-        for name, fn in saved.items():
-            namespace[name] = _stand_in(name, fn, calls)
-        return call_student(ResNet50, what, input_shape=tuple(input_shape), classes=classes), None
-    except GradingError as err:
-        return None, err
-    finally:
-        namespace.update(saved)
+    makers = {n: (lambda fn, n=n: _stand_in(n, fn, calls)) for n in BLOCK_FUNCTIONS}
+    with stand_ins(ResNet50, makers) as applied:
+        if not applied:
+            return None, None
+        try:
+            return call_student(ResNet50, what, input_shape=tuple(input_shape), classes=classes), None
+        except GradingError as err:
+            return None, err
 
 
 def _call_text(call: dict) -> str:

@@ -13,6 +13,11 @@ the specification), so before comparing outputs every weight is overwritten with
 drawn from the layer's *name* (:func:`set_name_seeded_weights`): the outputs then do not
 depend on the order in which the student's code creates the layers.
 
+resnet_v1 and resnet_v2 are checked apart from the resnet_layer they call: while they run, the
+notebook's ``resnet_layer`` is replaced by a recording stand-in (:func:`grading.stand_ins`), so a
+mistake inside resnet_layer costs points in exercise 1 only (:func:`_check_resnet`). A network
+built without calling resnet_layer is compared as a whole, and gets full marks when it is the same.
+
 Test cells reload this module (``reload(grading_cifar).check_...``), which reloads
 :mod:`resnet_utils.grading` and :mod:`resnet_utils.summary` too.
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import zlib
 from pathlib import Path
 
@@ -139,20 +145,21 @@ def _what(function: str, params: dict) -> str:
     return f"{function}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
-def _check_network(function: str, fn, params: dict, build, checks_first=None) -> None:
-    """Build, compare the structure, then the outputs with name-seeded weights."""
-    __tracebackhide__ = True
-    import keras
-
-    _grading.verify_environment()
-    what = _what(function, params)
-    key = _grading.case_key(function, params)
-    recording = bool(os.environ.get(RECORD_ENV))
-    expected = None if recording else _expected(key, function, params)
+def _outputs(model, params: dict) -> dict:
+    """The model's outputs on the check's fixed input, with name-seeded weights, with BatchNorm
+    in inference and in training mode: ``{"inference": array, "training": array}``."""
+    set_name_seeded_weights(model)
     x = _grading.make_input([2, *params["input_shape"]], seed=1)
-    diagnose = None if recording else _config_diagnosis(expected["summary"])
+    return {"inference": np.asarray(model(x, training=False)),
+            "training": np.asarray(model(x, training=True))}
+
+
+def _build(function: str, fn, what: str, build, diagnose):
+    """``build()`` through :func:`grading.call_student`; a resnet_v1/v2 that calls a resnet_layer
+    which is not implemented yet is told to do exercise 1 first."""
+    __tracebackhide__ = True
     try:
-        out = _grading.call_student(build, what, diagnose=diagnose, shape_hint=SHAPE_HINT)
+        return _grading.call_student(build, what, diagnose=diagnose, shape_hint=SHAPE_HINT)
     except GradingError as err:
         own = getattr(getattr(fn, "__code__", None), "co_names", ("NotImplementedError",))
         if "is not implemented yet" in str(err) and function != "resnet_layer" \
@@ -162,6 +169,22 @@ def _check_network(function: str, fn, params: dict, build, checks_first=None) ->
                 "raised NotImplementedError): do exercise 1 first, run its cell, then this one.",
                 code=f"{function}.resnet_layer_not_implemented") from None
         raise
+
+
+def _check_network(function: str, fn, params: dict, build, checks_first=None,
+                   record_extra: dict | None = None) -> None:
+    """Build, compare the structure, then the outputs with name-seeded weights (in record
+    mode: store them, with ``record_extra``)."""
+    __tracebackhide__ = True
+    import keras
+
+    _grading.verify_environment()
+    what = _what(function, params)
+    key = _grading.case_key(function, params)
+    recording = bool(os.environ.get(RECORD_ENV))
+    expected = None if recording else _expected(key, function, params)
+    diagnose = None if recording else _config_diagnosis(expected["summary"])
+    out = _build(function, fn, what, build, diagnose)
     model = out if isinstance(out, keras.Model) else None
     if model is None:
         _fail(what, f"returned {type(out).__name__}, expected "
@@ -169,13 +192,11 @@ def _check_network(function: str, fn, params: dict, build, checks_first=None) ->
                  else "a keras.Model: end with `model = Model(inputs=inputs, outputs=outputs)` "
                       "and `return model`."), "not_a_tensor" if function == "resnet_layer" else "not_a_model")
     summ = structure(model)
-    set_name_seeded_weights(model)
-    inference = np.asarray(model(x, training=False))
-    training = np.asarray(model(x, training=True))
+    outputs = _outputs(model, params)
     if recording:
         _grading.record_case(key, {"summary": summ, "params": _summary.count_params(model),
-                               "outputs": {"inference": _grading.rounded_list(inference),
-                                           "training": _grading.rounded_list(training)}})
+                                   "outputs": {m: _grading.rounded_list(v) for m, v in outputs.items()},
+                                   **(record_extra or {})})
         return
     ref = expected["summary"]
     if checks_first is not None:
@@ -185,8 +206,8 @@ def _check_network(function: str, fn, params: dict, build, checks_first=None) ->
     diff = _summary.first_difference(summ, ref, what=f"your {function}", hints=HINTS)
     if diff:
         _fail(what, diff + _note(function, fn))
-    for mode, actual in (("inference mode", inference), ("training mode", training)):
-        message = _grading.compare_output(actual, expected["outputs"][mode.split()[0]], mode)
+    for mode in ("inference", "training"):
+        message = _grading.compare_output(outputs[mode], expected["outputs"][mode], f"{mode} mode")
         if message:
             _fail(what, message + _note(function, fn), "outputs_differ")
     counts = expected["params"]
@@ -239,24 +260,31 @@ def _walk_inputs(op):
     return found
 
 
-def _note(function: str, fn) -> str:
-    """For v1/v2: a note when the notebook's resnet_layer itself fails its visible test."""
+def _layer_fails(fn) -> bool:
+    """Whether the notebook's resnet_layer (in ``fn``'s globals) fails its visible tests."""
     import contextlib
     import io
 
-    if function == "resnet_layer":
-        return ""
     namespace = getattr(fn, "__globals__", None)
     layer_fn = namespace.get("resnet_layer") if isinstance(namespace, dict) else None
     if layer_fn is None:
-        return ""
+        return False
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             check_resnet_layer(layer_fn)
+            check_resnet_layer(layer_fn, conv_first=False)
     except GradingError:
-        return ("\nNote: your resnet_layer fails its own tests (exercise 1), and "
-                f"{function} is built from it: fix exercise 1 first.")
-    return ""
+        return True
+    return False
+
+
+def _note(function: str, fn) -> str:
+    """For v1/v2 compared as whole networks: a note when the notebook's resnet_layer itself
+    fails its visible tests."""
+    if function == "resnet_layer" or not _layer_fails(fn):
+        return ""
+    return ("\nNote: your resnet_layer fails its own tests (exercise 1), and "
+            f"{function} is built from it: fix exercise 1 first.")
 
 
 # ----------------------------------------------------------------------------- exercise 1
@@ -287,9 +315,278 @@ def check_resnet_layer(resnet_layer, input_shape=(8, 8, 3), num_filters=4, kerne
 
 
 # ----------------------------------------------------------------------------- exercises 2, 3
+#
+# resnet_v1 and resnet_v2 are checked apart from resnet_layer: while they run, the notebook's
+# resnet_layer is replaced by a recording stand-in (grading.stand_ins), so that a mistake inside
+# resnet_layer costs points in exercise 1 only. The check compares the calls' arguments (matched
+# by their name argument, so their order does not matter), then the network built with stand-ins
+# layer by layer (additions, ReLUs, post_bn, head), then its outputs with name-seeded weights.
+
+#: resnet_layer's parameters in the specification's order, and the specification's defaults.
+LAYER_PARAMETERS = ("inputs", "num_filters", "kernel_size", "strides", "activation",
+                    "batch_normalization", "conv_first", "name")
+LAYER_DEFAULTS = {"num_filters": 16, "kernel_size": 3, "strides": 1, "activation": "relu",
+                  "batch_normalization": True, "conv_first": True, "name": None}
+#: The arguments of a call that the checks compare, in this order (the name matches the calls).
+CALL_KEYS = ("num_filters", "kernel_size", "strides", "activation", "batch_normalization", "conv_first")
+#: A stand-in's kind in the summaries (:data:`summary.NAMED_KINDS`: identified by its name).
+STAND_IN_KIND = "resnet_layer"
+
+NAMES_HINT = ("the calls are named 'stem', then prefix + '_1', prefix + '_2' (v2 also '_3') and, "
+              "for a projection, prefix + '_shortcut', with prefix = f'stack{s}_block{b}' (s and b "
+              "counted from 1).")
+
+#: Hints for the structure of a network built with stand-ins (outside resnet_layer).
+STAND_IN_HINTS = dict(HINTS, **{
+    "missing:BatchNormalization": "resnet_v2 normalises the last unit's sum once more before the "
+    "head: BatchNormalization(name='post_bn'), Activation('relu', name='post_relu'), then the pooling.",
+    "extra:BatchNormalization": "outside resnet_layer only resnet_v2 has a BatchNormalization, "
+    "post_bn before the pooling: in v2 nothing follows the addition (BatchNorm and ReLU come before "
+    "each convolution of the next unit, in its resnet_layer calls).",
+})
+
+
+def _square(value):
+    """A window or strides argument as comparable data: ``(3, 3)`` is 3."""
+    value = _grading.plain_value(value)
+    if isinstance(value, list) and value and all(v == value[0] for v in value):
+        return value[0]
+    return value
+
+
+def layer_call(arguments: dict) -> dict:
+    """A resnet_layer call's arguments (:data:`LAYER_DEFAULTS` for those not given) as
+    comparable data: ``(3, 3)`` is 3, an activation function is its name, flags are booleans as
+    resnet_layer's ``if`` reads them, and conv_first is None for a lone convolution (no BatchNorm,
+    no activation), where both orders give the same layer."""
+    call = {k: arguments.get(k, default) for k, default in LAYER_DEFAULTS.items()}
+    call["num_filters"] = _grading.plain_value(call["num_filters"])
+    call["kernel_size"], call["strides"] = _square(call["kernel_size"]), _square(call["strides"])
+    if call["activation"] is not None and not isinstance(call["activation"], str):
+        call["activation"] = getattr(call["activation"], "__name__", repr(call["activation"]))
+    call["batch_normalization"], call["conv_first"] = bool(call["batch_normalization"]), bool(call["conv_first"])
+    if call["activation"] is None and not call["batch_normalization"]:
+        call["conv_first"] = None
+    call["name"] = None if call["name"] is None else str(call["name"])
+    return call
+
+
+def _layer_stand_in(student_fn, calls: list):
+    """A stand-in for the student's resnet_layer that records its arguments (:func:`layer_call`).
+
+    It returns one 1×1 convolution with num_filters filters and the call's strides (the output
+    shape of the real layer), named after the call's name and listed by the summaries as a
+    ``resnet_layer`` identified by that name, so that the network's structure and outputs do
+    not depend on the order of the calls.
+    """
+    import keras
+
+    signature = _grading.student_signature(student_fn)
+    used: set = set()
+
+    def resnet_layer(*args, **kwargs):
+        arguments = _grading.spec_arguments(LAYER_PARAMETERS, signature, args, kwargs)
+        if "inputs" not in arguments:
+            raise TypeError("resnet_layer was called without its input: resnet_layer(inputs, "
+                            "num_filters=16, kernel_size=3, strides=1, activation='relu', ...)")
+        call = layer_call(arguments)
+        calls.append(call)
+        name = call["name"] or f"unnamed_resnet_layer_{len(calls)}"
+        name = name if name not in used else f"{name}_again_{len(calls)}"  # names must be unique
+        used.add(name)
+        strides = call["strides"]
+        strides = tuple(int(s) for s in strides) if isinstance(strides, list) else int(strides)
+        layer = keras.layers.Conv2D(int(call["num_filters"]), 1, strides=strides, padding="valid", name=name)
+        layer.summary_kind = STAND_IN_KIND
+        return layer(arguments["inputs"])
+
+    return resnet_layer
+
+
+def _build_with_stand_ins(function: str, fn, params: dict, calls: list, expected_calls):
+    """Call ``fn`` with the notebook's resnet_layer replaced by a recording stand-in.
+
+    Returns ``(model, error)``: ``(None, None)`` when ``fn`` has no resnet_layer in its globals;
+    ``error`` is the :class:`GradingError` raised while building, if any (its hint names a call
+    that differs from ``expected_calls``, when one does).
+    """
+    __tracebackhide__ = True
+    what = _what(function, params)
+    diagnose = None if expected_calls is None else _calls_diagnosis(function, calls, expected_calls)
+    with _grading.stand_ins(fn, {"resnet_layer": lambda f: _layer_stand_in(f, calls)}) as applied:
+        if not applied:
+            return None, None
+        try:
+            return _grading.call_student(
+                fn, what, input_shape=tuple(params["input_shape"]), depth=params["depth"],
+                num_classes=params["num_classes"], diagnose=diagnose, shape_hint=SHAPE_HINT), None
+        except GradingError as err:
+            return None, err
+
+
+def _stack(name) -> str:
+    """The stack of a call's name, for mistake codes: ``stack2`` (``stem``, else ``calls``)."""
+    m = re.match(r"(stack\d+)_", name or "")
+    return m.group(1) if m else ("stem" if name == "stem" else "calls")
+
+
+def _call_text(call: dict) -> str:
+    """A call as the specification writes it: the arguments that are not defaults, and the name."""
+    shown = [f"{k}={call[k]!r}" for k in CALL_KEYS
+             if call[k] != LAYER_DEFAULTS[k] and not (k == "conv_first" and call[k] is None)]
+    return "resnet_layer(x, " + ", ".join(shown + [f"name={call['name']!r}"]) + ")"
+
+
+def _role(function: str, name: str) -> str:
+    """What the call of this name is for, said when it is missing or one too many."""
+    if name == "stem":
+        return "the network starts with x = resnet_layer(inputs, name='stem')."
+    if name.endswith("_shortcut"):
+        where = ("the first block of stacks 2 and 3" if function == "resnet_v1" else
+                 "the first unit of every stage (stage 1's changes 16 channels into 64)")
+        return (f"in {function} {where}, and no other, has a projection shortcut, resnet_layer(x, "
+                "..., kernel_size=1, strides=strides, activation=None, batch_normalization=False, "
+                "name=prefix + '_shortcut'); the others add x itself.")
+    layers = "_1, _2" if function == "resnet_v1" else "_1, _2, _3"
+    return (f"each of the (depth - 2) / {6 if function == 'resnet_v1' else 9} blocks of a stack "
+            f"calls resnet_layer for its layers {layers}: " + NAMES_HINT)
+
+
+def _names_difference(function: str, missing: list, extra: list):
+    """The first call missing (by name) or one too many, as a Difference."""
+    if missing and extra:
+        exp, got = missing[0], extra[0]
+        return _summary.Difference(
+            f"your {function} calls {_call_text(got)}, a name the specification does not have, and "
+            f"never resnet_layer(..., name={exp['name']!r}) (expected {_call_text(exp)}): {NAMES_HINT}",
+            f"{_stack(exp['name'])}.call_name")
+    if missing:
+        exp = missing[0]
+        more = f" (and {len(missing) - 1} other calls)" if len(missing) > 1 else ""
+        return _summary.Difference(
+            f"your {function} never calls resnet_layer with name={exp['name']!r}{more}: expected "
+            f"{_call_text(exp)}: {_role(function, exp['name'])}", f"{_stack(exp['name'])}.missing_call")
+    got = extra[0]
+    more = f" (and {len(extra) - 1} other calls)" if len(extra) > 1 else ""
+    return _summary.Difference(
+        f"your {function} calls {_call_text(got)}{more}, which the specification does not have: "
+        f"{_role(function, got['name'])}", f"{_stack(got['name'])}.extra_call")
+
+
+def _call_hint(function: str, key: str) -> str:
+    """The specification's rule for one argument of resnet_v1's or resnet_v2's resnet_layer calls."""
+    v1 = function == "resnet_v1"
+    return {
+        "num_filters": HINTS["filters"], "kernel_size": HINTS["kernel_size"], "strides": HINTS["strides"],
+        "activation": ("every call has activation='relu' (the default) except the second layer of a "
+                       "block (prefix + '_2') and the projection, which have activation=None: no ReLU "
+                       "before the addition, the ReLU comes after it." if v1 else
+                       "every call has activation='relu' except the projections and the first layer of "
+                       "stage 1's first unit (the stem has just applied BatchNorm and ReLU): "
+                       "activation=None."),
+        "batch_normalization": ("The projection shortcuts have no BatchNormalization "
+                                "(batch_normalization=False)" + ("; every other call has the default, "
+                                "True." if v1 else ", nor has the first layer of stage 1's first unit "
+                                "(the stem has just applied it); every other call has the default, True.")),
+        "conv_first": ("resnet_v1 is post-activation: every call has conv_first=True (the default)."
+                       if v1 else "resnet_v2 is pre-activation: the layers of a unit have conv_first=False "
+                       "(BatchNorm and ReLU before the convolution); the stem has conv_first=True."),
+    }[key]
+
+
+def _argument_difference(function: str, got: dict, exp: dict):
+    """The first argument of a call that differs from the reference call of the same name."""
+    for key in CALL_KEYS:
+        if got[key] == exp[key]:
+            continue
+        text = f"your {function} calls {_call_text(got)}: {key}={got[key]!r}, expected {key}={exp[key]!r}"
+        layer_key = {"num_filters": "filters", "kernel_size": "kernel_size", "strides": "strides"}.get(key)
+        if layer_key:
+            def shown(v):
+                return v if key == "num_filters" or isinstance(v, list) else [v, v]
+            text += f", so {exp['name']}_conv: {layer_key} {shown(got[key])}, expected {shown(exp[key])}"
+        return _summary.Difference(f"{text}: {_call_hint(function, key)}", f"{_stack(exp['name'])}.{key}")
+    return None
+
+
+def _calls_difference(function: str, calls: list, expected: list):
+    """The first difference between the resnet_layer calls and the reference's, matched by name."""
+    unnamed = [c for c in calls if c["name"] is None]
+    if unnamed:
+        return _summary.Difference(
+            f"your {function} calls {_call_text(unnamed[0])} without a name ({len(unnamed)} of its "
+            f"{len(calls)} resnet_layer calls have none): {NAMES_HINT}", "calls.call_without_name")
+    names = [c["name"] for c in calls]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice is not None:
+        return _summary.Difference(
+            f"your {function} calls resnet_layer {names.count(twice)} times with name={twice!r}: "
+            f"every call has its own name: {NAMES_HINT}", f"{_stack(twice)}.duplicate_name")
+    expected_names = [e["name"] for e in expected]
+    missing = [e for e in expected if e["name"] not in names]
+    extra = [c for c in calls if c["name"] not in expected_names]
+    if missing or extra:
+        return _names_difference(function, missing, extra)
+    got = dict(zip(names, calls))
+    return next((d for e in expected if (d := _argument_difference(function, got[e["name"]], e))), None)
+
+
+def _calls_diagnosis(function: str, calls: list, expected: list):
+    """A ``diagnose`` for :func:`grading.call_student` when the network with stand-ins fails to
+    build (two shapes that differ at an addition): the first call made so far whose arguments
+    differ, else the first missing call of a block that has started (its projection)."""
+    def diagnose(_tensors):
+        got = {c["name"]: c for c in calls}
+        for exp in expected:
+            diff = _argument_difference(function, got[exp["name"]], exp) if exp["name"] in got else None
+            if diff:
+                return diff
+        started = {n.rsplit("_", 1)[0] for n in got if n}
+        missing = [e for e in expected if e["name"] not in got and e["name"].rsplit("_", 1)[0] in started]
+        return _names_difference(function, missing, []) if missing else None
+
+    return diagnose
+
+
+def _block_of(add: dict) -> tuple[str, str]:
+    """The block an Add of a summary with stand-ins closes, and its stack: from its inputs' names."""
+    for label in add["inputs"]:
+        m = re.fullmatch(r"((stack\d+)_block\d+)_(?:\d+|shortcut)", label)
+        if m:
+            return m.group(1), m.group(2)
+    return "a block", "calls"
+
+
+def _short(entry: dict) -> str:
+    """A layer of a summary in a few words: its kind, and its name where names count."""
+    return f"{entry['kind']} '{entry['name']}'" if entry["kind"] in _summary.NAMED_KINDS else entry["kind"]
+
+
+def _after_add_difference(function: str, summ: list):
+    """What follows each addition: one ReLU in v1; in v2 nothing (the next unit's layers and
+    shortcut take the sum as it is; the last sum goes to the head, checked layer by layer)."""
+    adds = [e for e in summ if e["kind"] == "Add"]  # the last one is the last block's (post-order)
+    for add in adds:
+        after = [e for e in summ if add["label"] in e["inputs"]]
+        block, stack = _block_of(add)
+        if function == "resnet_v1" and [e["kind"] for e in after] != ["ReLU"]:
+            return _summary.Difference(
+                f"in your resnet_v1 the sum of {block} (its Add) goes to "
+                f"{', '.join(_short(e) for e in after) or 'nothing'}, expected a ReLU only: a v1 block "
+                "ends with x = Activation('relu', name=prefix + '_out')(x) after the addition, and the "
+                "next block takes that ReLU's output.", f"{stack}.relu_after_add")
+        bad = [e for e in after if e["kind"] not in (STAND_IN_KIND, "Add")]
+        if function == "resnet_v2" and add is not adds[-1] and bad:
+            return _summary.Difference(
+                f"your resnet_v2 applies {_short(bad[0])} to the sum of {block} (after its Add): in v2 "
+                "nothing follows the addition: BatchNorm and ReLU come before each convolution of the "
+                "next unit (its resnet_layer calls, conv_first=False), and once more before the "
+                "pooling (post_bn, post_relu).", f"{stack}.after_add")
+    return None
 
 
 def _blocks_check(function: str, depth: int):
+    """A check of the number of residual blocks (Add layers) of a summary, against the reference's."""
     per_block, rule = (6, "6n+2") if function == "resnet_v1" else (9, "9n+2")
     unit = "blocks" if function == "resnet_v1" else "units"
 
@@ -297,31 +594,115 @@ def _blocks_check(function: str, depth: int):
         n_act = sum(e["kind"] == "Add" for e in actual)
         n_exp = sum(e["kind"] == "Add" for e in expected)
         if n_act != n_exp:
-            return (f"your {function}(depth={depth}) has {n_act} residual {unit} (Add layers), "
-                    f"expected {n_exp}: 3 stages of (depth - 2) / {per_block} = {n_exp // 3} {unit} "
-                    f"each (depth = {rule}).")
+            return _summary.Difference(
+                f"your {function}(depth={depth}) has {n_act} residual {unit} (Add layers), "
+                f"expected {n_exp}: 3 stages of (depth - 2) / {per_block} = {n_exp // 3} {unit} "
+                f"each (depth = {rule}).", "residual_block_count")
         return None
 
     return check
 
 
+def _stand_in_difference(function: str, params: dict, model, calls: list, expected: dict):
+    """What differs in the network built with stand-ins for resnet_layer, or None: the number of
+    residual blocks, the calls' arguments, what follows the additions, the layers outside
+    resnet_layer, then the outputs with name-seeded weights."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        return _summary.Difference(f"returned {type(model).__name__}, expected a keras.Model: end with "
+                                   "`model = Model(inputs=inputs, outputs=outputs)` and `return model`.",
+                                   "not_a_model")
+    ref = expected["stand_ins"]
+    summ = structure(model)
+    operations = [e for e in summ if e["kind"].endswith(" operation")]  # `x + y`: said first
+    problem = ((operations and _summary.first_difference(summ, ref["summary"], what=f"your {function}"))
+               or _blocks_check(function, params["depth"])(summ, ref["summary"])
+               or _calls_difference(function, calls, expected["calls"])
+               or _after_add_difference(function, summ)
+               or _summary.first_difference(summ, ref["summary"], what=f"your {function}",
+                                            hints=STAND_IN_HINTS))
+    if problem:
+        return problem
+    outputs = _outputs(model, params)
+    for mode in ("inference", "training"):
+        message = _grading.compare_output(outputs[mode], ref["outputs"][mode],
+                                          f"{mode} mode, with stand-ins for resnet_layer")
+        if message:
+            return _summary.Difference(message, "outputs_differ")
+    return None
+
+
+def _record_stand_ins(model, params: dict, calls: list, error) -> dict:
+    """What record mode stores besides the whole network: the calls, and the network built with
+    stand-ins (summary and outputs)."""
+    if error is not None:
+        raise error
+    if model is None:
+        raise GradingError("record mode: the reference solution must build its network with resnet_layer")
+    outputs = _outputs(model, params)
+    return {"calls": calls, "stand_ins": {
+        "summary": structure(model),
+        "outputs": {m: _grading.rounded_list(v) for m, v in outputs.items()}}}
+
+
 def _check_resnet(function: str, fn, input_shape, depth: int, num_classes: int) -> None:
-    """Check ``resnet_v1`` or ``resnet_v2`` for one input shape, depth and number of classes."""
+    """Check ``resnet_v1`` or ``resnet_v2`` for one input shape, depth and number of classes:
+    with stand-ins for resnet_layer when it calls resnet_layer, else (or when that differs) as a
+    whole network, so that a network built another way gets full marks when it is the same."""
     __tracebackhide__ = True
+    _grading.verify_environment()
     params = {"input_shape": list(input_shape), "depth": depth, "num_classes": num_classes}
-    _check_network(function, fn, params,
-                   lambda: fn(input_shape=tuple(input_shape), depth=depth, num_classes=num_classes),
-                   checks_first=_blocks_check(function, depth))
+    what = _what(function, params)
+    recording = bool(os.environ.get(RECORD_ENV))
+    expected = None if recording else _expected(_grading.case_key(function, params), function, params)
+    calls: list = []
+    model, error = _build_with_stand_ins(function, fn, params, calls, None if recording else expected["calls"])
+    whole = (lambda: fn(input_shape=tuple(input_shape), depth=depth, num_classes=num_classes))
+    if recording:
+        _check_network(function, fn, params, whole,
+                       record_extra=_record_stand_ins(model, params, calls, error))
+        return
+    problem = None
+    if calls:
+        problem = error if error is not None else _stand_in_difference(function, params, model, calls, expected)
+        if problem is None:
+            print(f"✓ {what}: the {len(calls)} resnet_layer calls (num_filters, kernel_size, strides, "
+                  "activation, batch_normalization, conv_first, name), the additions, "
+                  + ("the ReLUs after them" if function == "resnet_v1" else "post_bn, post_relu")
+                  + " and the head match the reference, and so do the outputs with stand-ins for "
+                  f"resnet_layer. With a resnet_layer that passes exercise 1 this is the reference "
+                  f"network: {expected['params']['total']:,} parameters." + _layer_note(function, fn))
+            return
+    try:
+        _check_network(function, fn, params, whole, checks_first=_blocks_check(function, depth))
+    except GradingError:
+        if problem is None:
+            raise
+        if isinstance(problem, GradingError):  # raised building: keep the student's traceback
+            raise problem from problem.__cause__
+        _fail(what, problem)
+
+
+def _layer_note(function: str, fn) -> str:
+    """For a resnet_v1/v2 whose calls are right: a note when resnet_layer fails its own visible
+    tests (no points involved)."""
+    if not _layer_fails(fn):
+        return ""
+    return (f"\nNote: your {function} calls resnet_layer correctly, but resnet_layer fails its own "
+            f"tests: fix exercise 1 first, then your {function} builds the real network.")
 
 
 def check_resnet_v1(resnet_v1, input_shape=(32, 32, 3), depth=14, num_classes=10) -> None:
-    """Check ``resnet_v1`` for one input shape, depth and number of classes."""
+    """Check ``resnet_v1`` for one input shape, depth and number of classes, apart from the
+    resnet_layer it calls (:func:`_check_resnet`)."""
     __tracebackhide__ = True
     _check_resnet("resnet_v1", resnet_v1, input_shape, depth, num_classes)
 
 
 def check_resnet_v2(resnet_v2, input_shape=(32, 32, 3), depth=20, num_classes=10) -> None:
-    """Check ``resnet_v2`` for one input shape, depth and number of classes."""
+    """Check ``resnet_v2`` for one input shape, depth and number of classes, apart from the
+    resnet_layer it calls (:func:`_check_resnet`)."""
     __tracebackhide__ = True
     _check_resnet("resnet_v2", resnet_v2, input_shape, depth, num_classes)
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 import hashlib
 
 #: Layer kinds whose names the exercises prescribe; other layers are matched by structure.
-NAMED_KINDS = ("Conv2D", "BatchNormalization", "AveragePooling2D", "Dense")
+#: ``resnet_layer`` is the CIFAR assignment's grading stand-in for a resnet_layer call, named
+#: after the call's ``name`` argument (``resnet_utils.grading_cifar``).
+NAMED_KINDS = ("Conv2D", "BatchNormalization", "AveragePooling2D", "Dense", "resnet_layer")
 
 #: Configuration keys compared, per layer kind (in this order).
 CONFIG_KEYS = {

@@ -19,7 +19,7 @@ import pytest
 
 from autograder import course
 from autograder.submissions import load_functions, mutate, nbgrader_meta, read, solution_sources
-from resnet_utils import grading_cifar
+from resnet_utils import grading, grading_cifar
 from resnet_utils.reference import SOURCES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,9 +129,21 @@ def test_untouched_release_says_not_implemented(sol):
     assert "not implemented yet" in msg
 
 
-def test_v1_done_but_resnet_layer_not(answers):
+def test_v1_and_v2_done_but_resnet_layer_not_keep_their_points(answers, capsys):
+    """Checked with stand-ins for resnet_layer, v1 and v2 pass, with a note about exercise 1."""
     stub = answers["resnet_layer"].split("    def named")[0] + "    raise NotImplementedError()\n"
     fns = load(dict(answers, resnet_layer=stub))
+    grading_cifar.check_resnet_v1(fns["resnet_v1"])
+    grading_cifar.check_resnet_v2(fns["resnet_v2"])
+    out = capsys.readouterr().out
+    assert out.count("✓") == 2 and out.count("but resnet_layer fails its own tests: fix exercise 1 first") == 2
+
+
+def test_v1_built_without_resnet_layer_calls_says_resnet_layer_is_not_implemented(answers):
+    """No call reaches the stand-in (an alias of resnet_layer): the whole network is compared."""
+    stub = answers["resnet_layer"].split("    def named")[0] + "    raise NotImplementedError()\n"
+    v1 = "layer = resnet_layer\n" + answers["resnet_v1"].replace("resnet_layer(", "layer(")
+    fns = load(dict(answers, resnet_layer=stub, resnet_v1=v1))
     msg = message(grading_cifar.check_resnet_v1, fns["resnet_v1"])
     assert "your resnet_v1 calls resnet_layer, which is not implemented yet" in msg and "exercise 1" in msg
 
@@ -140,17 +152,18 @@ def test_v2_batchnorm_after_the_add(answers):
     fns = with_mutation(answers, "resnet_v2", "x = Add(name=prefix + '_add')([x, y])",
                         "x = Add(name=prefix + '_add')([x, y])\n            x = BatchNormalization()(x)")
     msg = message(grading_cifar.check_resnet_v2, fns["resnet_v2"])
-    assert "has 25 BatchNormalization layers, the reference 19" in msg
-    assert "(after Add(stack1_block1_3_conv, stack1_block1_shortcut_conv)) is not in the specification" in msg, msg
-    assert "nothing follows the addition" in msg
+    assert "your resnet_v2 applies BatchNormalization 'batch_normalization" in msg, msg
+    assert "to the sum of stack1_block1 (after its Add): in v2 nothing follows the addition" in msg, msg
+    assert msg.endswith("(mistake code: resnet_v2.stack1.after_add)"), msg
 
 
 def test_v1_batchnorm_on_the_projection(answers):
     fns = with_mutation(answers, "resnet_v1", "activation=None, batch_normalization=False, name=prefix + '_shortcut'",
                         "activation=None, batch_normalization=True, name=prefix + '_shortcut'")
     msg = message(grading_cifar.check_resnet_v1, fns["resnet_v1"])
-    assert "'stack2_block1_shortcut_bn'" in msg and "is not in the specification" in msg
+    assert "name='stack2_block1_shortcut'): batch_normalization=True, expected batch_normalization=False" in msg
     assert "projection shortcuts have no BatchNormalization" in msg
+    assert msg.endswith("(mistake code: resnet_v1.stack2.batch_normalization)"), msg
 
 
 def test_v1_stride_on_the_second_convolution(answers):
@@ -214,8 +227,16 @@ def test_pre_activation_order_swapped(answers):
     assert "layer 1 is Conv2D" in msg or "takes its input from" in msg, msg
 
 
-def test_broken_resnet_layer_is_pointed_out_in_v1(answers):
+def test_broken_resnet_layer_is_pointed_out_in_v1(answers, capsys):
     fns = with_mutation(answers, "resnet_layer", ", kernel_regularizer=l2(1e-4)", "")
+    grading_cifar.check_resnet_v1(fns["resnet_v1"])  # its calls are right: exercise 1 only
+    out = capsys.readouterr().out
+    assert "✓" in out and "your resnet_v1 calls resnet_layer correctly, but resnet_layer fails its own " \
+                            "tests: fix exercise 1 first" in out, out
+    # built without calling resnet_layer (an alias), the whole network is compared, with a note
+    v1 = "layer = resnet_layer\n" + answers["resnet_v1"].replace("resnet_layer(", "layer(")
+    fns = load(dict(answers, resnet_layer=mutate(answers["resnet_layer"], ", kernel_regularizer=l2(1e-4)", ""),
+                    resnet_v1=v1))
     msg = message(grading_cifar.check_resnet_v1, fns["resnet_v1"])
     assert "kernel_regularizer" in msg and "fix exercise 1 first" in msg
 
@@ -253,6 +274,81 @@ def test_equivalent_string_regularizer_and_unnamed_activations_pass(answers):
     grading_cifar.check_resnet_v2(fns["resnet_v2"])
 
 
+# ----------------------------------------------------------------------------- stand-ins for resnet_layer
+
+
+def _layer_call(signature, *args, **kwargs) -> dict:
+    """What the stand-in records for ``resnet_layer(*args, **kwargs)``."""
+    arguments = grading.spec_arguments(grading_cifar.LAYER_PARAMETERS, signature, args, kwargs)
+    return grading_cifar.layer_call(arguments)
+
+
+def test_recorded_calls_do_not_depend_on_how_the_arguments_are_written(sol):
+    import keras
+
+    sig = grading.student_signature(sol["resnet_layer"])
+    assert _layer_call(sig, "x", 32, 3, 2, "relu", True, True, "p_1") == \
+        _layer_call(sig, "x", num_filters=32, strides=(2, 2), name="p_1")
+    # a lone convolution (no BatchNorm, no activation) is the same in both orders
+    projection = _layer_call(sig, "x", 8, (1, 1), activation=None, batch_normalization=False, name="s")
+    assert projection == _layer_call(sig, "x", 8, 1, 1, None, False, False, "s")
+    assert projection["conv_first"] is None and projection["kernel_size"] == 1
+    assert _layer_call(sig, "x", 8, activation=None, conv_first=False, name="s")["conv_first"] is False
+    assert _layer_call(sig, "x", activation=keras.activations.relu, name="a")["activation"] == "relu"
+    # a student's resnet_layer(*args, **kwargs): the specification's defaults
+    loose = grading.student_signature(lambda *args, **kwargs: None)
+    assert _layer_call(loose, "x", name="stem") == _layer_call(sig, "x", name="stem")
+
+
+def test_resnet_layer_is_put_back_after_the_checks(answers):
+    fns = load(answers)
+    original = fns["resnet_layer"]
+    grading_cifar.check_resnet_v1(fns["resnet_v1"])
+    assert fns["resnet_layer"] is original
+    fns = with_mutation(answers, "resnet_v2", "    x = AveragePooling2D(", "    raise RuntimeError('unfinished head')\n    x = AveragePooling2D(")
+    original = fns["resnet_layer"]
+    msg = message(grading_cifar.check_resnet_v2, fns["resnet_v2"])
+    assert "raised RuntimeError: unfinished head" in msg and fns["resnet_layer"] is original
+
+
+def test_v1_check_refuses_tampered_numpy(monkeypatch, sol):
+    import numpy as np
+
+    monkeypatch.setattr(np, "allclose", lambda *a, **k: True)
+    msg = message(grading_cifar.check_resnet_v1, sol["resnet_v1"])
+    assert "numpy.allclose" in msg and "replaced" in msg
+
+
+def test_reload_restores_replaced_stand_in_helpers(answers):
+    """A notebook that replaces the helpers gets the course's own back when a test cell reloads."""
+    import importlib
+
+    fns = with_mutation(answers, "resnet_v1", "num_filters *= 2", "num_filters *= 1")
+    grading.stand_ins = None
+    grading_cifar._calls_difference = lambda *a, **k: None
+    try:
+        fresh = importlib.reload(grading_cifar)
+        msg = message(fresh.check_resnet_v1, fns["resnet_v1"])
+        assert "num_filters=16, expected num_filters=32" in msg, msg
+    finally:
+        importlib.reload(grading_cifar)
+
+
+def test_v1_and_v2_cases_record_the_resnet_layer_calls():
+    ref = json.loads(grading_cifar.REFERENCE_FILE.read_text())
+    cases = [(k.split("|")[0], json.loads(k.split("|", 1)[1]), c) for k, c in ref.items()
+             if k.startswith(("resnet_v1|", "resnet_v2|"))]
+    assert len(cases) == 6
+    for function, params, case in cases:
+        v1 = function == "resnet_v1"
+        n = (params["depth"] - 2) // (6 if v1 else 9)
+        names = [c["name"] for c in case["calls"]]
+        assert len(set(names)) == len(names) == 1 + 3 * n * (2 if v1 else 3) + (2 if v1 else 3), names
+        stand_ins = case["stand_ins"]["summary"]
+        assert sorted(e["name"] for e in stand_ins if e["kind"] == "resnet_layer") == sorted(names)
+        assert not {"Conv2D", "BatchNormalization"} & {e["kind"] for e in stand_ins if e["name"] != "post_bn"}
+
+
 # ----------------------------------------------------------------------------- data and release
 
 
@@ -285,6 +381,12 @@ def test_stored_reference_is_what_the_source_solution_records(tmp_path):
             assert new["values"] == case["values"], key
             continue
         assert new["summary"] == case["summary"] and new["params"] == case["params"], key
-        for mode in ("inference", "training"):
-            np.testing.assert_allclose(new["outputs"][mode], case["outputs"][mode], rtol=1e-4, atol=1e-5,
-                                       err_msg=key)
+        assert new.get("calls") == case.get("calls"), key
+        pairs = [(new, case)]
+        if "stand_ins" in case:
+            assert new["stand_ins"]["summary"] == case["stand_ins"]["summary"], key
+            pairs.append((new["stand_ins"], case["stand_ins"]))
+        for got, want in pairs:
+            for mode in ("inference", "training"):
+                np.testing.assert_allclose(got["outputs"][mode], want["outputs"][mode], rtol=1e-4, atol=1e-5,
+                                           err_msg=key)
