@@ -93,6 +93,8 @@ EXTERNAL_REFERENCES = {
                                          "a file of the Keras repository, cited in the references"),
     "examples/cifar10_resnet.py": ("Keras 2 repository", "the Keras example, cited as the source of a table"),
     "cifar10_resnet.py": ("Keras example", "the Keras example that the assignment follows, named, not opened"),
+    "keras/src/callbacks/learning_rate_scheduler.py": ("the Keras source",
+                                                       "a file of the Keras repository, cited as a source"),
 }
 
 

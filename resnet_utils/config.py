@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["fast_mode", "pick"]
+__all__ = ["fast_mode", "pick", "run_seed", "SEED_ENV"]
 
 #: The values of ``NBGRADER_EXECUTION`` with which nbgrader runs a notebook.
 NBGRADER_MODES = ("autograde", "validate")
@@ -35,6 +35,24 @@ def fast_mode() -> bool:
     """True when nbgrader executes the notebook or ``RESNET_FAST`` is set (not ``""``/``"0"``)."""
     return (os.environ.get("NBGRADER_EXECUTION", "") in NBGRADER_MODES
             or os.environ.get("RESNET_FAST", "").strip() not in ("", "0"))
+
+
+#: The environment variable that sets a full run's random seed (``bench/bench_notebook.py
+#: --seeds N`` runs the notebooks with 0, 1, ..., N - 1).
+SEED_ENV = "RESNET_SEED"
+
+
+def run_seed(default: int = 0) -> int:
+    """The seed of this run: ``RESNET_SEED`` when it is set (and not in fast mode), else
+    ``default``."""
+    value = os.environ.get(SEED_ENV, "").strip()
+    if not value or fast_mode():
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{SEED_ENV}={value!r} is not a whole number: unset it or give "
+                         "an integer such as 0") from None
 
 
 def pick(full, fast):

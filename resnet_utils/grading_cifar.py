@@ -53,7 +53,7 @@ HINTS = {
     "strides": "the strides are resnet_layer's strides argument: 2 only for the first "
     "convolution of the first block of stacks 2 and 3, and for its 1×1 projection shortcut",
     "kernel_initializer": "every Conv2D and the output Dense use kernel_initializer='he_normal'",
-    "kernel_regularizer": "every Conv2D uses kernel_regularizer=l2(1e-4) (weight decay, "
+    "kernel_regularizer": "every Conv2D uses kernel_regularizer=l2(1e-4) (an L2 penalty on the kernel, "
     "keras.regularizers.l2)",
     "units": "the output layer has num_classes units",
     "activation": "the output layer uses activation='softmax'",

@@ -647,6 +647,63 @@ def _residual_block_figure(f, filters, shape, s):
     return fig
 
 
+#: The two units of He et al. 2016b, Fig. 4, from input x_l (bottom) to x_{l+1} (top):
+#: (a) original (post-activation), (e) full pre-activation. Entries: (text, kind).
+UNIT_ORDERS = {
+    "(a) original (v1)": [("weight", "Conv2D"), ("BN", "BatchNorm"), ("ReLU", "ReLU"),
+                          ("weight", "Conv2D"), ("BN", "BatchNorm"), ("addition", "Add"),
+                          ("ReLU", "ReLU")],
+    "(e) full pre-activation (v2)": [("BN", "BatchNorm"), ("ReLU", "ReLU"), ("weight", "Conv2D"),
+                                     ("BN", "BatchNorm"), ("ReLU", "ReLU"), ("weight", "Conv2D"),
+                                     ("addition", "Add")],
+}
+
+
+def plot_unit_orders():
+    """The original and the full pre-activation residual unit side by side (He et al. 2016b,
+    *Identity Mappings in Deep Residual Networks*, Fig. 4 (a) and (e)), input at the bottom.
+
+    In (a) a ReLU follows the addition, so the shortcut of the next unit starts from
+    ReLU(x_l + F(x_l)); in (e) nothing follows it: x_{l+1} = x_l + F(x_l), and BatchNorm and
+    ReLU come before each weight layer.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure`: one axes per unit, titled with
+        :data:`UNIT_ORDERS`' keys; each box's text has gid "layer", the shortcut's label
+        gid "shortcut".
+    """
+    fig = _figure(figsize=(7.5, 5.6))
+    pitch, w, h = 0.72, 1.6, 0.5
+    for col, (title, layers) in enumerate(UNIT_ORDERS.items()):
+        ax = fig.add_subplot(1, 2, col + 1)
+        ax.set_xlim(-1.3, 2.1)
+        ax.set_ylim(-0.5, (len(layers) + 1) * pitch + 0.45)
+        ax.axis("off")
+        ax.set_title(title, fontsize=11)
+        ys = [(i + 1) * pitch for i in range(len(layers))]
+        _draw_box(ax, 0, 0, 0.9, 0.42, "$x_l$", "tensor", "tensor", fontsize=10)
+        top = (len(layers) + 1) * pitch
+        _draw_box(ax, 0, top, 0.9, 0.42, "$x_{l+1}$", "tensor", "tensor", fontsize=10)
+        previous = 0.21
+        for y, (text, kind) in zip(ys, layers):
+            t = _draw_box(ax, 0, y, w, h, text, kind, "layer", fontsize=9,
+                          bold_edge=(kind == "ReLU" and y > ys[layers.index(("addition", "Add"))]))
+            t.set_gid("layer")
+            _arrow(ax, (0, previous), (0, y - h / 2))
+            previous = y + h / 2
+        _arrow(ax, (0, previous), (0, top - 0.21))
+        y_add = ys[layers.index(("addition", "Add"))]
+        line = dict(color="#333333", linewidth=1.1, zorder=1)
+        ax.plot([0, 1.35, 1.35], [0.33, 0.33, y_add], **line)
+        _arrow(ax, (1.35, y_add), (w / 2, y_add))
+        t = ax.text(1.45, (0.33 + y_add) / 2, "identity\nshortcut", ha="left", va="center",
+                    fontsize=9, fontstyle="italic", rotation=90)
+        t.set_gid("shortcut")
+    fig.suptitle("He et al. 2016b, Fig. 4: where BatchNorm and ReLU sit (input at the bottom)",
+                 fontsize=10)
+    return fig
+
+
 def plot_identity_block(f="f", filters=("F1", "F2", "F3"), shape=("n_H", "n_W", "n_C")):
     """Diagram of ResNet50's identity block (bottleneck with an identity shortcut).
 

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import fast_mode
+from .config import SEED_ENV, fast_mode
 from .memory import MemoryLimit, memory_limit
 
 #: Full-mode defaults; ``bench/results/notebook.json`` has the time, memory and accuracy.
@@ -52,7 +52,7 @@ FULL = dict(epochs=8, batch_size=32, validation_split=0.1, learning_rate=3e-3,
 FAST = dict(FULL, epochs=1, batch_size=8, validation_split=0.34, recalibration_batches=1,
             n_train=12, n_test=6, run_eagerly=True, verbose=2)
 #: Environment variables that change full-mode settings (used by bench/bench_notebook.py).
-ENV_OVERRIDES = {"epochs": "RESNET_EPOCHS", "batch_size": "RESNET_BATCH_SIZE", "seed": "RESNET_SEED"}
+ENV_OVERRIDES = {"epochs": "RESNET_EPOCHS", "batch_size": "RESNET_BATCH_SIZE", "seed": SEED_ENV}
 
 #: The memory, in bytes, that a full run of the notebook with :data:`FULL` needs: its peak of
 #: anonymous memory plus the peak of mapped library pages (the code TensorFlow runs), both as

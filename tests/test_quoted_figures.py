@@ -110,31 +110,65 @@ def test_readme_and_notebook_quote_the_binder_check():
 
 
 def test_cifar_results_file_is_a_full_run_that_records_its_data_and_the_machine():
-    """bench/results/cifar_notebook.json (``bench_notebook.py --assignment resnet_cifar``): a full
-    run of the second assignment's notebook with today's short recipe, the data it used (the offline
-    fallback is named, with the reason), both networks' accuracies, and consistent summary/targets."""
+    """bench/results/cifar_notebook.json (``bench_notebook.py --assignment resnet_cifar --seeds 3``):
+    full runs of the second assignment's notebook with today's short recipe for the data they
+    used (the offline fallback is named, with the reason), the ResNet-20 v1's accuracies, the
+    unit signals, and consistent summary/targets."""
     import dataclasses
 
     from resnet_utils import cifar
 
     results = json.loads(bench_notebook.CIFAR_RESULTS.read_text())
     assert results["notebook"] == "source/resnet_cifar/ResNet_CIFAR.ipynb" and results["mode"] == "full"
-    assert results["settings"] == dataclasses.asdict(cifar.SHORT)
+    source = results["data"]["source"]
+    assert results["settings"] == dataclasses.asdict(cifar.SHORT[source])
     assert results["machine"]["cpu_count"] >= 1 and results["machine"]["cpu_model"]
     assert results["targets"] == bench_notebook.CIFAR_TARGETS
-    assert results["summary"] == bench_notebook.summarise(results["runs"]) and results["summary"]["seeds"] >= 1
+    assert results["summary"] == bench_notebook.summarise(results["runs"]) and results["summary"]["seeds"] >= 3
     assert results["meets_targets"] == bench_notebook.meets_targets(results["summary"], bench_notebook.CIFAR_TARGETS)
+    assert [run["seed"] for run in results["runs"]] == list(range(len(results["runs"])))
     for run in results["runs"]:
-        assert set(run["networks"]) == {"ResNet-20 v1", "ResNet-11 v2"}
+        assert set(run["networks"]) == {"ResNet-20 v1"}
         assert run["parameters"]["ResNet-20 v1"] == 274_442 and run["parameters"]["ResNet-11 v2"] == 299_178
-        assert run["data_source"] == results["data"]["source"]
-    if results["data"]["source"] == "signs-fallback":
+        assert run["data_source"] == source
+        assert set(run["unit_signals"]) == {"ResNet-110 v1", "ResNet-110 v2"}
+    if source == "signs-fallback":
         assert results["data"]["cifar10_unavailable"] and "fallback" in results["data"]["note"]
         shaped = results.get("cifar10_shaped_run")
         if shaped:   # the time and memory of CIFAR-10's sizes, measured offline
+            assert shaped["settings"] == dataclasses.asdict(cifar.SHORT["cifar10"])
+            assert shaped["run"]["recipe"] == str(cifar.SHORT["cifar10"])
             assert shaped["summary"]["wall_s_max"] == shaped["run"]["wall_s"]
-            assert shaped["meets_targets"] == bench_notebook.meets_targets(shaped["summary"],
-                                                                           bench_notebook.CIFAR_TARGETS)
+            assert shaped["meets_targets"] == bench_notebook.meets_targets(
+                shaped["summary"], bench_notebook.time_and_memory(bench_notebook.CIFAR_TARGETS))
+
+
+def test_cifar_unit_signals_back_the_notebooks_reading():
+    """What section 3's "How to read this" says of the ResNet-110 figure holds in every
+    benchmark run: v2's convolution inputs stay at sqrt(1/2) ~ 0.71, v1's grow with depth, and
+    in neither network is the gradient at the first unit smaller than at the last."""
+    results = json.loads(bench_notebook.CIFAR_RESULTS.read_text())
+    for run in results["runs"]:
+        v1, v2 = run["unit_signals"]["ResNet-110 v1"], run["unit_signals"]["ResNet-110 v2"]
+        assert abs(v2["conv_input_rms_first"] - 0.71) <= 0.03 and abs(v2["conv_input_rms_last"] - 0.71) <= 0.03
+        assert v1["conv_input_rms_last"] > 2 * v1["conv_input_rms_first"]
+        assert v1["gradient_ratio_first_to_last"] > 1 and v2["gradient_ratio_first_to_last"] > 1
+    text = " ".join(_markdown(ROOT / "source" / "resnet_cifar" / "ResNet_CIFAR.ipynb").split())
+    assert "$\\sqrt{1/2} \\approx 0.71$" in text and "the printed ratios are above 1" in text
+
+
+def test_cifar_accuracy_is_quoted_from_the_bench():
+    """README and both versions of the notebook quote the 3-seed accuracy of the ResNet-20 v1
+    from cifar_notebook.json (bench_notebook.cifar_quoted_figures)."""
+    results = json.loads(bench_notebook.CIFAR_RESULTS.read_text())
+    q = bench_notebook.cifar_quoted_figures(results)
+    sentence = (f"over {q['seeds']} the reference solution's ResNet-20 v1 reached test accuracies of "
+                f"{q['test_range']} on the {q['test_images']}")
+    for path in (ROOT / "source" / "resnet_cifar" / "ResNet_CIFAR.ipynb",
+                 ROOT / "release" / "resnet_cifar" / "ResNet_CIFAR.ipynb"):
+        assert sentence in " ".join(_markdown(path).split()), f"{path} does not quote {sentence!r}"
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert sentence in readme, f"README.md does not quote {sentence!r}"
 
 
 def test_cifar_notebook_quotes_no_unmeasured_timing():
@@ -150,14 +184,11 @@ def test_cifar_notebook_quotes_no_unmeasured_timing():
 
 
 def test_readme_quotes_the_cifar_bench():
-    """README's assignment 2 paragraph quotes bench/results/cifar_notebook.json."""
-    d = json.loads((ROOT / "bench" / "results" / "cifar_notebook.json").read_text())
-    run, shaped = d["runs"][0], d["cifar10_shaped_run"]["run"]
+    """README's assignment 2 paragraph quotes the time and memory of bench/results/cifar_notebook.json."""
+    q = bench_notebook.cifar_quoted_figures(json.loads(bench_notebook.CIFAR_RESULTS.read_text()))
     text = " ".join((ROOT / "README.md").read_text().split())
-    for quoted in ("took %.0f s with a peak RSS of %d MiB on the offline fallback" % (run["wall_s"], run["peak_rss_mib"]),
-                   "test accuracies %.3f (v1) and %.3f (v2)" % (run["networks"]["ResNet-20 v1"]["test_accuracy"],
-                                                             run["networks"]["ResNet-11 v2"]["test_accuracy"]),
-                   "it took %.0f s and %d MiB" % (shaped["wall_s"], shaped["peak_rss_mib"])):
+    for quoted in (f"a student's full Run All took at most {q['wall']} with a peak RSS of at most {q['memory']}",
+                   f"it took {q['shaped_wall']} and {q['shaped_memory']}", q["cpu"]):
         assert quoted in text, "README.md does not quote bench/results/cifar_notebook.json: %r" % quoted
 
 
@@ -244,3 +275,37 @@ def test_readme_quotes_the_training_memory_bench():
     bare = results["configs"][0]["peak_rss_mib_trained"]
     line = "A fresh process that only builds the model and trains it at batch 32 already peaks at %.2f GiB" % (bare / 1024)
     assert line in text, line
+
+
+def test_parse_cifar_outputs_reads_what_the_notebook_prints():
+    """bench_notebook.parse_cifar_outputs on lines in the formats of the CIFAR notebook's cells
+    (load-data, params, unit-signals, train-v1); a line it did not expect is ignored."""
+    text = "\n".join([
+        "CIFAR-10 is not available (not in Keras' cache, and this run does not download).",
+        "signs-fallback: 1080 training and 120 test images of shape (32, 32, 3), 6 classes",
+        "short run: 30 epochs, batch 32, all training images (108 of them held out for validation), "
+        "all test images, augmentation on",
+        "ResNet-20  v1:   274,442 parameters,   40.6 M multiply-adds per image, 72 Keras layers",
+        "ResNet-110 v1: RMS of the convolution inputs 0.71 (first unit) to 6.94 (last unit); "
+        "gradient RMS 17.6 times larger at the first unit than at the last",
+        "Epoch 3/30 - 6s - accuracy: 0.4",
+        "ResNet-20 v1: final training accuracy 0.912, best validation accuracy 0.935, test accuracy "
+        "of the best epoch 0.925 (120 test images, signs-fallback)",
+    ]) + "\n"
+    out = bench_notebook.parse_cifar_outputs(text)
+    assert out["networks"] == {"ResNet-20 v1": {"train_accuracy": 0.912, "best_val_accuracy": 0.935,
+                                                "test_accuracy": 0.925, "test_images": 120}}
+    assert out["parameters"] == {"ResNet-20 v1": 274_442}
+    assert out["unit_signals"] == {"ResNet-110 v1": {"conv_input_rms_first": 0.71, "conv_input_rms_last": 6.94,
+                                                     "gradient_ratio_first_to_last": 17.6}}
+    assert out["data_source"] == "signs-fallback" and out["recipe"].startswith("short run: 30 epochs")
+    assert out["cifar10_unavailable"] == "not in Keras' cache, and this run does not download"
+    runs = [{"wall_s": 300.0, "peak_rss_mib": 1200, "networks": out["networks"]},
+            {"wall_s": 310.0, "peak_rss_mib": 1100,
+             "networks": {"ResNet-20 v1": dict(out["networks"]["ResNet-20 v1"], test_accuracy=0.85)}}]
+    summary = bench_notebook.summarise(runs)
+    assert summary["test_accuracy_min"] == 0.85 and summary["wall_s_max"] == 310.0
+    assert bench_notebook.meets_targets(summary, bench_notebook.CIFAR_TARGETS) == {
+        "wall_s_max": True, "peak_rss_mib_max": True, "test_accuracy_min": True}
+    assert bench_notebook.time_and_memory(bench_notebook.CIFAR_TARGETS) == {
+        "wall_s_max": 600.0, "peak_rss_mib_max": bench_notebook.CIFAR_TARGETS["peak_rss_mib_max"]}

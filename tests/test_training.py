@@ -97,6 +97,21 @@ def test_full_mode_by_default_and_env_overrides(full_env, monkeypatch):
         training.settings()
 
 
+def test_run_seed_is_the_one_seed_setting(full_env, monkeypatch):
+    """config.run_seed() (the CIFAR notebook's seed) and training.settings().seed read the same
+    variable, config.SEED_ENV; fast mode ignores it."""
+    monkeypatch.delenv(config.SEED_ENV, raising=False)
+    assert config.run_seed() == 0 and config.run_seed(default=5) == 5
+    monkeypatch.setenv(config.SEED_ENV, "2")
+    assert config.run_seed() == 2 == training.settings().seed
+    monkeypatch.setenv(config.SEED_ENV, "two")
+    with pytest.raises(ValueError, match="RESNET_SEED='two' is not a whole number"):
+        config.run_seed()
+    monkeypatch.setenv(config.SEED_ENV, "2")
+    monkeypatch.setenv("RESNET_FAST", "1")
+    assert config.run_seed() == 0
+
+
 def test_bad_settings_are_rejected(full_env):
     with pytest.raises(TypeError, match="unknown training setting"):
         training.settings(epoch=3)
