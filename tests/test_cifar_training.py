@@ -194,23 +194,6 @@ def test_callbacks_are_the_checkpoint_and_the_schedule(tmp_path):
         cifar.callbacks(schedule, tmp_path / "m.h5")
 
 
-class _RateAtEachEpoch:
-    """A Keras callback that records the optimizer's rate during each epoch's first batch."""
-
-    def __new__(cls):
-        import keras
-
-        class Recorder(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.rates = []
-
-            def on_train_batch_begin(self, batch, logs=None):
-                if batch == 0:
-                    self.rates.append(float(self.model.optimizer.learning_rate))
-        return Recorder()
-
-
 def _fit_on_a_plateau(callbacks, epochs=5):
     """Fit a tiny model for ``epochs`` with a loss that never improves by 1e9 after the first
     epoch (so ReduceLROnPlateau(min_delta=1e9, patience=1) fires after every later epoch);
@@ -220,10 +203,12 @@ def _fit_on_a_plateau(callbacks, epochs=5):
     keras.utils.set_random_seed(0)
     model = _tiny_model()
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
-    recorder = _RateAtEachEpoch()
+    rates = []   # the optimizer's rate during each epoch's first batch
+    recorder = keras.callbacks.LambdaCallback(
+        on_train_batch_begin=lambda batch, logs: batch or rates.append(float(model.optimizer.learning_rate)))
     x, y = np.zeros((8, 32, 32, 3), "float32"), np.zeros(8, "int64")
     model.fit(x, y, batch_size=8, epochs=epochs, verbose=0, callbacks=[*callbacks, recorder])
-    return recorder.rates
+    return rates
 
 
 def test_a_plateau_reduction_is_undone_by_the_scheduler():
