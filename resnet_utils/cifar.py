@@ -395,6 +395,15 @@ def unit_signals(model, x, y) -> dict:
             "output_grad": [_rms(g) for g in grads]}
 
 
+def describe_unit_signals(label: str, s: dict) -> str:
+    """One line on :func:`unit_signals`' result ``s``: the convolution inputs' RMS at the first
+    and the last unit, and how many times larger the gradient is at the first unit than at the
+    last (``bench/bench_notebook.py`` reads this line)."""
+    return (f"{label}: RMS of the convolution inputs {s['conv_input_rms'][0]:.2f} (first unit) to "
+            f"{s['conv_input_rms'][-1]:.2f} (last unit); gradient RMS "
+            f"{s['output_grad'][0] / s['output_grad'][-1]:.1f} times larger at the first unit than at the last")
+
+
 # ----------------------------------------------------------------------------- figures
 
 

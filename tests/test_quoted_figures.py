@@ -292,6 +292,10 @@ def test_parse_cifar_outputs_reads_what_the_notebook_prints():
         "ResNet-20 v1: final training accuracy 0.912, best validation accuracy 0.935, test accuracy "
         "of the best epoch 0.925 (120 test images, signs-fallback)",
     ]) + "\n"
+    from resnet_utils import cifar
+
+    signals = {"conv_input_rms": [0.71, 3.0, 6.94], "output_grad": [17.6e-3, 5e-3, 1e-3]}
+    assert cifar.describe_unit_signals("ResNet-110 v1", signals) in text   # the line the notebook prints
     out = bench_notebook.parse_cifar_outputs(text)
     assert out["networks"] == {"ResNet-20 v1": {"train_accuracy": 0.912, "best_val_accuracy": 0.935,
                                                 "test_accuracy": 0.925, "test_images": 120}}
