@@ -11,6 +11,11 @@
      test cells' ``reload(grading)``;
    - puts back those modules in ``sys.modules`` and removes import hooks
      (``sys.meta_path``, ``sys.path_hooks``) defined in the notebook;
+   - puts back how IPython shows a cell's result and reports its errors (the shell's, the
+     display hook's and the plain-text formatter's attributes, the formatter's printers and
+     float format, ``custom_exceptions``) where the notebook changed them: a test cell's
+     result is its partial credit (e.g. ``4.0``), which a printer registered for ``float``
+     could otherwise show as full marks, and a custom exception handler could hide a failure;
    - after a ``MemoryError`` (the memory cap), drops the traceback IPython keeps, which
      would otherwise keep the memory bomb's data alive for the rest of the notebook.
 
@@ -44,6 +49,12 @@ def _autograder_startup():
     meta_path = list(sys.meta_path)
     path_hooks = list(sys.path_hooks)
     gc_collect = __import__("gc").collect
+    plain = ip.display_formatter.formatters.get("text/plain")
+    shown = [ip, ip.displayhook, ip.display_formatter, plain]  # what turns a result into output
+    shown_attrs = [dict(vars(obj)) for obj in shown]
+    printers = [(table, dict(table)) for table in (plain.type_printers, plain.deferred_printers)]
+    formats = {k: getattr(plain, k) for k in ("float_precision", "float_format", "pprint")}
+    custom = (ip.custom_exceptions, ip.CustomTB)
 
     def from_notebook(obj):
         mod = getattr(obj, "__module__", None)
@@ -52,6 +63,35 @@ def _autograder_startup():
         code = getattr(obj, "__code__", None)
         fname = getattr(code, "co_filename", "") or ""
         return fname.startswith("<ipython-input") or "/ipykernel_" in fname
+
+    def restore_output():
+        """Put back the output machinery the notebook changed; the number of values put back."""
+        restored = 0
+        for obj, orig in zip(shown, shown_attrs):
+            for key, value in list(vars(obj).items()):
+                if from_notebook(value):  # a function, method or object of the notebook
+                    if key in orig:
+                        setattr(obj, key, orig[key])
+                    else:
+                        delattr(obj, key)
+                    restored += 1
+        for table, orig in printers:
+            for key in [k for k, v in table.items() if from_notebook(v)]:
+                table.pop(key)
+                if key in orig:
+                    table[key] = orig[key]
+                restored += 1
+        for key, value in formats.items():
+            if getattr(plain, key) != value:
+                setattr(plain, key, value)
+                restored += 1
+        if ip.display_formatter.formatters.get("text/plain") is not plain:
+            ip.display_formatter.formatters["text/plain"] = plain
+            restored += 1
+        if (ip.custom_exceptions, ip.CustomTB) != custom:
+            ip.custom_exceptions, ip.CustomTB = custom
+            restored += 1
+        return restored
 
     def guard(*_args, **_kwargs):
         restored = 0
@@ -65,6 +105,7 @@ def _autograder_startup():
                 if cur is not value and from_notebook(cur):
                     d[key] = value
                     restored += 1
+        restored += restore_output()
         for lst, orig in ((sys.meta_path, meta_path), (sys.path_hooks, path_hooks)):
             bad = [x for x in lst if x not in orig and (from_notebook(x) or from_notebook(type(x)))]
             for x in bad:

@@ -78,8 +78,9 @@ def _display_name(student) -> str:
 
 
 def _number(x) -> str:
-    """A score as Canvas reads it: no trailing zeros (30, 27.5)."""
-    return ("%.4f" % float(x)).rstrip("0").rstrip(".")
+    """A score as Canvas reads it: up to 4 decimals, no trailing zeros (30, 27.5, 4.25), never
+    rounded to a whole point, never "-0"."""
+    return ("%.4f" % (round(float(x), 4) + 0.0)).rstrip("0").rstrip(".")
 
 
 def read_canvas_csv(path) -> dict[str, dict[str, str]]:

@@ -77,13 +77,15 @@ class Case:
         return sum(self.expected.values())
 
 
-def points(cells: Mapping[str, float], earned: Iterable[str]) -> dict[str, float]:
-    """Expected points: the full points of the graded cells in ``earned``, 0 for the others."""
-    earned = set(earned)
-    unknown = earned - set(cells)
+def points(cells: Mapping[str, float], earned: Iterable[str], partial: Mapping[str, float] | None = None
+           ) -> dict[str, float]:
+    """Expected points: the full points of the graded cells in ``earned``, ``partial[cell]`` for
+    the cells given there (a test cell's points less its penalties), 0 for the others."""
+    earned, partial = set(earned), dict(partial or {})
+    unknown = (earned | set(partial)) - set(cells)
     if unknown:
         raise KeyError("not graded cells: %s" % sorted(unknown))
-    return {g: (float(p) if g in earned else 0.0) for g, p in cells.items()}
+    return {g: float(partial.get(g, p if g in earned else 0.0)) for g, p in cells.items()}
 
 
 def write(course_root, assignment: str, cases: Iterable[Case], ctx: Context, notebook: str, *,

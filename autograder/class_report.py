@@ -8,10 +8,12 @@ the submissions and the feedback files), it shows:
 - the score distribution of every exercise and of the total (matplotlib, embedded as PNG);
 - the most common mistakes (:mod:`autograder.mistakes` codes) with their counts, one example
   message each and the students who made them;
+- the penalties (output-neutral deviations that passing test cells took points off for, e.g. a
+  misnamed layer), grouped by penalty code the same way;
 - the submissions that need a human look: grader events (timeouts, memory cap, dead kernels,
   unreadable notebooks), edited, deleted or duplicated test cells, tampering and suspicious
   code, groups of submissions with identical code, and zero-point notebooks with code in them;
-- every student with their points and a link to their feedback file.
+- every student with their points, mistake and penalty codes and a link to their feedback file.
 
 The page has no external resource (it opens offline) and escapes everything it quotes.
 """
@@ -28,6 +30,8 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+
+from .report import fmt_points
 
 #: codes of grader events that make a submission worth a human look
 FLAG_CODES = {
@@ -94,11 +98,14 @@ def identical_groups(codes: dict[str, str | None]) -> list[list[str]]:
     return sorted((sorted(g) for g in by_hash.values() if len(g) > 1), key=lambda g: (-len(g), g))
 
 
-def common_mistakes(results: list[dict]) -> list[dict[str, Any]]:
-    """``[{"code", "count", "students", "example"}]``, most frequent first (a code counts once per student)."""
+def _by_code(results: list[dict], penalties: bool) -> list[dict[str, Any]]:
+    """``[{"code", "count", "students", "example"}]`` of the mistakes (``penalties=False``) or of
+    the penalties, most frequent first (a code counts once per student)."""
     found: dict[str, dict[str, Any]] = {}
     for r in results:
         for m in r.get("mistakes", []):
+            if bool(m.get("penalty")) != penalties:
+                continue
             entry = found.setdefault(m["code"], {"code": m["code"], "students": [], "example": m["message"]})
             if r["student"] not in entry["students"]:
                 entry["students"].append(r["student"])
@@ -106,12 +113,28 @@ def common_mistakes(results: list[dict]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda e: (-e["count"], e["code"]))
 
 
+def common_mistakes(results: list[dict]) -> list[dict[str, Any]]:
+    """The mistakes (penalties left out), by code: see :func:`_by_code`."""
+    return _by_code(results, penalties=False)
+
+
+def common_penalties(results: list[dict]) -> list[dict[str, Any]]:
+    """The penalties (entries with ``"penalty": True``), by code: see :func:`_by_code`."""
+    return _by_code(results, penalties=True)
+
+
+def student_codes(result: dict, penalties: bool) -> str:
+    """The distinct mistake (or penalty) codes of one student, comma-separated, in their order."""
+    return ", ".join(dict.fromkeys(m["code"] for m in result.get("mistakes", [])
+                                   if bool(m.get("penalty")) == penalties))
+
+
 def flagged(results: list[dict], groups: list[list[str]], codes: dict[str, str | None]) -> dict[str, list[str]]:
     """``{student: [reasons]}`` of the submissions that need a human look."""
     out: dict[str, list[str]] = collections.defaultdict(list)
     for r in results:
         for m in r.get("mistakes", []):
-            if m["code"] in FLAG_CODES:
+            if m["code"] in FLAG_CODES and not m.get("penalty"):
                 out[r["student"]].append("%s: %s" % (m["code"], m["message"]))
         if r.get("status") == "graded" and not r.get("total") and codes.get(r["student"]):
             out[r["student"]].append("0 points although the notebook has code in its solution cells")
@@ -139,8 +162,10 @@ def distribution_figure(run: dict[str, Any]) -> str:
     import matplotlib.pyplot as plt
 
     graded = [r for r in run["results"] if r.get("status") == "graded"]
-    panels = [(ex, [r.get("exercises", {}).get(ex, 0.0) for r in graded], run["max_points"][ex])
-              for ex in run["exercises"]] + [("total", [r.get("total") or 0.0 for r in graded], run["max_total"])]
+    # rounded: partial credits that add up to 27.499999999999996 go to the bar of 27.5
+    panels = [(ex, [round(r.get("exercises", {}).get(ex) or 0.0, 2) for r in graded], run["max_points"][ex])
+              for ex in run["exercises"]]
+    panels.append(("total", [round(r.get("total") or 0.0, 2) for r in graded], run["max_total"]))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 2.6), squeeze=False)
     for ax, (name, values, top) in zip(axes[0], panels):
         counts = collections.Counter(values)
@@ -156,7 +181,8 @@ def distribution_figure(run: dict[str, Any]) -> str:
 
 
 def _fmt(x) -> str:
-    return ("%g" % x) if x is not None else "-"
+    """Points as everywhere in the grader: ``27.5``, ``4.25``, ``30``, ``-`` for none."""
+    return fmt_points(x)
 
 
 # ------------------------------------------------------------------------------ HTML
@@ -176,6 +202,7 @@ def render(run: dict[str, Any], root: str, out_path: str, solution_ids: dict[str
     codes = {r["student"]: solution_code(root, a, r["student"], solution_ids) for r in results}
     groups = identical_groups(codes)
     mistakes = common_mistakes(results)
+    penalties = common_penalties(results)
     flags = flagged(results, groups, codes)
     graded = [r for r in results if r.get("status") == "graded"]
     totals = sorted(r.get("total") or 0.0 for r in graded)
@@ -189,28 +216,39 @@ def render(run: dict[str, Any], root: str, out_path: str, solution_ids: dict[str
              % distribution_figure(run),
              "<h2>Most common mistakes</h2><table id='mistakes'><tr><th>mistake code</th><th>students</th>"
              "<th>example message</th><th>who</th></tr>"]
-    for m in mistakes:
-        parts.append("<tr><td><code>%s</code></td><td class='num'>%d</td><td>%s</td><td>%s</td></tr>"
-                     % (e(m["code"]), m["count"], e(m["example"][:400]), e(", ".join(m["students"]))))
+    parts += _code_rows(mistakes)
+    parts.append("</table><h2>Penalties (output-neutral deviations, part of a test cell's points)</h2>"
+                 "<table id='penalties'><tr><th>penalty code</th><th>students</th><th>example message</th>"
+                 "<th>who</th></tr>")
+    parts += _code_rows(penalties, tr="<tr class='penalty'>")
     parts.append("</table><h2>Flagged submissions</h2><table id='flagged'><tr><th>student</th><th>why</th></tr>")
     for s in sorted(flags):
         parts.append("<tr><td>%s</td><td class='flag'>%s</td></tr>"
                      % (e(s), "<br>".join(e(x[:300]) for x in flags[s])))
     parts.append("</table><h2>Students</h2><table id='students'><tr><th>student</th>"
                  + "".join("<th>%s (%s)</th>" % (e(ex), _fmt(run["max_points"][ex])) for ex in run["exercises"])
-                 + "<th>total (%s)</th><th>status</th><th>mistakes</th><th>feedback</th></tr>" % _fmt(run["max_total"]))
+                 + "<th>total (%s)</th><th>status</th><th>mistakes</th><th>penalties</th><th>feedback</th></tr>"
+                 % _fmt(run["max_total"]))
     out_dir = os.path.dirname(os.path.abspath(out_path))
     for r in results:
         s = r["student"]
         fb = [os.path.relpath(p, out_dir) for p in sorted(Path(root, "feedback", s, a).glob("*.html"))]
         link = " ".join("<a href='%s'>%s</a>" % (e(p), e(os.path.basename(p))) for p in fb) or "-"
-        parts.append("<tr data-student='%s'><td>%s</td>%s<td class='num'>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>"
+        parts.append("<tr data-student='%s'><td>%s</td>%s<td class='num'>%s</td><td>%s</td><td>%s</td><td>%s</td>"
+                     "<td>%s</td></tr>"
                      % (e(s), e(s),
                         "".join("<td class='num'>%s</td>" % _fmt(r.get("exercises", {}).get(ex)) for ex in run["exercises"]),
                         _fmt(r.get("total")), e(r.get("status", "")),
-                        e(", ".join(dict.fromkeys(m["code"] for m in r.get("mistakes", [])))), link))
+                        e(student_codes(r, penalties=False)), e(student_codes(r, penalties=True)), link))
     parts.append("</table></body></html>")
     return "\n".join(parts)
+
+
+def _code_rows(entries: list[dict[str, Any]], tr: str = "<tr>") -> list[str]:
+    """Table rows of :func:`common_mistakes` or :func:`common_penalties`: code, count, example, who."""
+    e = html.escape
+    return ["%s<td><code>%s</code></td><td class='num'>%d</td><td>%s</td><td>%s</td></tr>"
+            % (tr, e(m["code"]), m["count"], e(m["example"][:400]), e(", ".join(m["students"]))) for m in entries]
 
 
 def write(root: str, assignment: str, out: str | None = None) -> str:

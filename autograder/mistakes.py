@@ -1,6 +1,6 @@
 """Mistake codes: what went wrong in a submission, as stable identifiers an instructor can count.
 
-Two kinds, both stored with every student's result (``.autograder/<assignment>-results.json``,
+Three kinds, all stored with every student's result (``.autograder/<assignment>-results.json``,
 key ``mistakes`` of each student) and counted by the class report
 (:mod:`autograder.class_report`):
 
@@ -10,13 +10,19 @@ key ``mistakes`` of each student) and counted by the class report
 - **grader events**, from the problems the grader reported (timeout, memory cap, kernel died,
   unreadable notebook, edited or deleted test cells, tampering, ...): ``grader.<event>``;
   mistakes in the student's code that stop a whole cell are ``student.syntax_error`` and
-  ``student.exception``.
+  ``student.exception``;
+- **penalties**, output-neutral deviations (e.g. a misnamed layer) that a *passing* graded test
+  cell found: its checks print one stdout line per penalty, ending with
+  ``(penalty code: ResNet50.layer_name)`` (:data:`resnet_utils.grading.PENALTY_MARKER`), and the
+  cell's partial score is the points less the penalties.  These entries carry ``"penalty": True``.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from resnet_utils.grading import PENALTY_MARKER
 
 #: the marker the course's checks put at the end of a failure message
 CODE_MARKER = re.compile(r"\s*\(mistake code: ([A-Za-z0-9_.\-]+)\)\s*$")
@@ -72,15 +78,30 @@ def split_code(message: str) -> tuple[str | None, str]:
     return m.group(1), text[:m.start()].rstrip()
 
 
+def _graded_test_cells(nb, grade_ids, solution_ids):
+    """``(grade_id, cell)`` of the graded test cells (graded, not solution, code) of a notebook."""
+    solutions = set(solution_ids)
+    for cell in nb.cells:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if cell.cell_type == "code" and gid in grade_ids and gid not in solutions:
+            yield gid, cell
+
+
+def _stdout(cell) -> str:
+    """Everything a cell printed on stdout (stream outputs may split a line), ANSI codes stripped."""
+    parts = []
+    for o in cell.get("outputs", []):
+        if o.get("output_type") == "stream" and o.get("name") == "stdout":
+            text = o.get("text", "")
+            parts.append("".join(text) if isinstance(text, list) else str(text))
+    return _ANSI.sub("", "".join(parts))
+
+
 def test_failures(nb, grade_ids: set[str] | dict, solution_ids: set[str] | list = ()) -> list[dict[str, str]]:
     """The failed graded test cells of an autograded notebook (an nbformat node):
     ``[{"cell", "code", "message"}]`` in notebook order, one per cell (its first error)."""
     out = []
-    solutions = set(solution_ids)
-    for cell in nb.cells:
-        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        if cell.cell_type != "code" or gid not in grade_ids or gid in solutions:
-            continue
+    for gid, cell in _graded_test_cells(nb, grade_ids, solution_ids):
         for o in cell.get("outputs", []):
             if o.get("output_type") != "error":
                 continue
@@ -92,9 +113,27 @@ def test_failures(nb, grade_ids: set[str] | dict, solution_ids: set[str] | list 
     return out
 
 
-def student_mistakes(problems: list[str], tests: list[dict[str, str]]) -> list[dict[str, Any]]:
+def test_penalties(nb, grade_ids: set[str] | dict, solution_ids: set[str] | list = ()) -> list[dict[str, Any]]:
+    """The penalties of the graded test cells that passed (no error output) of an autograded
+    notebook: ``[{"cell", "code", "message", "penalty": True}]`` in notebook order, one per
+    (cell, code) (its first line); the message is the line without its marker."""
+    out = []
+    for gid, cell in _graded_test_cells(nb, grade_ids, solution_ids):
+        if any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            continue
+        seen = set()
+        for line in _stdout(cell).splitlines():
+            m = PENALTY_MARKER.search(line)
+            if m and m.group(1) not in seen:
+                seen.add(m.group(1))
+                out.append({"cell": gid, "code": m.group(1), "message": line[:m.start()].strip()[:600],
+                            "penalty": True})
+    return out
+
+
+def student_mistakes(problems: list[str], tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every mistake of one student: grader events (``problems``: the report's problem and
-    flag lines; one entry per code) then the test failures."""
+    flag lines; one entry per code) then ``tests``, the test failures and penalties (as is)."""
     seen, out = set(), []
     for p in problems:
         code = event_code(p)

@@ -60,27 +60,34 @@ class Progress:
 
 
 def fmt_points(x: float | None) -> str:
-    """Points as the table shows them: ``3``, ``1.5``, ``-`` for none."""
+    """Points as the grader shows them: up to 2 decimals, no trailing zeros (``3``, ``4.5``,
+    ``4.25``, ``0.33``), ``-`` for none."""
     if x is None:
         return "-"
-    return ("%d" % x) if float(x).is_integer() else ("%.1f" % x)
+    return ("%.2f" % (round(float(x), 2) + 0.0)).rstrip("0").rstrip(".")  # + 0.0: no "-0"
+
+
+def _score(points: float | None, top: float | None) -> str:
+    return "%s/%s" % (fmt_points(points), fmt_points(top))
 
 
 def table(results: list[StudentResult], exercises: list[str], max_points: dict[str, float],
           max_total: float) -> str:
-    """Student, points per exercise, total, then one line per problem found."""
-    name_w = max([len("student")] + [len(r.student) for r in results])
-    cols = [(ex, max(len(ex), len("%s/%s" % (fmt_points(max_points.get(ex)), fmt_points(max_points.get(ex)))))) for ex in exercises]
-    head = "student".ljust(name_w) + "  " + "  ".join(ex.rjust(w) for ex, w in cols) + "  " + "total".rjust(9)
-    lines = [head, "-" * len(head)]
-    for r in results:
-        row = r.student.ljust(name_w) + "  "
-        cells = []
-        for ex, w in cols:
-            pts = r.exercises.get(ex)
-            cells.append(("%s/%s" % (fmt_points(pts), fmt_points(max_points.get(ex)))).rjust(w))
-        row += "  ".join(cells) + "  " + ("%s/%s" % (fmt_points(r.total), fmt_points(max_total))).rjust(9)
-        lines.append(row)
+    """Student, points per exercise, total, then one line per problem found.
+
+    Every column is as wide as its widest cell, integer and fractional points alike; points are
+    right-aligned (a column has one maximum, so ``4.5/5`` and ``4/5`` end with the same ``/5``)."""
+    head = ["student"] + list(exercises) + ["total"]
+    rows = [[r.student] + [_score(r.exercises.get(ex), max_points.get(ex)) for ex in exercises]
+            + [_score(r.total, max_total)] for r in results]
+    widths = [max(len(row[i]) for row in [head] + rows) for i in range(len(head))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join([cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])])
+
+    lines = [line(head), "-" * len(line(head))]
+    for r, row in zip(results, rows):
+        lines.append(line(row))
         for p in r.problems:
             lines.append("    - " + p)
         for f in r.flags:

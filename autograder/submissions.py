@@ -177,7 +177,8 @@ def test_cells(source_nb) -> list[tuple[str, float, str]]:
 def score_in_process(answers: dict, source_nb) -> dict[str, tuple[float, str]]:
     """Run the source notebook's test cells (hidden ones too) on ``answers`` in this process.
 
-    Returns ``{grade_id: (points earned, message)}``: the cell's points and what it printed
+    Returns ``{grade_id: (points earned, message)}``: the cell's points (or its partial
+    credit: the value of its last expression, as nbgrader reads an output) and what it printed
     when it passes, 0 and the error message when it raises. This is how nbgrader scores a
     test cell, without a kernel, a sandbox or nbgrader: for the course's own test cases
     (tests and benches) only, never for untrusted submissions. The notebook's setup cell
@@ -192,9 +193,37 @@ def score_in_process(answers: dict, source_nb) -> dict[str, tuple[float, str]]:
         out = io.StringIO()
         try:
             with contextlib.redirect_stdout(out):
-                exec(compile(source, f"<{grade_id}>", "exec"), ns)
+                value = _run_cell(source, grade_id, ns)
         except Exception as err:  # noqa: BLE001 - a failing test cell scores 0, whatever it raised
             results[grade_id] = (0.0, f"{type(err).__name__}: {err}")
         else:
-            results[grade_id] = (points, out.getvalue())
+            results[grade_id] = (_cell_points(value, points), out.getvalue())
     return results
+
+
+def costly_messages(results: dict, source_nb) -> list[str]:
+    """The messages of the test cells that cost points in ``results`` (:func:`score_in_process`),
+    in notebook order: failures and penalties."""
+    full = {grade_id: points for grade_id, points, _ in test_cells(source_nb)}
+    return [message for grade_id, (points, message) in results.items() if points < full[grade_id]]
+
+
+def _run_cell(source: str, name: str, ns: dict):
+    """Run a cell's code in ``ns``; the value of its last line when that is an expression (what
+    a notebook shows as the cell's output), else None."""
+    import ast
+
+    tree = ast.parse(source)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, f"<{name}>", "exec"), ns)
+    return None if last is None else eval(compile(ast.Expression(last.value), f"<{name}>", "eval"), ns)
+
+
+def _cell_points(value, points: float) -> float:
+    """A passing test cell's points, as nbgrader scores its output: partial credit when it shows
+    a number (``nbgrader.utils.get_partial_grade``), all its points when it shows nothing."""
+    if value is None:
+        return points
+    from nbgrader.utils import get_partial_grade
+
+    return float(get_partial_grade({"data": {"text/plain": repr(value)}}, points))

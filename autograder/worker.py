@@ -222,8 +222,9 @@ def run(spec: WorkerSpec) -> StudentResult:
                 try:
                     import nbformat
 
-                    result.mistakes += mistakes.test_failures(nbformat.read(p, as_version=4), layout[nb_name]["grade"],
-                                                              layout[nb_name].get("solution", []))
+                    nb = nbformat.read(p, as_version=4)
+                    ids = layout[nb_name]["grade"], layout[nb_name].get("solution", [])
+                    result.mistakes += mistakes.test_failures(nb, *ids) + mistakes.test_penalties(nb, *ids)
                 except Exception as exc:  # the problems above already say the notebook is unreadable
                     result.log += "\n[worker] no mistake codes: %s" % exc
     # refusals not already reported with the cell they happened in

@@ -60,6 +60,11 @@ class GradingError(AssertionError):
 
 _CODE_MARKER = re.compile(r"\s*\(mistake code: ([A-Za-z0-9_.\-]+)\)\s*$")
 
+#: The end of a penalty line that a passing check prints (stdout) in a graded test cell:
+#: ``−1 point: layer 22 (AveragePooling2D) is named ... (penalty code: ResNet50.layer_name)``.
+#: The grader counts these lines like mistakes (``autograder.mistakes``).
+PENALTY_MARKER = re.compile(r"\s*\(penalty code: ([A-Za-z0-9_.\-]+)\)\s*$")
+
 
 def _exercise(what: str) -> str:
     """The function a check message is about: the leading name of ``what``."""
@@ -215,6 +220,10 @@ def call_student(fn, what: str, *args, diagnose=None, shape_hint: str | None = N
                     "(1×1, f×f, 1×1), the strides (s, s) of the first main-path convolution and "
                     "of the shortcut, the padding='same' of the f×f convolution, and F3 filters "
                     "at the end of both paths.")
+        elif isinstance(err, NameError) and getattr(err, "name", None):
+            hint = (f"`{err.name}` is not defined in this notebook: its first cell imports the layers "
+                    f"the exercises need; use one of those, or import it in your cell (a Keras layer: "
+                    f"`from keras.layers import {err.name}`).")
         elif "Negative dimension" in text or "negative" in text.lower() and "dimension" in text.lower():
             hint = ("a layer received an input smaller than its window: check the strides and "
                     "paddings against the specification.")
@@ -306,64 +315,154 @@ def fail_check(what: str, message: str, code: str | None = None):
     raise GradingError(f"{what}:\n{text}", code=f"{_exercise(what)}.{code}")
 
 
+# ----------------------------------------------------------------------------- penalties
+
+#: An output-neutral deviation (see :func:`deviations`) costs this many points of its test cell,
+PENALTY_POINTS = 1
+#: and all of them together at most this many points of one test cell.
+PENALTY_CAP = 2
+
+#: why names and output-neutral settings still cost a point, said with each penalty
+PENALTY_REASONS = {
+    "layer_name": "the specification names the layers so that code and people can find them by "
+    "name (model.get_layer, model.summary(), the messages of these tests)",
+    "setting": "it gives the reference's outputs for this test's input only; other inputs can "
+    "tell the two apart, so write what the specification says",
+}
+
+_penalties: dict[str, str] = {}  # this test cell's penalties, code -> message (a reload empties it)
+
+
+def deviations(comparison) -> list:
+    """The output-neutral deviations of a :class:`summary.Comparison` whose outputs equal the
+    reference's: every misnamed layer together (code ``layer_name``), then each setting that
+    differs (code: its key), as :class:`summary.Difference` messages."""
+    found = []
+    if comparison.names:
+        first, others = comparison.names[0], len(comparison.names) - 1
+        if others:  # "layer 2 (...) is named 'a', expected 'b' (and 2 other misnamed layers): hint"
+            head, hint = str(first).split(": ", 1)
+            first = type(first)(f"{head} (and {others} other misnamed layer{'s' * (others > 1)}): {hint}",
+                                first.code)
+        found.append(first)
+    seen = set()
+    for setting in comparison.settings:
+        if setting.code not in seen:
+            seen.add(setting.code)
+            found.append(setting)
+    return found
+
+
+def penalize(what: str, found: list) -> None:
+    """Record the output-neutral deviations ``found`` (:func:`deviations`) of a passing check:
+    each prints a line ending with its penalty code (once per test cell), which :func:`score`
+    turns into the cell's points and the grader counts (:data:`PENALTY_MARKER`)."""
+    for difference in found:
+        code = f"{_exercise(what)}.{difference.code}"
+        if code in _penalties:
+            continue
+        reason = PENALTY_REASONS["layer_name" if difference.code == "layer_name" else "setting"]
+        _penalties[code] = str(difference)
+        print(f"−{PENALTY_POINTS} point: {what}: {difference} Your outputs equal the reference's, so "
+              f"this costs {PENALTY_POINTS} point, not the test: {reason}. (penalty code: {code})")
+
+
+@contextlib.contextmanager
+def penalties_aside():
+    """Run other checks (for a note, no points involved) without touching this cell's penalties."""
+    saved = dict(_penalties)
+    try:
+        yield
+    finally:
+        _penalties.clear()
+        _penalties.update(saved)
+
+
+def score(points: float):
+    """The points of the test cell that ends with ``grading.score(points)``: None (no output,
+    full marks) without penalties, else ``points`` less :data:`PENALTY_POINTS` per penalty,
+    at most :data:`PENALTY_CAP` less (nbgrader scores a test cell whose output is a number with
+    that number). Forgets the penalties, so the next cell starts afresh."""
+    lost = min(PENALTY_CAP, PENALTY_POINTS * len(_penalties), points)
+    count = len(_penalties)
+    _penalties.clear()
+    if not lost:
+        return None
+    print(f"This test cell: {points - lost:g} of {points:g} points ({count} "
+          f"penalt{'ies' if count > 1 else 'y'}; at most {PENALTY_CAP} points are taken this way).")
+    return float(points - lost)
+
+
 # ----------------------------------------------------------------------------- the checks
 
 
 def _check_block(kind: str, fn, params: dict, build) -> None:
+    """Build the block twice (constant, then Glorot initializers), compare its structure and
+    outputs with the reference; output-neutral deviations cost a penalty (:func:`penalize`)."""
     __tracebackhide__ = True
-    import keras
-
     verify_environment()
     what = f"{kind}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
-    x = make_input(params["input_shape"], seed=1)
-    result = {"summary": None, "outputs": {}}
     recording = bool(os.environ.get(RECORD_ENV))
     key = case_key(kind, params)
     expected = None if recording else _expected(key, kind, params)
+    result, found = {"summary": None, "outputs": {}}, []
     for init_name in ("constant", "glorot_uniform"):
-        X_input = keras.Input(shape=tuple(params["input_shape"][1:]))
-        diagnose = None if recording else _layer_diagnosis(X_input, expected["summary"])
-        out = call_student(build, what, X_input, _initializer(init_name), diagnose=diagnose)
-        if not isinstance(out, keras.KerasTensor):
-            fail_check(what, f"returned {type(out).__name__}, expected the block's output tensor "
-                  "(the KerasTensor X after the final ReLU). Did you forget `return X`?", "not_a_tensor")
-        model = keras.Model(X_input, out)
-        summ = _summary.layer_summary(model)
-        inference = np.asarray(model(x, training=False))
-        training = np.asarray(model(x, training=True))
-        tag = f"{init_name}"
+        summ, outputs = _build_block(what, build, params, init_name, expected)
         if recording:
-            if init_name == "glorot_uniform":
-                result["summary"] = summ
-            result["outputs"][tag] = {"inference": rounded_list(inference), "training": rounded_list(training)}
+            result["summary"] = summ
+            result["outputs"][init_name] = {m: rounded_list(v) for m, v in outputs.items()}
             continue
-        ref_summary = expected["summary"]
-        if init_name == "glorot_uniform":
-            diff = _summary.first_difference(summ, ref_summary, what=f"your {kind}")
-            if diff:
-                fail_check(what, diff)
-        else:
-            # the structure with a constant initializer differs only in the initializer
-            diff = _summary.first_difference(_strip_init(summ), _strip_init(ref_summary), what=f"your {kind}")
-            if diff:
-                fail_check(what, diff)
-            inits = {e["config"].get("kernel_initializer") for e in summ if e["kind"] == "Conv2D"}
-            if inits != {"Constant(value=0.05)"}:
-                fail_check(what, f"with initializer=constant the convolutions use {sorted(map(str, inits))}: "
-                      + _summary.CONFIG_HINTS["kernel_initializer"], "initializer_ignored")
-        ref_out = expected["outputs"][tag]
-        for mode, got in (("BatchNorm in inference mode", inference),
-                          ("BatchNorm in training mode", training)):
-            key_mode = "inference" if "inference" in mode else "training"
-            message = compare_output(got, ref_out[key_mode], f"{mode}, {init_name} weights")
-            if message:
-                fail_check(what, message, "outputs_differ")
+        found += _block_deviations(what, summ, outputs, expected, init_name)
     if recording:
         record_case(key, result)
         return
+    penalize(what, found)
     shape = tuple(expected["summary"][-1]["output_shape"])
-    print(f"✓ {what}: {len(expected['summary'])} layers with the right names and settings, "
-          f"output shape {shape}, outputs match the reference (inference and training mode).")
+    print(f"✓ {what}: {len(expected['summary'])} layers with the reference's structure"
+          + (" and settings" if not found else "")
+          + f", output shape {shape}, outputs match the reference (inference and training mode).")
+
+
+def _build_block(what: str, build, params: dict, init_name: str, expected: dict | None):
+    """The student's block on a fresh input with this initializer: ``(summary, {"inference":
+    array, "training": array})`` on the check's fixed input."""
+    __tracebackhide__ = True
+    import keras
+
+    X_input = keras.Input(shape=tuple(params["input_shape"][1:]))
+    diagnose = None if expected is None else _layer_diagnosis(X_input, expected["summary"])
+    out = call_student(build, what, X_input, _initializer(init_name), diagnose=diagnose)
+    if not isinstance(out, keras.KerasTensor):
+        fail_check(what, f"returned {type(out).__name__}, expected the block's output tensor "
+                   "(the KerasTensor X after the final ReLU). Did you forget `return X`?", "not_a_tensor")
+    model = keras.Model(X_input, out)
+    x = make_input(params["input_shape"], seed=1)
+    return _summary.layer_summary(model), {"inference": np.asarray(model(x, training=False)),
+                                           "training": np.asarray(model(x, training=True))}
+
+
+def _block_deviations(what: str, summ: list, outputs: dict, expected: dict, init_name: str) -> list:
+    """Compare one build of a block with the reference: raise for what costs the test, return
+    the output-neutral deviations (:func:`deviations`)."""
+    __tracebackhide__ = True
+    ref_summary, built = expected["summary"], summ
+    if init_name == "constant":  # the structure with a constant initializer differs only in it
+        summ, ref_summary = _strip_init(summ), _strip_init(ref_summary)
+    comparison = _summary.compare(summ, ref_summary, what=f"your {_exercise(what)}")
+    if comparison.failure():
+        fail_check(what, comparison.failure())
+    if init_name == "constant":
+        inits = {e["config"].get("kernel_initializer") for e in built if e["kind"] == "Conv2D"}
+        if inits != {"Constant(value=0.05)"}:
+            fail_check(what, f"with initializer=constant the convolutions use {sorted(map(str, inits))}: "
+                       + _summary.config_hint("Conv2D", "kernel_initializer"), "initializer_ignored")
+    for mode in ("inference", "training"):
+        message = compare_output(outputs[mode], expected["outputs"][init_name][mode],
+                                 f"BatchNorm in {mode} mode, {init_name} weights")
+        if message:
+            fail_check(what, comparison.settings[0] if comparison.settings else message, None
+                       if comparison.settings else "outputs_differ")
+    return deviations(comparison)
 
 
 def _strip_init(summ: list[dict]) -> list[dict]:
@@ -592,23 +691,27 @@ def _calls_difference(calls: list[dict], expected: list[dict]) -> str | None:
     return None
 
 
-def _check_model(model, expected: dict, input_shape, label: str = "your ResNet50") -> str | None:
-    """Compare a model with ``expected`` (summary, name, output): the first difference or None."""
+def _check_model(model, expected: dict, input_shape, label: str = "your ResNet50"):
+    """Compare a model with ``expected`` (summary, name, output): ``(difference, deviations)``,
+    the difference that costs the test (or None) and the output-neutral deviations
+    (:func:`deviations`)."""
     import keras
 
     if not isinstance(model, keras.Model):
         return _summary.Difference(f"returned {type(model).__name__}, expected a keras.Model: end with "
                                    "`model = Model(inputs=X_input, outputs=X, name='ResNet50')` and `return model`.",
-                                   "not_a_model")
-    diff = _summary.first_difference(_summary.layer_summary(model), expected["summary"], what=label)
-    if diff:
-        return diff
+                                   "not_a_model"), []
+    comparison = _summary.compare(_summary.layer_summary(model), expected["summary"], what=label)
+    if comparison.failure():
+        return comparison.failure(), []
     if model.name != expected["name"]:
         return _summary.Difference(f"the model is named '{model.name}', expected '{expected['name']}': "
-                                   "pass name='ResNet50' to Model(...).", "model_name")
+                                   "pass name='ResNet50' to Model(...).", "model_name"), []
     out = np.asarray(model(make_input((2, *input_shape), seed=2), training=False))
     differs = compare_output(out, expected["outputs"]["inference"], "inference mode")
-    return _summary.Difference(differs, "outputs_differ") if differs else None
+    if differs:
+        return (comparison.settings[0] if comparison.settings else _summary.Difference(differs, "outputs_differ")), []
+    return None, deviations(comparison)
 
 
 def _blocks_note(namespace: dict) -> str:
@@ -619,7 +722,7 @@ def _blocks_note(namespace: dict) -> str:
     for name, check, exercise in (("identity_block", check_identity_block, 1),
                                   ("convolutional_block", check_convolutional_block, 2)):
         try:
-            with contextlib.redirect_stdout(io.StringIO()):
+            with contextlib.redirect_stdout(io.StringIO()), penalties_aside():
                 check(namespace[name])
         except GradingError:
             return (f"\nNote: your ResNet50 assembles the blocks correctly, but {name} fails its own "
@@ -664,8 +767,9 @@ def check_ResNet50(ResNet50, input_shape=(64, 64, 3), classes=6) -> None:
     elif calls:
         problem = _calls_difference(calls, expected["calls"])
         if problem is None:
-            problem = _check_model(stand_in_model, expected["stand_ins"], input_shape)
+            problem, found = _check_model(stand_in_model, expected["stand_ins"], input_shape)
         if problem is None:
+            penalize(what, found)
             p = expected["params"]
             print(f"✓ {what}: stage 1, the {len(calls)} block calls of stages 2 to 5 (stage, block, "
                   f"filters, f, s) and the head match the reference, and so does the output with "
@@ -682,10 +786,11 @@ def check_ResNet50(ResNet50, input_shape=(64, 64, 3), classes=6) -> None:
             raise
         whole = str(err)
     else:
-        whole = _check_model(model, expected, input_shape)
+        whole, found = _check_model(model, expected, input_shape)
     if whole is None:
         counts = _summary.count_params(model)
         if counts == expected["params"]:
+            penalize(what, found)
             p = expected["params"]
             print(f"✓ {what}: {len(expected['summary'])} layers match the reference; {p['total']:,} "
                   f"parameters ({p['trainable']:,} trainable, {p['non_trainable']:,} non-trainable); "

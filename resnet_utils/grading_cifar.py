@@ -38,27 +38,35 @@ from . import summary as _summary
 _grading = importlib.reload(_grading)  # also reloads summary (grading reloads it)
 
 GradingError = _grading.GradingError
+score = _grading.score  # a test cell ends with grading_cifar.score(points=...): its points less penalties
 REFERENCE_FILE = Path(__file__).resolve().parent / "reference" / "resnet_cifar.json"
 RECORD_ENV = _grading.RECORD_ENV
 
 #: Hints for this assignment's specification, per configuration key (see summary.first_difference).
 HINTS = {
-    "padding": "every convolution of resnet_layer uses padding='same'",
-    "kernel_size": "the kernel size is resnet_layer's kernel_size argument (3 by default; the "
+    "Conv2D.padding": "every convolution of resnet_layer uses padding='same'",
+    "Conv2D.kernel_size": "the convolution's kernel size is resnet_layer's kernel_size argument (3 by default; the "
     "projection shortcuts and v2's bottleneck ends are 1×1)",
-    "filters": "the number of filters is resnet_layer's num_filters argument: 16, 32, 64 in "
+    "Conv2D.filters": "the convolution's number of filters is resnet_layer's num_filters argument: 16, 32, 64 in "
     "resnet_v1's three stacks; in resnet_v2 the first two layers of a unit have num_filters_in "
     "(16, 64, 128 in stages 1, 2, 3), its last layer and the projection num_filters_out "
     "(64, 128, 256)",
-    "strides": "the strides are resnet_layer's strides argument: 2 only for the first "
+    "Conv2D.strides": "the convolution's strides are resnet_layer's strides argument: 2 only for the first "
     "convolution of the first block of stacks 2 and 3, and for its 1×1 projection shortcut",
-    "kernel_initializer": "every Conv2D and the output Dense use kernel_initializer='he_normal'",
-    "kernel_regularizer": "every Conv2D uses kernel_regularizer=l2(1e-4) (an L2 penalty on the kernel, "
-    "keras.regularizers.l2)",
-    "units": "the output layer has num_classes units",
-    "activation": "the output layer uses activation='softmax'",
-    "pool_size": "the head is AveragePooling2D(pool_size=8), Flatten, Dense",
-    "axis": "BatchNormalization() normalises over the channels (the last axis)",
+    "Conv2D.kernel_initializer": "every Conv2D and the output Dense use kernel_initializer='he_normal'",
+    "Conv2D.kernel_regularizer": "every Conv2D uses kernel_regularizer=l2(1e-4) (an L2 penalty on the "
+    "kernel, keras.regularizers.l2)",
+    "Dense.kernel_initializer": "every Conv2D and the output Dense use kernel_initializer='he_normal'",
+    "Dense.units": "the output Dense layer has num_classes units",
+    "Dense.activation": "the output Dense layer uses activation='softmax'",
+    "AveragePooling2D.pool_size": "the head is AveragePooling2D(pool_size=8), Flatten, Dense",
+    "AveragePooling2D.strides": "the head's AveragePooling2D(pool_size=8) uses the default strides, "
+    "equal to its pool size",
+    "AveragePooling2D.padding": "the head's AveragePooling2D(pool_size=8) uses the default "
+    "padding='valid'",
+    "BatchNormalization.axis": "BatchNormalization() normalises over the channels (the last axis)",
+    "Activation.activation": "resnet_layer's Activation applies its activation argument ('relu' by "
+    "default); the blocks' and the head's ReLUs are Activation('relu')",
     "name": "name the layers as the naming scheme of the notebook says (resnet_layer(..., "
     "name=prefix) names its layers prefix + '_conv', '_bn' and '_' + activation).",
     "missing:BatchNormalization": "resnet_layer adds BatchNormalization when "
@@ -117,9 +125,11 @@ def _seeded(name: str, shape) -> np.ndarray:
     return np.random.default_rng(zlib.crc32(name.encode())).standard_normal(shape)
 
 
-def set_name_seeded_weights(model) -> None:
+def set_name_seeded_weights(model, renames: dict | None = None) -> None:
     """Overwrite every weight with values drawn from its layer's and its own name, so that
-    they do not depend on the order in which the layers were created.
+    they do not depend on the order in which the layers were created. ``renames`` maps a layer's
+    name to the name of the reference layer it stands for (:class:`summary.Comparison`), so
+    that a misnamed layer gets the reference layer's values.
 
     Convolution and dense kernels get He-scaled normal values, biases, BatchNorm's beta and
     moving mean small ones, gamma values around 1, the moving variance values in [1, 1.5].
@@ -128,7 +138,7 @@ def set_name_seeded_weights(model) -> None:
         for w in layer.weights:
             shape = tuple(int(d) for d in w.shape)
             short = w.name.split("/")[-1]
-            z = _seeded(f"{layer.name}/{short}", shape)
+            z = _seeded(f"{(renames or {}).get(layer.name, layer.name)}/{short}", shape)
             if short == "gamma":
                 value = 1.0 + 0.2 * z
             elif short == "moving_variance":
@@ -145,10 +155,11 @@ def _what(function: str, params: dict) -> str:
     return f"{function}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 
-def _outputs(model, params: dict) -> dict:
-    """The model's outputs on the check's fixed input, with name-seeded weights, with BatchNorm
-    in inference and in training mode: ``{"inference": array, "training": array}``."""
-    set_name_seeded_weights(model)
+def _outputs(model, params: dict, renames: dict | None = None) -> dict:
+    """The model's outputs on the check's fixed input, with name-seeded weights (``renames``: see
+    :func:`set_name_seeded_weights`), with BatchNorm in inference and in training mode:
+    ``{"inference": array, "training": array}``."""
+    set_name_seeded_weights(model, renames)
     x = _grading.make_input([2, *params["input_shape"]], seed=1)
     return {"inference": np.asarray(model(x, training=False)),
             "training": np.asarray(model(x, training=True))}
@@ -192,10 +203,10 @@ def _check_network(function: str, fn, params: dict, build, checks_first=None,
                  else "a keras.Model: end with `model = Model(inputs=inputs, outputs=outputs)` "
                       "and `return model`."), "not_a_tensor" if function == "resnet_layer" else "not_a_model")
     summ = structure(model)
-    outputs = _outputs(model, params)
     if recording:
         _grading.record_case(key, {"summary": summ, "params": _summary.count_params(model),
-                                   "outputs": {m: _grading.rounded_list(v) for m, v in outputs.items()},
+                                   "outputs": {m: _grading.rounded_list(v)
+                                               for m, v in _outputs(model, params).items()},
                                    **(record_extra or {})})
         return
     ref = expected["summary"]
@@ -203,16 +214,20 @@ def _check_network(function: str, fn, params: dict, build, checks_first=None,
         message = checks_first(summ, ref)
         if message:
             _fail(what, message, "residual_block_count")
-    diff = _summary.first_difference(summ, ref, what=f"your {function}", hints=HINTS)
-    if diff:
-        _fail(what, diff + _note(function, fn))
+    comparison = _summary.compare(summ, ref, what=f"your {function}", hints=HINTS)
+    if comparison.failure():
+        _fail(what, comparison.failure() + _note(function, fn))
+    outputs = _outputs(model, params, comparison.renames)
     for mode in ("inference", "training"):
         message = _grading.compare_output(outputs[mode], expected["outputs"][mode], f"{mode} mode")
         if message:
-            _fail(what, message + _note(function, fn), "outputs_differ")
-    counts = expected["params"]
-    print(f"✓ {what}: {len(ref)} layers with the right names and settings, "
-          f"{counts['total']:,} parameters, outputs match the reference (inference and training mode).")
+            cause = comparison.settings[0] if comparison.settings else _summary.Difference(message, "outputs_differ")
+            _fail(what, cause + _note(function, fn))
+    found = _grading.deviations(comparison)
+    _grading.penalize(what, found)
+    print(f"✓ {what}: {len(ref)} layers with the reference's structure" + (" and settings" if not found else "")
+          + f", {expected['params']['total']:,} parameters, outputs match the reference (inference and "
+          "training mode).")
 
 
 def _fail(what: str, message: str, code: str | None = None):
@@ -270,7 +285,7 @@ def _layer_fails(fn) -> bool:
     if layer_fn is None:
         return False
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), _grading.penalties_aside():
             check_resnet_layer(layer_fn)
             check_resnet_layer(layer_fn, conv_first=False)
     except GradingError:
@@ -477,7 +492,8 @@ def _call_hint(function: str, key: str) -> str:
     """The specification's rule for one argument of resnet_v1's or resnet_v2's resnet_layer calls."""
     v1 = function == "resnet_v1"
     return {
-        "num_filters": HINTS["filters"], "kernel_size": HINTS["kernel_size"], "strides": HINTS["strides"],
+        "num_filters": HINTS["Conv2D.filters"], "kernel_size": HINTS["Conv2D.kernel_size"],
+        "strides": HINTS["Conv2D.strides"],
         "activation": ("every call has activation='relu' (the default) except the second layer of a "
                        "block (prefix + '_2') and the projection, which have activation=None: no ReLU "
                        "before the addition, the ReLU comes after it." if v1 else
@@ -525,10 +541,19 @@ def _calls_difference(function: str, calls: list, expected: list):
     expected_names = [e["name"] for e in expected]
     missing = [e for e in expected if e["name"] not in names]
     extra = [c for c in calls if c["name"] not in expected_names]
-    if missing or extra:
-        return _names_difference(function, missing, extra)
     got = dict(zip(names, calls))
+    if (missing or extra) and not _renamed_calls(function, missing, extra):
+        return _names_difference(function, missing, extra)
+    got.update({e["name"]: dict(c, name=e["name"]) for e, c in zip(missing, extra)})
     return next((d for e in expected if (d := _argument_difference(function, got[e["name"]], e))), None)
+
+
+def _renamed_calls(function: str, missing: list, extra: list) -> bool:
+    """Whether the calls ``extra`` (in call order) are the calls ``missing`` (in the reference's
+    order) under other names: as many, with the same arguments one by one. Their names are then
+    a penalty, not a mistake (the structure check finds them misnamed, the outputs decide)."""
+    return len(missing) == len(extra) and all(
+        _argument_difference(function, dict(c, name=e["name"]), e) is None for e, c in zip(missing, extra))
 
 
 def _calls_diagnosis(function: str, calls: list, expected: list):
@@ -604,33 +629,35 @@ def _blocks_check(function: str, depth: int):
 
 
 def _stand_in_difference(function: str, params: dict, model, calls: list, expected: dict):
-    """What differs in the network built with stand-ins for resnet_layer, or None: the number of
-    residual blocks, the calls' arguments, what follows the additions, the layers outside
-    resnet_layer, then the outputs with name-seeded weights."""
+    """What differs in the network built with stand-ins for resnet_layer: ``(difference or None,
+    output-neutral deviations)``. Checked in turn: the number of residual blocks, the calls'
+    arguments, what follows the additions, the layers outside resnet_layer, then the outputs with
+    name-seeded weights (seeded by the reference's names, so misnamed calls cost a penalty only)."""
     import keras
 
     if not isinstance(model, keras.Model):
         return _summary.Difference(f"returned {type(model).__name__}, expected a keras.Model: end with "
                                    "`model = Model(inputs=inputs, outputs=outputs)` and `return model`.",
-                                   "not_a_model")
+                                   "not_a_model"), []
     ref = expected["stand_ins"]
     summ = structure(model)
     operations = [e for e in summ if e["kind"].endswith(" operation")]  # `x + y`: said first
-    problem = ((operations and _summary.first_difference(summ, ref["summary"], what=f"your {function}"))
+    comparison = _summary.compare(summ, ref["summary"], what=f"your {function}", hints=STAND_IN_HINTS)
+    problem = ((operations and comparison.first())
                or _blocks_check(function, params["depth"])(summ, ref["summary"])
                or _calls_difference(function, calls, expected["calls"])
                or _after_add_difference(function, summ)
-               or _summary.first_difference(summ, ref["summary"], what=f"your {function}",
-                                            hints=STAND_IN_HINTS))
+               or comparison.failure())
     if problem:
-        return problem
-    outputs = _outputs(model, params)
+        return problem, []
+    outputs = _outputs(model, params, comparison.renames)
     for mode in ("inference", "training"):
         message = _grading.compare_output(outputs[mode], ref["outputs"][mode],
                                           f"{mode} mode, with stand-ins for resnet_layer")
         if message:
-            return _summary.Difference(message, "outputs_differ")
-    return None
+            return (comparison.settings[0] if comparison.settings
+                    else _summary.Difference(message, "outputs_differ")), []
+    return None, _grading.deviations(comparison)
 
 
 def _record_stand_ins(model, params: dict, calls: list, error) -> dict:
@@ -663,10 +690,12 @@ def _check_resnet(function: str, fn, input_shape, depth: int, num_classes: int) 
         _check_network(function, fn, params, whole,
                        record_extra=_record_stand_ins(model, params, calls, error))
         return
-    problem = None
+    problem, found = None, []
     if calls:
-        problem = error if error is not None else _stand_in_difference(function, params, model, calls, expected)
+        problem, found = (error, []) if error is not None else _stand_in_difference(
+            function, params, model, calls, expected)
         if problem is None:
+            _grading.penalize(what, found)
             print(f"✓ {what}: the {len(calls)} resnet_layer calls (num_filters, kernel_size, strides, "
                   "activation, batch_normalization, conv_first, name), the additions, "
                   + ("the ReLUs after them" if function == "resnet_v1" else "post_bn, post_relu")

@@ -34,21 +34,41 @@ CONFIG_KEYS = {
     "Activation": ("activation",),
 }
 
-#: Hints per configuration key, shown after "name: key X, expected Y".
+#: Settings that matter for training, which outputs on one input cannot show (a check may
+#: overwrite the weights): a difference in one is structural, whatever the outputs.
+TRAINING_KEYS = ("kernel_initializer", "kernel_regularizer")
+
+#: Hints per layer kind and configuration key (``"Kind.key"``, one for every pair of
+#: :data:`CONFIG_KEYS`), shown after "<layer>: <key> X, expected Y".
 CONFIG_HINTS = {
-    "padding": "the f×f convolution uses padding='same' (it keeps height and width); "
-    "for a 1×1 convolution 'valid' and 'same' are the same",
-    "strides": "in a convolutional block the first 1×1 convolution of the main path and "
-    "the shortcut convolution both use strides=(s, s); all other convolutions use (1, 1)",
-    "kernel_size": "the main path is 1×1, then f×f, then 1×1",
-    "filters": "filters = [F1, F2, F3]: the three convolutions of the main path use F1, F2 "
-    "and F3 filters, and the shortcut convolution uses F3",
-    "kernel_initializer": "pass kernel_initializer=initializer(seed=0), using the "
-    "function's `initializer` argument rather than a fixed initializer",
-    "axis": "BatchNormalization(axis=3) normalises over the channels axis",
-    "units": "the last layer has one unit per class",
-    "activation": "the output layer uses activation='softmax'",
-    "pool_size": "check the pool size given in the specification",
+    "Conv2D.filters": "filters = [F1, F2, F3]: the three convolutions of the main path use F1, F2 "
+    "and F3 filters, and the shortcut convolution uses F3 (stage 1's conv1 has 64)",
+    "Conv2D.kernel_size": "a block's main path is 1×1, then f×f, then 1×1; its shortcut convolution "
+    "is 1×1 (stage 1's conv1 is 7×7)",
+    "Conv2D.strides": "in a convolutional block the first 1×1 convolution of the main path and "
+    "the shortcut convolution both use strides=(s, s); all other convolutions of a block use "
+    "(1, 1) (stage 1's conv1 uses (2, 2))",
+    "Conv2D.padding": "the f×f convolution uses padding='same' (it keeps height and width); "
+    "for a 1×1 convolution 'valid' and 'same' are the same (stage 1's conv1 uses 'valid')",
+    "Conv2D.kernel_initializer": "pass kernel_initializer=initializer(seed=0) to the convolutions "
+    "of a block, using the function's `initializer` argument rather than a fixed initializer "
+    "(conv1 uses glorot_uniform(seed=0))",
+    "BatchNormalization.axis": "BatchNormalization(axis=3) normalises over the channels axis",
+    "Dense.units": "the output Dense layer has one unit per class (classes)",
+    "Dense.activation": "the output Dense layer uses activation='softmax'",
+    "Dense.kernel_initializer": "the output Dense layer uses kernel_initializer=glorot_uniform(seed=0)",
+    "MaxPooling2D.pool_size": "stage 1's MaxPooling2D pools (3, 3) windows",
+    "MaxPooling2D.strides": "stage 1's MaxPooling2D moves its (3, 3) window with strides=(2, 2)",
+    "MaxPooling2D.padding": "stage 1's MaxPooling2D uses the default padding='valid' (no padding)",
+    "AveragePooling2D.pool_size": "the head's AveragePooling2D pools (2, 2) windows",
+    "AveragePooling2D.strides": "the head's AveragePooling2D uses the default strides, equal to "
+    "its pool size (2, 2)",
+    "AveragePooling2D.padding": "the head's AveragePooling2D uses the default padding='valid': "
+    "with 'same' the pooling pads maps whose size is not a multiple of 2 (at 96×96 stage 5's "
+    "3×3 map gives 2×2 instead of 1×1)",
+    "ZeroPadding2D.padding": "stage 1 starts with ZeroPadding2D((3, 3)): 3 rows and columns of "
+    "zeros on each side",
+    "Activation.activation": "the blocks and stage 1 use Activation('relu')",
 }
 
 
@@ -125,6 +145,8 @@ def _layer_config(layer, kind: str, input_rank: int | None) -> dict:
             value = value[0] if value[0] >= 0 or not input_rank else input_rank + value[0]
         if key == "strides" and value is None:
             value = _plain(cfg.get("pool_size"))
+        if key == "padding" and isinstance(value, str):
+            value = value.lower()  # an argument form: pooling layers keep 'SAME' as written
         out[key] = value
     if type(layer).__name__ == "Conv2D" and all(k == 1 for k in _plain(cfg.get("kernel_size", ()))):
         # a 1x1 window never reaches past the border: 'same' adds no padding, both are 'valid'
@@ -151,49 +173,20 @@ def layer_summary(model) -> list[dict]:
 
     Each entry has ``kind`` (class name; ReLU however it was written), ``name`` (only
     significant for :data:`NAMED_KINDS`), ``label`` (a readable identifier used in
-    messages), ``inputs`` (labels of the layers feeding it), ``output_shape`` (batch
-    dimension ``None``), ``params`` and ``config`` (the keys in :data:`CONFIG_KEYS`).
+    messages), ``inputs`` (labels of the layers feeding it), ``sources`` (their indices in
+    this list), ``output_shape`` (batch dimension ``None``), ``params`` and ``config`` (the
+    keys in :data:`CONFIG_KEYS`).
+
+    The order does not depend on the layers' names (a misnamed layer is then one difference,
+    not a shifted walk): a depth-first walk from the output that visits the deeper input of a
+    merge first (the main path before the shortcut), ties broken by the kinds of their ancestors.
     """
     outputs = model.outputs if hasattr(model, "outputs") else [model.output]
-    ids: dict[int, str] = {}
-    labels: dict[int, str] = {}
-
-    def canonical(layer) -> str:
-        key = id(layer)
-        if key in ids:
-            return ids[key]
-        # iterative post-order so very deep models do not hit the recursion limit
-        stack = [layer]
-        while stack:
-            top = stack[-1]
-            pending = [p for p in inputs_of(top) if id(p) not in ids]
-            if pending:
-                stack.extend(pending)
-                continue
-            stack.pop()
-            if id(top) in ids:
-                continue
-            kind = _kind(top)
-            parents = inputs_of(top)
-            if kind in NAMED_KINDS:
-                ids[id(top)] = top.name
-                labels[id(top)] = top.name
-            elif kind == "InputLayer":
-                ids[id(top)] = "input"
-                labels[id(top)] = "the input"
-            else:
-                child = sorted(ids[id(p)] for p in parents)
-                digest = hashlib.sha1("|".join([kind, *child]).encode()).hexdigest()[:12]
-                ids[id(top)] = f"{kind}:{digest}"
-                labels[id(top)] = _describe(kind, [labels[id(p)] for p in parents])
-        return ids[key]
-
+    shape_of, labels = _structure_keys(outputs)
     order: list = []
     seen: set[int] = set()
     for out in outputs:
-        last = out._keras_history.operation
-        canonical(last)
-        stack = [(last, False)]
+        stack = [(out._keras_history.operation, False)]
         while stack:
             layer, expanded = stack.pop()
             if id(layer) in seen:
@@ -203,29 +196,59 @@ def layer_summary(model) -> list[dict]:
                 order.append(layer)
                 continue
             stack.append((layer, True))
-            # visit inputs in reverse-sorted canonical order (main path before shortcut)
-            parents = sorted(inputs_of(layer), key=lambda p: ids[id(p)], reverse=True)
+            parents = sorted(inputs_of(layer), key=lambda p: shape_of[id(p)], reverse=True)
             for p in reversed(parents):
                 if id(p) not in seen:
                     stack.append((p, False))
+    index = {id(layer): i for i, layer in enumerate(order)}
+    return [_entry(i, layer, labels, index) for i, layer in enumerate(order)]
 
-    summary = []
-    for index, layer in enumerate(order):
-        kind = _kind(layer)
-        parents = inputs_of(layer)
-        in_rank = len(parents[0].output.shape) if parents else None
-        entry = {
-            "index": index,
-            "kind": kind,
-            "name": layer.name,
-            "label": labels[id(layer)],
-            "inputs": sorted(labels[id(p)] for p in parents),
-            "output_shape": _shape(layer.output),
-            "params": int(layer.count_params()) if getattr(layer, "built", False) else 0,
-            "config": _layer_config(layer, kind, in_rank),
-        }
-        summary.append(entry)
-    return summary
+
+def _structure_keys(outputs) -> tuple[dict, dict]:
+    """Per layer (by ``id``): a sort key ``(depth, digest of the kinds above it)`` that ignores
+    names, and a readable label (a named layer's name; else its kind and what feeds it)."""
+    keys: dict[int, tuple] = {}
+    labels: dict[int, str] = {}
+    for out in outputs:  # iterative post-order so very deep models do not hit the recursion limit
+        stack = [out._keras_history.operation]
+        while stack:
+            top = stack[-1]
+            pending = [p for p in inputs_of(top) if id(p) not in keys]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            if id(top) in keys:
+                continue
+            kind, parents = _kind(top), inputs_of(top)
+            above = sorted(keys[id(p)] for p in parents)
+            digest = hashlib.sha1(repr([kind, above]).encode()).hexdigest()[:12]
+            keys[id(top)] = (1 + max((k[0] for k in above), default=-1), digest)
+            if kind in NAMED_KINDS:
+                labels[id(top)] = top.name
+            elif kind == "InputLayer":
+                labels[id(top)] = "the input"
+            else:
+                labels[id(top)] = _describe(kind, [labels[id(p)] for p in parents])
+    return keys, labels
+
+
+def _entry(index: int, layer, labels: dict, positions: dict) -> dict:
+    """One entry of :func:`layer_summary`."""
+    kind = _kind(layer)
+    parents = inputs_of(layer)
+    in_rank = len(parents[0].output.shape) if parents else None
+    return {
+        "index": index,
+        "kind": kind,
+        "name": layer.name,
+        "label": labels[id(layer)],
+        "inputs": sorted(labels[id(p)] for p in parents),
+        "sources": sorted(positions[id(p)] for p in parents),
+        "output_shape": _shape(layer.output),
+        "params": int(layer.count_params()) if getattr(layer, "built", False) else 0,
+        "config": _layer_config(layer, kind, in_rank),
+    }
 
 
 def _describe(kind: str, parent_labels: list[str]) -> str:
@@ -278,19 +301,80 @@ def _kind_hint(got: str, expected: str, exp_entry: dict, act_counts: dict | None
     return "compare the order of your layers with the specification."
 
 
+class Comparison:
+    """What differs between two summaries (:func:`compare`).
+
+    ``structure``: the first difference that changes what the network computes for every input
+    (a missing, extra or rewired layer, another output shape or parameter count), or None.
+    ``settings``: configuration values that differ (``padding``, ``pool_size``, ...), in walk
+    order; whether one changes the outputs is for the check to measure (those of
+    :data:`TRAINING_KEYS` are structural). ``names``: layers of
+    :data:`NAMED_KINDS` whose name differs. ``renames``: ``{name: reference name}`` for every
+    named layer, matched by position (to seed weights by the reference's names).
+    """
+
+    def __init__(self):
+        self.structure: Difference | None = None
+        self.settings: list[Difference] = []
+        self.names: list[Difference] = []
+        self.renames: dict[str, str] = {}
+
+    def failure(self) -> Difference | None:
+        """The difference that costs the test whatever the outputs: with a structural difference,
+        the first setting that differs before it (its likely cause), else the structural one."""
+        if self.structure is None:
+            return None
+        return self.settings[0] if self.settings else self.structure
+
+    def first(self) -> Difference | None:
+        """The first difference of any kind: structure or settings first, names last."""
+        return self.failure() or (self.settings or self.names or [None])[0]
+
+
 def first_difference(actual: list[dict], expected: list[dict], what: str = "your model",
                      hints: dict | None = None) -> str | None:
-    """Return a message naming the first difference between two summaries, or None.
+    """A message naming the first difference between two summaries (:meth:`Comparison.first`),
+    or None, e.g. ``"layer 9 is ReLU (ReLU after bn2a_branch2c), expected Add (...): did you
+    apply a ReLU before adding the shortcut? ..."``."""
+    return compare(actual, expected, what, hints).first()
 
-    The message says which layer differs, how, and hints at the usual cause, e.g.
-    ``"layer 9 is ReLU (ReLU after bn2a_branch2c), expected Add (...): did you apply a
-    ReLU before adding the shortcut? ..."``.
 
-    ``hints`` (another assignment's wording) overrides :data:`CONFIG_HINTS` per configuration
-    key; its key ``"name"`` is the hint for a misnamed layer, ``"missing:<Kind>"`` and
+def compare(actual: list[dict], expected: list[dict], what: str = "your model",
+            hints: dict | None = None) -> Comparison:
+    """Compare two summaries layer by layer (:class:`Comparison`).
+
+    ``hints`` (another assignment's wording) overrides :data:`CONFIG_HINTS` per
+    ``"Kind.key"``; its key ``"name"`` is the hint for a misnamed layer, ``"missing:<Kind>"`` and
     ``"extra:<Kind>"`` the hints for a missing or superfluous named layer of that kind.
     """
     hints = hints or {}
+    result = Comparison()
+    result.structure = _global_difference(actual, expected, what, hints)
+    if result.structure is not None:
+        return result
+    act_counts, exp_counts = _counts(actual), _counts(expected)
+    for i, exp in enumerate(expected):
+        if i >= len(actual):
+            following = ", ".join(e["label"] for e in expected[i:i + 3])
+            result.structure = Difference(
+                f"{what} has {len(actual)} layers, the reference has {len(expected)}: after layer "
+                f"{i - 1} ({actual[-1]['label'] if actual else '-'}) the reference continues with "
+                f"{following}{' …' if len(expected) - i > 3 else ''}: "
+                + _kind_hint("nothing", exp["kind"], exp, act_counts, exp_counts), "missing_" + _slug(exp["kind"]))
+            return result
+        result.structure = _layer_difference(i, actual[i], exp, act_counts, exp_counts, hints, result)
+        if result.structure is not None:
+            return result
+    if len(actual) > len(expected):
+        extra = ", ".join(a["label"] for a in actual[len(expected):len(expected) + 3])
+        result.structure = Difference(f"{what} has {len(actual)} layers, the reference has {len(expected)}: "
+                                      f"unexpected extra layers at the end: {extra}.", "extra_layers")
+    return result
+
+
+def _global_difference(actual, expected, what, hints) -> Difference | None:
+    """Differences found before the walk: no Add layer, operations instead of layers, a named
+    layer missing or one too many (which would shift every later position of the walk)."""
     exp_kinds = [e["kind"] for e in expected]
     act_kinds = [a["kind"] for a in actual]
     if "Add" in exp_kinds and "Add" not in act_kinds:
@@ -304,48 +388,52 @@ def first_difference(actual: list[dict], expected: list[dict], what: str = "your
         return Difference(f"{what} uses {ops[0]['kind']} ({ops[0]['label']}) where the specification asks "
                           "for Keras layers: use the layers imported at the top (Add, Activation, ...), "
                           "not operators or keras.ops functions.", "operation_instead_of_layer")
-    act_counts, exp_counts = _counts(actual), _counts(expected)
-    missing = _missing_named_layer(actual, expected, act_counts, exp_counts, what, hints)
-    if missing:
-        return missing
-    for i, exp in enumerate(expected):
-        if i >= len(actual):
-            following = ", ".join(e["label"] for e in expected[i:i + 3])
-            return Difference(f"{what} has {len(actual)} layers, the reference has {len(expected)}: "
-                              f"after layer {i - 1} ({actual[-1]['label'] if actual else '-'}) the reference "
-                              f"continues with {following}{' …' if len(expected) - i > 3 else ''}: "
-                              + _kind_hint("nothing", exp["kind"], exp, act_counts, exp_counts),
-                              "missing_" + _slug(exp["kind"]))
-        act = actual[i]
-        if act["kind"] != exp["kind"]:
-            return Difference(f"layer {i} is {act['kind']} ({act['label']}), expected {exp['kind']} "
-                              f"({exp['label']}): {_kind_hint(act['kind'], exp['kind'], exp, act_counts, exp_counts, act)}",
-                              f"{_slug(act['kind'])}_instead_of_{_slug(exp['kind'])}")
-        if exp["kind"] in NAMED_KINDS and act["name"] != exp["name"]:
-            return Difference(f"layer {i} ({exp['kind']}) is named '{act['name']}', expected '{exp['name']}': "
-                              f"{hints['name'] if 'name' in hints else _name_hint(exp['name'])}", "layer_name")
-        if act["inputs"] != exp["inputs"]:
-            return Difference(f"{exp['label']} takes its input from {', '.join(act['inputs']) or 'nothing'}, "
-                              f"expected {', '.join(exp['inputs'])}: check which tensor you pass to it "
-                              "(the shortcut starts from the block's input X, saved before the main path).",
-                              "wrong_input")
-        for key, value in exp["config"].items():
-            got = act["config"].get(key)
-            if _norm(got) != _norm(value):
-                hint = hints.get(key, CONFIG_HINTS.get(key, "check the specification."))
-                return Difference(f"{exp['label']}: {key} {got!r}, expected {value!r}: {hint}", _slug(key))
-        if list(act["output_shape"]) != list(exp["output_shape"]):
-            return Difference(f"{exp['label']}: output shape {tuple(act['output_shape'])}, expected "
-                              f"{tuple(exp['output_shape'])}: check its strides, padding and number of filters.",
-                              "output_shape")
-        if act["params"] != exp["params"]:
-            return Difference(f"{exp['label']}: {act['params']:,} parameters, expected {exp['params']:,}.",
-                              "parameter_count")
-    if len(actual) > len(expected):
-        extra = ", ".join(a["label"] for a in actual[len(expected):len(expected) + 3])
-        return Difference(f"{what} has {len(actual)} layers, the reference has {len(expected)}: "
-                          f"unexpected extra layers at the end: {extra}.", "extra_layers")
+    return _missing_named_layer(actual, expected, _counts(actual), _counts(expected), what, hints)
+
+
+def _layer_difference(i, act, exp, act_counts, exp_counts, hints, result) -> Difference | None:
+    """The structural difference at position ``i``, or None; names and settings that differ
+    there are added to ``result``."""
+    if act["kind"] != exp["kind"]:
+        return Difference(f"layer {i} is {act['kind']} ({act['label']}), expected {exp['kind']} "
+                          f"({exp['label']}): {_kind_hint(act['kind'], exp['kind'], exp, act_counts, exp_counts, act)}",
+                          f"{_slug(act['kind'])}_instead_of_{_slug(exp['kind'])}")
+    if exp["kind"] in NAMED_KINDS:
+        result.renames[act["name"]] = exp["name"]
+        if act["name"] != exp["name"]:
+            result.names.append(Difference(
+                f"layer {i} ({exp['kind']}) is named '{act['name']}', expected '{exp['name']}': "
+                f"{hints['name'] if 'name' in hints else _name_hint(exp['name'])}", "layer_name"))
+    if act["sources"] != exp["sources"]:
+        return Difference(f"{exp['label']} takes its input from {', '.join(act['inputs']) or 'nothing'}, "
+                          f"expected {', '.join(exp['inputs'])}: check which tensor you pass to it "
+                          "(the shortcut starts from the block's input X, saved before the main path).",
+                          "wrong_input")
+    for key, value in exp["config"].items():
+        got = act["config"].get(key)
+        if _norm(got) != _norm(value):
+            setting = Difference(f"{exp['label']}: {key} {got!r}, expected {value!r}: "
+                                 f"{config_hint(exp['kind'], key, hints)}", _slug(key))
+            if key in TRAINING_KEYS:
+                return setting
+            result.settings.append(setting)
+    if list(act["output_shape"]) != list(exp["output_shape"]):
+        return Difference(f"{exp['label']}: output shape {tuple(act['output_shape'])}, expected "
+                          f"{tuple(exp['output_shape'])}: check its strides, padding and number of filters.",
+                          "output_shape")
+    if act["params"] != exp["params"]:
+        return Difference(f"{exp['label']}: {act['params']:,} parameters, expected {exp['params']:,}.",
+                          "parameter_count")
     return None
+
+
+def config_hint(kind: str, key: str, hints: dict | None = None) -> str:
+    """The hint after ``"<layer>: <key> X, expected Y"`` for a layer of this kind: ``hints``
+    (another assignment's wording) then :data:`CONFIG_HINTS`, by ``"Kind.key"``."""
+    for table in (hints or {}, CONFIG_HINTS):
+        if f"{kind}.{key}" in table:
+            return table[f"{kind}.{key}"]
+    return "check the specification."
 
 
 def config_difference(actual: list[dict], expected: list[dict], ignore=(), hints: dict | None = None) -> str | None:
@@ -362,7 +450,7 @@ def config_difference(actual: list[dict], expected: list[dict], ignore=(), hints
             got = act["config"].get(key)
             if key not in ignore and _norm(got) != _norm(value):
                 return Difference(f"{exp['label']}: {key} {got!r}, expected {value!r}: "
-                                  f"{hints.get(key, CONFIG_HINTS.get(key, 'check the specification.'))}", _slug(key))
+                                  f"{config_hint(exp['kind'], key, hints)}", _slug(key))
     return None
 
 

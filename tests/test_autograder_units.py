@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -86,6 +87,28 @@ def test_feedback_preprocessor_removes_hidden_tests_and_tracebacks():
     assert out.outputs[0]["traceback"] == ["AssertionError: negative numbers"]
 
 
+def test_feedback_shows_penalties_and_fractional_scores(tmp_path):
+    """A passing test cell with a penalty keeps its stdout lines and its partial score through
+    StripHiddenTests, and nbgrader's feedback template (as GenerateFeedback configures it) shows
+    the fractional scores as they are: 27.5 / 30 and 4.25 / 5, not rounded to whole points."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+
+    line = "\u22120.75 point: layer 22 is named 'x', expected 'avg_pool' (penalty code: ResNet50.layer_name)\n"
+    cell = _test_cell("check(ResNet50)", [{"output_type": "stream", "name": "stdout", "text": line},
+                                          {"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                                           "data": {"text/plain": "4.25"}}])
+    nb, _ = feedback.StripHiddenTests().preprocess(nbformat.v4.new_notebook(cells=[cell]), {})
+    assert nb.cells[0].outputs[0]["text"] == line and nb.cells[0].outputs[1]["data"]["text/plain"] == "4.25"
+    nb.cells[0].metadata["nbgrader"].update(score=4.25, points=5.0)  # what GetGrades adds
+    app = GenerateFeedback(coursedir=CourseDirectory(root=str(tmp_path)))
+    body, _ = HTMLExporter(config=app.config).from_notebook_node(
+        nb, resources={"nbgrader": {"notebook": "nb", "score": 27.5, "max_score": 30.0, "late_penalty": 0}})
+    assert "(Score: 27.5 / 30.0)" in body and "(Score: 4.25 / 5.0)" in body
+    assert "(penalty code: ResNet50.layer_name)" in body
+
+
 def test_feedback_preprocessors_list_keeps_configured_ones():
     pps = feedback.feedback_preprocessors(["nbgrader.preprocessors.GetGrades"])
     assert pps[0] is feedback.StripHiddenTests and "nbgrader.preprocessors.GetGrades" in pps
@@ -112,12 +135,12 @@ def test_table_and_progress():
                              problems=["timeout in cell 'a'"], flags=["cell 'a': imports os"]),
                StudentResult("bob", status="missing", problems=["no submission found"])]
     assert report.table(results, ["a", "b"], {"a": 2, "b": 4}, 6).splitlines() == [
-        "student    a    b      total",
-        "----------------------------",
-        "ann      2/2  1.5/4      3.5/6",
+        "student    a      b  total",
+        "--------------------------",
+        "ann      2/2  1.5/4  3.5/6",
         "    - timeout in cell 'a'",
         "    - flagged: cell 'a': imports os",
-        "bob      -/2  -/4        -/6",
+        "bob      -/2    -/4    -/6",
         "    - no submission found",
     ]
     import io
@@ -127,6 +150,36 @@ def test_table_and_progress():
     p.update(done=1, failed=1, running=2, note="ann: 3.5/6")
     assert "1/4 graded, 1 with failures, 2 running" in buf.getvalue()
     assert buf.getvalue().rstrip().endswith("ann: 3.5/6")
+
+
+@pytest.mark.parametrize("x, shown", [
+    (4, "4"), (4.0, "4"), (4.5, "4.5"), (4.25, "4.25"), (27.5, "27.5"), (30, "30"), (0, "0"), (None, "-"),
+    (1 / 3, "0.33"), (27.499999999999996, "27.5"), (4.999, "5"), (-1e-9, "0"), (100.1, "100.1")])
+def test_fmt_points_up_to_two_decimals_without_trailing_zeros(x, shown):
+    assert report.fmt_points(x) == shown
+
+
+def test_table_aligns_integer_and_fractional_points():
+    """Fractional cells wider than ``max/max`` (``99.75/100``) or than 9 characters (a total of
+    ``127.25/130``) next to integer ones: one width per column, the columns line up."""
+    results = [StudentResult("ann", status="graded", exercises={"identity_block": 4.5, "a": 99.75}, total=127.25),
+               StudentResult("bob-with-a-long-name", status="graded", exercises={"identity_block": 5, "a": 100},
+                             total=130, problems=["a problem"]),
+               StudentResult("cy", status="graded", exercises={"identity_block": 0, "a": 0.5}, total=0.5),
+               StudentResult("dee", status="missing")]
+    lines = report.table(results, ["identity_block", "a"], {"identity_block": 5, "a": 100}, 130).splitlines()
+    rows = [ln for ln in lines if not ln.startswith("    - ")]
+    assert len(rows) == 6 and len({len(r) for r in rows}) == 1, rows  # header, rule, every student: one width
+    assert rows[2].split() == ["ann", "4.5/5", "99.75/100", "127.25/130"]
+    assert rows[3].split() == ["bob-with-a-long-name", "5/5", "100/100", "130/130"]
+    assert rows[4].split() == ["cy", "0/5", "0.5/100", "0.5/130"]
+    assert rows[5].split() == ["dee", "-/5", "-/100", "-/130"]
+    # every column ends where its header ends (slashes one above the other), two spaces between columns
+    for name, top in (("identity_block", "/5"), (" a", "/100"), ("total", "/130")):
+        end = rows[0].index(name) + len(name)
+        assert {r[end - len(top):end] for r in rows[2:]} == {top}, (name, rows)
+        assert {r[end:end + 2] for r in rows[2:]} <= {"  ", ""}, (name, rows)
+    assert lines[4] == "    - a problem"
 
 
 # ------------------------------------------------------------------- records, options
@@ -294,3 +347,35 @@ def test_audit_hook_blocks_outside_access(tmp_path):
         assert res[k] == "denied", (k, res)
     log = (tmp_path / "denials.log").read_text()
     assert "DENY open read %s" % secret in log
+
+
+GUARD_SCRIPT = r'''
+import sys
+from IPython.testing.globalipapp import start_ipython
+ip = start_ipython()
+if sys.argv[2] == "guard":
+    ip.run_cell(open(sys.argv[1]).read())
+ip.run_cell("get_ipython().display_formatter.formatters['text/plain'].for_type(float, lambda x, p, c: p.text('5.0'))")
+ip.run_cell("4.0")
+ip.run_cell("get_ipython().display_formatter.formatters['text/plain'].float_format = '%.0f'")
+ip.run_cell("4.5")
+ip.run_cell("get_ipython().set_custom_exc((Exception,), lambda *a, **k: None)")
+ip.run_cell("raise ValueError('hidden?')")
+print("SHOWN", ip.display_formatter.format(4.0)[0]["text/plain"], ip.display_formatter.format(4.5)[0]["text/plain"],
+      len(ip.custom_exceptions))
+'''
+
+
+@pytest.mark.parametrize("guarded", [True, False])
+def test_the_grading_kernel_puts_back_how_results_are_shown(tmp_path, guarded):
+    """A test cell's result is its partial credit: a printer, float format or exception handler
+    set by the notebook must not change what the next cell shows (without the startup file, it does)."""
+    from autograder import sandbox
+
+    script = tmp_path / "guard.py"
+    script.write_text(GUARD_SCRIPT)
+    startup = Path(sandbox.__file__).with_name("_kernel_startup.py")
+    out = subprocess.run([sys.executable, str(script), str(startup), "guard" if guarded else "none"],
+                         capture_output=True, text=True, timeout=120, env=dict(os.environ, IPYTHONDIR=str(tmp_path)))
+    shown = next(line for line in out.stdout.splitlines() if line.startswith("SHOWN"))
+    assert shown == ("SHOWN 4.0 4.5 0" if guarded else "SHOWN 5.0 5.0 1"), out.stdout[-2000:]

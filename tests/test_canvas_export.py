@@ -8,7 +8,7 @@ import sys
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.canvas import IDENTITY_COLUMNS, CanvasExportPlugin, read_canvas_csv
+from autograder.canvas import IDENTITY_COLUMNS, CanvasExportPlugin, _number, read_canvas_csv
 
 STUDENTS = {  # id: (first, last, lms id, {assignment: (score, late penalty)})
     "ada": ("Ada", "Lovelace", "1001", {"residual_networks": (30.0, 0.0), "resnet_cifar": (17.5, 0.0)}),
@@ -64,6 +64,31 @@ def test_round_trip_every_student_and_score(tmp_path):
     assert rows["ben"]["resnet_cifar"] == "0"  # no submission
     assert rows["cleo"]["Student"] == "cleo" and rows["cleo"]["ID"] == ""
     assert [rows["cleo"][c] for c in ("Residual Networks (1234)", "resnet_cifar")] == ["0", "0"]
+
+
+def test_partial_credit_scores_exported_as_they_are(tmp_path):
+    """Scores with penalties (partial credit of test cells) are neither rounded to whole points
+    nor written as 27.500000; float noise of the gradebook's sums does not show."""
+    url = _gradebook(tmp_path)
+    with Gradebook(url) as gb:
+        scores = {("residual_networks", "ada"): 27.5, ("residual_networks", "ben"): 20.5,
+                  ("resnet_cifar", "ada"): 4.05 + 0.1 + 0.1}  # 4.249999999999999
+        for (a, sid), score in scores.items():
+            gb.find_grade("tests", "nb", a, sid).auto_score = score
+        gb.find_submission_notebook("nb", "residual_networks", "ben").late_submission_penalty = 0.25
+        gb.db.commit()
+        CanvasExportPlugin(to=str(tmp_path / "canvas.csv")).export(gb)
+    text = (tmp_path / "canvas.csv").read_text()
+    rows = read_canvas_csv(tmp_path / "canvas.csv")
+    assert (rows["ada"]["residual_networks"], rows["ada"]["resnet_cifar"]) == ("27.5", "4.25")
+    assert rows["ben"]["residual_networks"] == "20.25"  # 20.5 less the late penalty of 0.25
+    assert "27.50" not in text and "4.249" not in text
+
+
+@pytest.mark.parametrize("x, shown", [(30, "30"), (30.0, "30"), (27.5, "27.5"), (4.25, "4.25"), (0.125, "0.125"),
+                                      (1 / 3, "0.3333"), (27.499999999999996, "27.5"), (0, "0"), (-1e-9, "0")])
+def test_number_keeps_fractions_without_trailing_zeros(x, shown):
+    assert _number(x) == shown
 
 
 def test_filters_and_missing_left_blank(tmp_path):

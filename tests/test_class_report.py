@@ -65,12 +65,61 @@ def test_test_failures_reads_codes_and_falls_back_to_the_exception():
         {"cell": "test_c", "code": "test_c.AssertionError", "message": "AssertionError: no"}]
 
 
+def _stream(text):
+    return {"output_type": "stream", "name": "stdout", "text": text}
+
+
+def test_test_penalties_reads_passing_graded_cells_only():
+    long = "x" * 700
+    solution = _cell("answer", [_stream("-1 point: graded answer (penalty code: answer.x)\n")])
+    solution.metadata["nbgrader"]["solution"] = True
+    nb = nbformat.v4.new_notebook(cells=[
+        _cell("test_resnet", [  # passes with two penalties (a line split over two outputs, ANSI colours)
+            _stream("check 1 passed\n\x1b[33m\u22121 point: layer 22 (AveragePooling2D) is named 'average_pooling2d', "),
+            _stream("expected 'avg_pool'\x1b[0m (penalty code: ResNet50.layer_name)\n"
+                    "-0.5 point: again (penalty code: ResNet50.layer_name)\n"  # same code: counted once
+                    "-0.5 point: " + long + " (penalty code: ResNet50.layer_order)\n"
+                    "a line that mentions (penalty code: x) in the middle\n"),
+            {"output_type": "execute_result", "execution_count": 3, "metadata": {}, "data": {"text/plain": "4.0"}}]),
+        _cell("test_identity", [  # fails: its penalties do not count (the failure does)
+            _stream("-1 point: name (penalty code: identity_block.layer_name)\n"),
+            {"output_type": "error", "ename": "GradingError", "traceback": [],
+             "evalue": "wrong\n-1 point: x (penalty code: identity_block.other) (mistake code: identity_block.add)"}]),
+        _cell("not_graded", [_stream("-1 point: x (penalty code: not_graded.x)\n")]),
+        solution,
+        _cell("test_conv", [_stream("-2 points: stride (penalty code: conv.stride)")]),  # no final newline
+    ])
+    ids = {"test_resnet", "test_identity", "test_conv", "answer"}
+    assert mistakes.test_penalties(nb, ids, ["answer"]) == [
+        {"cell": "test_resnet", "code": "ResNet50.layer_name", "penalty": True,
+         "message": "\u22121 point: layer 22 (AveragePooling2D) is named 'average_pooling2d', expected 'avg_pool'"},
+        {"cell": "test_resnet", "code": "ResNet50.layer_order", "penalty": True,
+         "message": ("-0.5 point: " + long)[:600]},
+        {"cell": "test_conv", "code": "conv.stride", "penalty": True, "message": "-2 points: stride"}]
+    # the failures are read as before, with no penalty among them
+    assert mistakes.test_failures(nb, ids, ["answer"]) == [
+        {"cell": "test_identity", "code": "identity_block.add",
+         "message": "GradingError: wrong\n-1 point: x (penalty code: identity_block.other)"}]
+
+
+def test_penalties_survive_into_the_students_mistakes():
+    tests = [{"cell": "t", "code": "a.name", "message": "-1 point: n", "penalty": True}]
+    # grade.py keeps the worker's entries that have a cell, then adds the grader events first
+    kept = [m for m in tests + [{"code": "grader.x", "cell": None, "message": "m"}] if m.get("cell")]
+    assert mistakes.student_mistakes(["timeout in cell 't'"], kept) == [
+        {"code": "grader.timeout", "message": "timeout in cell 't'", "cell": None}] + tests
+
+
 RUN = {
     "assignment": "a", "exercises": ["ex1", "ex2"], "max_points": {"ex1": 10.0, "ex2": 10.0}, "max_total": 20.0,
     "results": [
-        {"student": "s1", "status": "graded", "total": 20.0, "exercises": {"ex1": 10.0, "ex2": 10.0}, "mistakes": []},
-        {"student": "s2", "status": "graded", "total": 10.0, "exercises": {"ex1": 10.0, "ex2": 0.0},
-         "mistakes": [{"code": "ex2.stride", "cell": "t2", "message": "wrong stride <b>"}]},
+        {"student": "s1", "status": "graded", "total": 19.25, "exercises": {"ex1": 9.25, "ex2": 10.0},
+         "mistakes": [{"code": "ex1.layer_name", "cell": "t1", "message": "-0.5 point: layer 3 named <x>",
+                       "penalty": True},
+                      {"code": "ex1.layer_order", "cell": "t1", "message": "-0.25 point: order", "penalty": True}]},
+        {"student": "s2", "status": "graded", "total": 9.5, "exercises": {"ex1": 9.5, "ex2": 0.0},
+         "mistakes": [{"code": "ex2.stride", "cell": "t2", "message": "wrong stride <b>"},
+                      {"code": "ex1.layer_name", "cell": "t1", "message": "-0.5 point: layer 3", "penalty": True}]},
         {"student": "s3", "status": "graded", "total": 0.0, "exercises": {"ex1": 0.0, "ex2": 0.0},
          "mistakes": [{"code": "ex2.stride", "cell": "t2", "message": "wrong stride again"},
                       {"code": "grader.timeout", "cell": None, "message": "timeout in cell 'ex1'"},
@@ -84,7 +133,17 @@ def test_common_mistakes_count_students_once():
     assert [(m["code"], m["count"], m["students"], m["example"]) for m in class_report.common_mistakes(RUN["results"])] == [
         ("ex2.stride", 2, ["s2", "s3"], "wrong stride <b>"),
         ("grader.notebook_missing", 1, ["s4"], "notebook missing: a.ipynb"),
-        ("grader.timeout", 1, ["s3"], "timeout in cell 'ex1'")]
+        ("grader.timeout", 1, ["s3"], "timeout in cell 'ex1'")]  # no penalty among the mistakes
+
+
+def test_common_penalties_grouped_by_code_apart_from_the_mistakes():
+    penalties = class_report.common_penalties(RUN["results"])
+    assert [(m["code"], m["count"], m["students"], m["example"]) for m in penalties] == [
+        ("ex1.layer_name", 2, ["s1", "s2"], "-0.5 point: layer 3 named <x>"),
+        ("ex1.layer_order", 1, ["s1"], "-0.25 point: order")]
+    s2 = RUN["results"][1]
+    assert class_report.student_codes(s2, penalties=False) == "ex2.stride"
+    assert class_report.student_codes(s2, penalties=True) == "ex1.layer_name"
 
 
 def test_identical_groups_and_flags():
@@ -111,7 +170,21 @@ def test_render_escapes_and_lists_every_student(tmp_path):
     assert "wrong stride &lt;b&gt;" in page and "<b>" not in page.split("<body>")[1].replace("<br>", "")
     assert page.count("data:image/png;base64,") == 1
     assert "http://" not in page and "https://" not in page  # opens offline
-    assert "4 students, 3 graded; median total 10 of 20" in html.unescape(page)
+    assert "4 students, 3 graded; median total 9.5 of 20" in html.unescape(page)
+    penalties = page.split("id='penalties'")[1].split("</table>")[0]
+    assert re.findall(r"<tr class='penalty'><td><code>([^<]+)</code></td><td class='num'>(\d+)</td>", penalties) == [
+        ("ex1.layer_name", "2"), ("ex1.layer_order", "1")]
+    assert "layer 3 named &lt;x&gt;" in penalties
+    mistakes_table = page.split("id='mistakes'")[1].split("</table>")[0]
+    assert "ex2.stride" in mistakes_table and "layer_" not in mistakes_table
+    # the students' table: points as 19.25 and 9.5, mistake and penalty codes in their own columns
+    cells = {s: re.findall(r"<td[^>]*>(.*?)</td>", row)
+             for s, row in re.findall(r"<tr data-student='([^']+)'>(.*?)</tr>", page, re.S)}
+    header = re.findall(r"<th>([^<]*)</th>", page.split("id='students'")[1].split("</tr>")[0])
+    assert header[-3:] == ["mistakes", "penalties", "feedback"]
+    assert cells["s1"][1:7] == ["9.25", "10", "19.25", "graded", "", "ex1.layer_name, ex1.layer_order"]
+    assert cells["s2"][3:7] == ["9.5", "graded", "ex2.stride", "ex1.layer_name"]
+    assert cells["s4"][3:7] == ["-", "failed", "grader.notebook_missing", ""]
 
 
 def test_missing_results_say_what_to_run(tmp_path):

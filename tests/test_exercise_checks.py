@@ -68,11 +68,16 @@ def test_valid_padding_in_middle_conv_of_projection_block(reference_answers):
     assert "incompatible shapes" in msg and "res4a_branch2b: padding 'valid', expected 'same'" in msg
 
 
-def test_hardcoded_output_name_fails_only_for_other_class_counts(reference_answers, capsys):
+def test_hardcoded_output_name_costs_a_point_only_for_other_class_counts(reference_answers, capsys):
     fns = _answers_with(reference_answers, "ResNet50", "name='fc' + str(classes)", "name='fc6'")
     grading.check_ResNet50(fns["ResNet50"])  # the visible case passes
-    msg = _message(grading.check_ResNet50, fns["ResNet50"], input_shape=(96, 96, 3), classes=10)
-    assert "named 'fc6', expected 'fc10'" in msg and "'fc' + str(classes)" in msg
+    assert grading.score(5) is None
+    grading.check_ResNet50(fns["ResNet50"], input_shape=(96, 96, 3), classes=10)
+    assert grading.score(5) == 4.0
+    out = capsys.readouterr().out
+    assert "−1 point: ResNet50(input_shape=(96, 96, 3), classes=10): layer 24 (Dense) is named 'fc6', " \
+           "expected 'fc10'" in out and "'fc' + str(classes)" in out
+    assert "(penalty code: ResNet50.layer_name)" in out and "4 of 5 points" in out
 
 
 def test_not_implemented_and_wrong_return_type():
@@ -130,3 +135,47 @@ def test_record_mode_writes_cases(tmp_path, monkeypatch, solution):
     (key, case), = data.items()
     assert key.startswith("identity_block|") and len(case["summary"]) == 11
     assert set(case["outputs"]) == {"constant", "glorot_uniform"}
+
+
+def test_score_takes_a_point_per_penalty_up_to_the_cap(capsys):
+    from resnet_utils.summary import Difference
+
+    assert grading.score(5) is None  # no penalty: no output, full marks
+    grading.penalize("identity_block(f=2)", [Difference("layer 2 is named 'a', expected 'b': hint", "layer_name")])
+    grading.penalize("identity_block(f=3)", [Difference("layer 2 is named 'a', expected 'b': hint", "layer_name")])
+    assert grading.score(5) == 5 - grading.PENALTY_POINTS  # the same code twice in a cell: once
+    grading.penalize("ResNet50()", [Difference(f"s{i}", code) for i, code in enumerate(("layer_name", "padding", "strides"))])
+    assert grading.score(5) == 5 - grading.PENALTY_CAP
+    assert grading.score(5) is None  # score() forgets the cell's penalties
+    out = capsys.readouterr().out
+    assert out.count("(penalty code: identity_block.layer_name)") == 1
+    assert "(penalty code: ResNet50.padding)" in out and "This test cell: 3 of 5 points (3 penalties" in out
+
+
+def test_penalties_aside_keeps_the_cells_penalties_out_of_a_note(capsys):
+    from resnet_utils.summary import Difference
+
+    grading.penalize("ResNet50()", [Difference("x", "layer_name")])
+    with grading.penalties_aside():
+        grading.penalize("identity_block()", [Difference("y", "layer_name")])
+    assert grading.score(5) == 4.0
+
+
+def test_every_test_cell_that_can_penalize_ends_with_its_own_points():
+    """A test cell that runs a layer check ends with score(points=...) equal to its points."""
+    import re
+
+    from autograder import course
+    from autograder.submissions import test_cells
+
+    checked = 0
+    for assignment in ("residual_networks", "resnet_cifar"):
+        for grade_id, points, source in test_cells(course.source_nb(assignment)):
+            if "lr_schedule" in grade_id:  # a function of numbers: nothing to penalize
+                assert "score(" not in source
+                continue
+            lines = [ln for ln in source.strip().splitlines() if ln.strip() and not ln.startswith("###")]
+            m = re.fullmatch(r"grading(?:_cifar)?\.score\(points=(\d+(?:\.\d+)?)\)(?:  #.*)?", lines[-1])
+            assert m and float(m.group(1)) == points, (assignment, grade_id, lines[-1])
+            checked += 1
+    assert checked == 12

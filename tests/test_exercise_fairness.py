@@ -15,7 +15,7 @@ from typing import Callable
 import pytest
 
 from autograder import course
-from autograder.submissions import mutate, score_in_process, solution_sources
+from autograder.submissions import costly_messages, mutate, score_in_process, solution_sources
 
 pytestmark = pytest.mark.slow  # grades whole submissions / runs the notebook: minutes
 
@@ -30,8 +30,9 @@ class Case:
     name: str
     change: Callable[[dict], dict]
     points: dict  # exercise -> points out of 10
-    phrase: str = ""  # a phrase of the first failing test's message ("" for full marks)
+    phrase: str = ""  # a phrase of the first test's message that costs points ("" for full marks)
     printed: str = ""  # a phrase the passing ResNet50 test prints
+    cells: dict | None = None  # test cell -> its exact points, where the case says
 
 
 def edit(cell: str, old: str, new: str, count: int = 1):
@@ -78,9 +79,12 @@ CASES = [
     Case("identity: padding 'valid' on the f×f convolution",
          edit(I, "kernel_size=(f, f), strides=(1, 1), padding='same'", "kernel_size=(f, f), strides=(1, 1), padding='valid'"),
          BUT_I, "res1a_branch2b: padding 'valid', expected 'same'"),
-    Case("identity: BatchNorm names without 'branch'",
+    Case("identity: BatchNorm names without 'branch' (outputs right: 1 point per test cell)",
          edit(I, "bn_name_base = 'bn' + str(stage) + block + '_branch'", "bn_name_base = 'bn' + str(stage) + block + '_'"),
-         BUT_I, "is named 'bn1a_2a', expected 'bn1a_branch2a'"),
+         dict(FULL, **{I: 8}), "−1 point: identity_block(f=2, filters=[4, 4, 6], stage=1, block='a', "
+         "input_shape=[3, 4, 4, 6]): layer 2 (BatchNormalization) is named 'bn1a_2a', expected 'bn1a_branch2a' "
+         "(and 2 other misnamed layers)",
+         cells={"test_identity_block": 4, "test_identity_block_hidden": 4}),
     Case("identity: a fixed initializer instead of the argument",
          edit(I, "name=conv_name_base + '2a', kernel_initializer=initializer(seed=0)",
               "name=conv_name_base + '2a', kernel_initializer=glorot_uniform(seed=0)"),
@@ -123,9 +127,36 @@ CASES = [
     Case("ResNet50: stage 5 with stage 4's filters",
          edit(R, "filters=[512, 512, 2048], stage=5", "filters=[256, 256, 1024], stage=5"),
          BUT_R, "filters [256, 256, 1024], expected [512, 512, 2048]"),
-    Case("ResNet50: output layer always 'fc6'",
+    Case("ResNet50: output layer always 'fc6' (a name: 1 point of the hidden test)",
          edit(R, "name='fc' + str(classes)", "name='fc6'"),
-         dict(FULL, **{R: 5}), "named 'fc6', expected 'fc10'"),
+         dict(FULL, **{R: 9}), "named 'fc6', expected 'fc10'",
+         cells={"test_ResNet50": 5, "test_ResNet50_hidden": 4}),
+    # real students' patterns (issue 22), written from their descriptions
+    Case("student: the head's AveragePooling2D without a name",
+         edit(R, "AveragePooling2D((2, 2), name='avg_pool')", "AveragePooling2D((2, 2))"),
+         dict(FULL, **{R: 8}), "(AveragePooling2D) is named 'average_pooling2d",
+         cells={"test_ResNet50": 4, "test_ResNet50_hidden": 4}),
+    Case("student: the head's AveragePooling2D with padding='same' (equal at 64×64, not at 96×96)",
+         edit(R, "AveragePooling2D((2, 2), name='avg_pool')", "AveragePooling2D((2, 2), padding='same', name='avg_pool')"),
+         dict(FULL, **{R: 4}), "avg_pool: padding 'same', expected 'valid': the head's AveragePooling2D uses "
+         "the default padding='valid'", cells={"test_ResNet50": 4, "test_ResNet50_hidden": 0}),
+    Case("student: the projection shortcut named '2d' instead of '1'",
+         edit(C, "name=conv_name_base + '1'", "name=conv_name_base + '2d'"),
+         dict(FULL, **{C: 8}), "(Conv2D) is named 'res1a_branch2d', expected 'res1a_branch1'",
+         cells={"test_convolutional_block": 4, "test_convolutional_block_hidden": 4}),
+    Case("student: a block uses ReLU, which the notebook does not import",
+         edit(I, "    X = Activation('relu')(X)\n\n    return X", "    X = ReLU()(X)\n\n    return X"),
+         BUT_I, "`ReLU` is not defined in this notebook",
+         cells={"test_identity_block": 0, "test_identity_block_hidden": 0}),
+    Case("student: upper-case padding strings in the convolutions (Keras 3's pooling layers refuse them)",
+         chain(both_blocks("padding='valid'", "padding='VALID'"), both_blocks("padding='same'", "padding='SAME'")),
+         FULL),
+    Case("student: blocks called with positional arguments only",
+         chain(edit(R, "convolutional_block(X, f=3, filters=[64, 64, 256], stage=2, block='a', s=1)",
+                    "convolutional_block(X, 3, [64, 64, 256], 2, 'a', 1)"),
+               edit(R, "identity_block(X, 3, [128, 128, 512], stage=3, block=block)",
+                    "identity_block(X, 3, [128, 128, 512], 3, block)")),
+         FULL),
     # equivalent code: full marks
     Case("equivalent: the shortcut path written before the main path",
          lambda ref: dict(ref, **{C: _shortcut_first(ref[C])}), FULL),
@@ -170,12 +201,14 @@ def test_a_mistake_costs_one_exercise_and_names_its_cause(reference, case):
     answers = case.change(dict(reference))
     assert answers != reference, "the case changes nothing"
     results = score_in_process(answers, course.SOURCE_NB)
-    assert _by_exercise(results) == case.points, {g: m[:300] for g, (p, m) in results.items() if p == 0}
-    failures = [message for points, message in results.values() if points == 0]
+    assert _by_exercise(results) == case.points, {g: (p, m[:300]) for g, (p, m) in results.items() if p < 5}
+    if case.cells:
+        assert {g: results[g][0] for g in case.cells} == case.cells
+    costly = costly_messages(results, course.SOURCE_NB)
     if case.phrase:
-        assert case.phrase in failures[0], failures[0]
+        assert case.phrase in costly[0], costly[0]
     else:
-        assert failures == []
+        assert costly == []
     if case.printed:
         assert case.printed in results["test_ResNet50"][1], results["test_ResNet50"][1]
 

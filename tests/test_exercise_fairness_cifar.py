@@ -17,7 +17,7 @@ from typing import Callable
 import pytest
 
 from autograder import course
-from autograder.submissions import mutate, score_in_process, solution_sources
+from autograder.submissions import costly_messages, mutate, score_in_process, solution_sources
 
 pytestmark = pytest.mark.slow  # grades whole submissions: minutes
 
@@ -38,6 +38,7 @@ class Case:
     phrase: str = ""  # a phrase of the first failing test's message ("" for full marks)
     note: bool = False  # the passing v1 and v2 tests say that resnet_layer fails its own tests
     printed: str = ""  # a phrase the passing v1 test prints
+    cells: dict | None = None  # test cell -> its exact points, where the case says
 
 
 def edit(cell: str, old: str, new: str, count: int = 1):
@@ -102,8 +103,11 @@ CASES = [
          but(resnet_layer=0), "raised RuntimeError: resnet_layer is not finished", note=True),
     Case("layer: not implemented yet", replaced(L, NOT_DONE),
          but(resnet_layer=0), "is not implemented yet (it raised NotImplementedError)", note=True),
-    Case("layer: names without the underscore", edit(L, "name + '_' + suffix", "name + suffix"),
-         but(resnet_layer=0), "is named 'testconv', expected 'test_conv'", note=True),
+    Case("layer: names without the underscore (outputs right: 1 point per test cell)",
+         edit(L, "name + '_' + suffix", "name + suffix"),
+         but(resnet_layer=8), "(Conv2D) is named 'testconv', expected 'test_conv'",
+         cells={"test_resnet_layer": 4, "test_resnet_layer_hidden": 4}),
+    Case("layer: upper-case padding='SAME' (the same setting)", edit(L, "padding='same'", "padding='SAME'"), FULL),
     Case("layer: BatchNorm after the activation (post-activation order)",
          edit(L, "            x = BatchNormalization(name=named('bn'))(x)\n"
                  "        if activation is not None:\n"
@@ -139,6 +143,13 @@ CASES = [
          but(resnet_v1=0), "num_filters=16, expected num_filters=32, so stack2_block1_1_conv: filters 16, expected 32"),
     Case("v1: no softmax", edit(V1, "activation='softmax', ", ""),
          but(resnet_v1=0), "predictions: activation 'linear', expected 'softmax'"),
+    Case("v1: the projection calls named '_proj' (outputs right: 1 point per test cell)",
+         edit(V1, "name=prefix + '_shortcut'", "name=prefix + '_proj'"),
+         but(resnet_v1=8), "(resnet_layer) is named 'stack2_block1_proj', expected 'stack2_block1_shortcut'",
+         cells={"test_resnet_v1": 4, "test_resnet_v1_hidden": 4}),
+    Case("v1: the head's AveragePooling2D without a name",
+         edit(V1, "AveragePooling2D(pool_size=8, name='avg_pool')", "AveragePooling2D(pool_size=8)"),
+         but(resnet_v1=8), "(AveragePooling2D) is named 'average_pooling2d"),
     Case("v1: the + operator instead of an Add layer", edit(V1, "x = Add(name=prefix + '_add')([x, y])", "x = x + y"),
          but(resnet_v1=0), "the `+` operator creates an operation, not an Add layer"),
     # resnet_v2
@@ -189,7 +200,7 @@ CASES = [
     Case("equivalent: a table-driven lr_schedule", replaced(LR, TABLE_SCHEDULE), FULL),
     Case("equivalent: v1 built through an alias of resnet_layer (compared as a whole network)",
          lambda ref: dict(ref, resnet_v1="layer = resnet_layer\n" + ref[V1].replace("resnet_layer(", "layer(")),
-         FULL, printed="layers with the right names and settings, 176,554 parameters"),
+         FULL, printed="layers with the reference's structure and settings, 176,554 parameters"),
 ]
 
 
@@ -215,12 +226,14 @@ def test_a_mistake_costs_one_exercise_and_names_its_cause(reference, case):
     answers = case.change(dict(reference))
     assert answers != reference, "the case changes nothing"
     results = score_in_process(answers, SOURCE_NB)
-    assert _by_exercise(results) == case.points, {g: m[:400] for g, (p, m) in results.items() if p == 0}
-    failures = [message for points, message in results.values() if points == 0]
+    assert _by_exercise(results) == case.points, {g: (p, m[:400]) for g, (p, m) in results.items() if p < 5}
+    if case.cells:
+        assert {g: results[g][0] for g in case.cells} == case.cells
+    costly = costly_messages(results, SOURCE_NB)
     if case.phrase:
-        assert case.phrase in failures[0], failures[0]
+        assert case.phrase in costly[0], costly[0]
     else:
-        assert failures == []
+        assert costly == []
     for gid in ("test_resnet_v1", "test_resnet_v2"):
         assert (NOTE in results[gid][1]) == case.note, results[gid][1]
     if case.printed:
@@ -232,7 +245,7 @@ def test_enough_mistakes_in_every_exercise_and_equivalent_forms():
     equivalent = [c for c in CASES if c.points == FULL]
     assert len(mistakes) >= 8 and len(equivalent) >= 5
     layer = [c for c in mistakes if c.points[L] < 10]
-    assert len(layer) >= 3 and all(c.note for c in layer)
+    assert len(layer) >= 3 and all(c.note for c in layer if c.points[L] <= 5)  # a mistake, not a penalty
     assert {next(ex for ex, p in c.points.items() if p < FULL[ex]) for c in mistakes} == {L, V1, V2, LR}
     # every mistake costs exactly one exercise
     assert all(sum(p < FULL[ex] for ex, p in c.points.items()) == 1 for c in mistakes)

@@ -101,3 +101,78 @@ def test_stage_summary_follows_other_inputs_and_classes(solution):
     rows = stage_summary(solution["ResNet50"](input_shape=(96, 96, 1), classes=10))
     assert rows[-1]["output_shape"] == (10,) and rows[-1]["params"] == 2048 * 10 + 10
     assert rows[2]["output_shape"] == (23, 23, 256)
+
+
+# what each hint may call the layer it is about (a pooling is not a convolution)
+KIND_WORDS = {"Conv2D": ("convolution", "Conv2D", "conv1"), "BatchNormalization": ("BatchNormalization",),
+              "Dense": ("Dense",), "MaxPooling2D": ("MaxPooling2D",), "AveragePooling2D": ("AveragePooling2D",),
+              "ZeroPadding2D": ("ZeroPadding2D",), "Activation": ("Activation",)}
+
+
+def _hint_tables():
+    from resnet_utils import grading_cifar, summary
+
+    return {"residual_networks": summary.CONFIG_HINTS,
+            "resnet_cifar": {k: v for k, v in grading_cifar.HINTS.items() if "." in k}}
+
+
+def test_every_setting_hint_names_the_kind_of_layer_it_is_about():
+    from resnet_utils import summary
+
+    pairs = {f"{kind}.{key}" for kind, keys in summary.CONFIG_KEYS.items() for key in keys}
+    assert set(summary.CONFIG_HINTS) == pairs
+    for name, table in _hint_tables().items():
+        for pair, hint in table.items():
+            kind = pair.split(".")[0]
+            assert any(w in hint for w in KIND_WORDS[kind]), (name, pair, hint)
+            if kind != "Conv2D":
+                assert "convolution" not in hint, (name, pair, hint)
+
+
+def test_every_setting_of_the_cifar_references_has_a_hint_of_its_own():
+    import json
+
+    from resnet_utils import grading_cifar, summary
+
+    reference = json.loads(grading_cifar.REFERENCE_FILE.read_text())
+    # a stand-in's settings are its call's arguments, compared first with hints of their own
+    used = {f"{e['kind']}.{key}" for case in reference.values() for part in (case, case.get("stand_ins") or {})
+            for e in part.get("summary", []) for key in e["config"] if e["kind"] != grading_cifar.STAND_IN_KIND}
+    assert used and used <= set(grading_cifar.HINTS), used - set(grading_cifar.HINTS)
+    assert summary.config_hint("AveragePooling2D", "padding", grading_cifar.HINTS) != \
+        summary.config_hint("AveragePooling2D", "padding")
+
+
+def test_a_pooling_setting_is_said_of_the_pooling():
+    from resnet_utils.summary import compare
+
+    def head(padding):
+        x_in = keras.Input((4, 4, 2))
+        x = layers.AveragePooling2D((2, 2), padding=padding, name="avg_pool")(x_in)
+        return keras.Model(x_in, x)
+
+    comparison = compare(layer_summary(head("same")), layer_summary(head("valid")))
+    assert comparison.structure is None and comparison.names == []
+    assert [d.code for d in comparison.settings] == ["padding"]
+    assert "the head's AveragePooling2D uses the default padding='valid'" in comparison.settings[0]
+    assert "convolution" not in comparison.settings[0]
+
+
+def test_a_misnamed_layer_is_one_name_difference_not_a_shifted_walk():
+    from resnet_utils.summary import compare
+
+    def block(shortcut_name):
+        x_in = keras.Input((4, 4, 3))
+        x = layers.Conv2D(3, 1, name="res1a_branch2a")(x_in)
+        x = layers.BatchNormalization(axis=3, name="bn1a_branch2c")(x)
+        s = layers.Conv2D(3, 1, name=shortcut_name)(x_in)
+        s = layers.BatchNormalization(axis=3, name="bn1a_branch1")(s)
+        return keras.Model(x_in, layers.Add()([x, s]))
+
+    reference, renamed = layer_summary(block("res1a_branch1")), layer_summary(block("res1a_branch2d"))
+    assert [e["kind"] for e in renamed] == [e["kind"] for e in reference]
+    comparison = compare(renamed, reference)
+    assert comparison.failure() is None and comparison.settings == []
+    assert [d.code for d in comparison.names] == ["layer_name"]
+    assert "(Conv2D) is named 'res1a_branch2d', expected 'res1a_branch1'" in comparison.names[0]
+    assert comparison.renames["res1a_branch2d"] == "res1a_branch1"
