@@ -419,12 +419,36 @@ def _layer_difference(i, act, exp, act_counts, exp_counts, hints, result) -> Dif
             result.settings.append(setting)
     if list(act["output_shape"]) != list(exp["output_shape"]):
         return Difference(f"{exp['label']}: output shape {tuple(act['output_shape'])}, expected "
-                          f"{tuple(exp['output_shape'])}: check its strides, padding and number of filters.",
-                          "output_shape")
+                          f"{tuple(exp['output_shape'])}: {shape_hint(exp['kind'])}", "output_shape")
     if act["params"] != exp["params"]:
         return Difference(f"{exp['label']}: {act['params']:,} parameters, expected {exp['params']:,}.",
                           "parameter_count")
     return None
+
+
+#: What decides a layer's output shape, per kind, said when the shape differs (the others:
+#: their input's shape, so the cause is before them).
+SHAPE_HINTS = {
+    "Conv2D": "check the convolution's strides, padding and number of filters.",
+    "MaxPooling2D": "check the pooling's pool size, strides and padding.",
+    "AveragePooling2D": "check the pooling's pool size, strides and padding.",
+    "ZeroPadding2D": "check the padding of ZeroPadding2D.",
+    "Dense": "check the Dense layer's number of units.",
+}
+
+
+#: Kinds whose output shape follows from their input's alone.
+SHAPE_FOLLOWERS = ("BatchNormalization", "ReLU", "Activation", "Add", "Flatten", "Dropout")
+
+
+def shape_hint(kind: str) -> str:
+    """The hint after "<layer>: output shape X, expected Y" for a layer of this kind."""
+    if kind in SHAPE_HINTS:
+        return SHAPE_HINTS[kind]
+    if kind in SHAPE_FOLLOWERS:
+        return (f"{kind} takes its shape from its input: check the layers before it (their strides, "
+                "padding and number of filters).")
+    return f"check the arguments of this {kind} (its filters and strides)."
 
 
 def config_hint(kind: str, key: str, hints: dict | None = None) -> str:

@@ -44,7 +44,7 @@ from resnet_utils import labsettings
 pytestmark = pytest.mark.slow  # a JupyterLab server, a browser and kernels: minutes
 
 COURSE_ID = "browser-course"
-MISTAKE = next(e for e in examples.EXAMPLES if e.name == "eve_wrong_bn_names")
+MISTAKE = next(e for e in examples.EXAMPLES if e.name == "cleo_no_relu_after_add")
 NOTEBOOKS = {"solved": "solved/Residual_Networks.ipynb",
              "untouched": "untouched/Residual_Networks.ipynb",
              "mistake": "mistake/Residual_Networks.ipynb"}
@@ -223,7 +223,7 @@ def test_run_all_with_a_mistake_shows_the_diagnostic(lab, notebooks):
     lab.run_all()
 
     points, message = expected["mistake"]["test_identity_block"]
-    assert points == 0 and "is named 'bn1a_2a', expected 'bn1a_branch2a'" in message
+    assert points == 0 and "is the ReLU after the Add missing?" in message
     shown = _cells_by_grade_id(lab, nb)["test_identity_block"]
     assert _normal(message.split(": ", 1)[1]) in _normal(shown["output"]), shown["output"][-2000:]
 
@@ -245,7 +245,7 @@ def test_validate_button_fails_for_the_mistake(lab):
     assert result["title"] == "Validation Results"
     assert "validation-failed" in result["classes"], result
     assert "The following cell failed:" in result["text"]
-    assert "is named 'bn1a_2a', expected 'bn1a_branch2a'" in result["text"]
+    assert "is the ReLU after the Add missing?" in result["text"]
 
 
 def test_assignments_panel_fetches_and_submits(lab, server, exchange):

@@ -176,3 +176,15 @@ def test_a_misnamed_layer_is_one_name_difference_not_a_shifted_walk():
     assert [d.code for d in comparison.names] == ["layer_name"]
     assert "(Conv2D) is named 'res1a_branch2d', expected 'res1a_branch1'" in comparison.names[0]
     assert comparison.renames["res1a_branch2d"] == "res1a_branch1"
+
+
+def test_every_shape_hint_speaks_of_its_own_kind():
+    from resnet_utils import summary
+
+    for kind in list(summary.CONFIG_KEYS) + list(summary.SHAPE_FOLLOWERS) + ["identity_block", "resnet_layer"]:
+        hint = summary.shape_hint(kind)
+        assert ("convolution" in hint) == (kind == "Conv2D") or kind in summary.SHAPE_FOLLOWERS, (kind, hint)
+        assert "pool" not in hint or "Pooling" in kind, (kind, hint)
+        assert "units" not in hint or kind == "Dense", (kind, hint)
+        if kind in summary.SHAPE_FOLLOWERS:
+            assert hint.startswith(f"{kind} takes its shape from its input"), hint
