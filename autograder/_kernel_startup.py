@@ -23,46 +23,16 @@
 """
 
 
-def _autograder_startup():
-    import os
-    import sys
-
-    fd = os.environ.pop("AUTOGRADER_SANDBOX_LOGFD", None)
-    if fd:
-        try:
-            os.write(int(fd), b"INFO ready\n")
-        except OSError:
-            pass
-
-    try:
-        ip = get_ipython()  # noqa: F821 - IPython provides it to startup files
-    except NameError:
-        return
-
-    main_names = ("__main__", "__mp_main__", "builtins.__main__")
-    snapshot = []
-    for name, mod in list(sys.modules.items()):
-        d = getattr(mod, "__dict__", None)
-        if name == "__main__" or not isinstance(d, dict):
-            continue
-        snapshot.append((name, mod, dict(d)))
-    meta_path = list(sys.meta_path)
-    path_hooks = list(sys.path_hooks)
-    gc_collect = __import__("gc").collect
+def _output_restorer(ip, from_notebook):
+    """A function that puts back how IPython shows a cell's result and reports its errors, as
+    they are now, where code of the notebook (``from_notebook``) changed them; it returns the
+    number of values put back."""
     plain = ip.display_formatter.formatters.get("text/plain")
     shown = [ip, ip.displayhook, ip.display_formatter, plain]  # what turns a result into output
     shown_attrs = [dict(vars(obj)) for obj in shown]
     printers = [(table, dict(table)) for table in (plain.type_printers, plain.deferred_printers)]
     formats = {k: getattr(plain, k) for k in ("float_precision", "float_format", "pprint")}
     custom = (ip.custom_exceptions, ip.CustomTB)
-
-    def from_notebook(obj):
-        mod = getattr(obj, "__module__", None)
-        if mod in main_names:
-            return True
-        code = getattr(obj, "__code__", None)
-        fname = getattr(code, "co_filename", "") or ""
-        return fname.startswith("<ipython-input") or "/ipykernel_" in fname
 
     def restore_output():
         """Put back the output machinery the notebook changed; the number of values put back."""
@@ -92,6 +62,46 @@ def _autograder_startup():
             ip.custom_exceptions, ip.CustomTB = custom
             restored += 1
         return restored
+
+    return restore_output
+
+
+def _autograder_startup():
+    import os
+    import sys
+
+    fd = os.environ.pop("AUTOGRADER_SANDBOX_LOGFD", None)
+    if fd:
+        try:
+            os.write(int(fd), b"INFO ready\n")
+        except OSError:
+            pass
+
+    try:
+        ip = get_ipython()  # noqa: F821 - IPython provides it to startup files
+    except NameError:
+        return
+
+    main_names = ("__main__", "__mp_main__", "builtins.__main__")
+    snapshot = []
+    for name, mod in list(sys.modules.items()):
+        d = getattr(mod, "__dict__", None)
+        if name == "__main__" or not isinstance(d, dict):
+            continue
+        snapshot.append((name, mod, dict(d)))
+    meta_path = list(sys.meta_path)
+    path_hooks = list(sys.path_hooks)
+    gc_collect = __import__("gc").collect
+
+    def from_notebook(obj):
+        mod = getattr(obj, "__module__", None)
+        if mod in main_names:
+            return True
+        code = getattr(obj, "__code__", None)
+        fname = getattr(code, "co_filename", "") or ""
+        return fname.startswith("<ipython-input") or "/ipykernel_" in fname
+
+    restore_output = _output_restorer(ip, from_notebook)
 
     def guard(*_args, **_kwargs):
         restored = 0
@@ -131,4 +141,4 @@ def _autograder_startup():
 
 
 _autograder_startup()
-del _autograder_startup
+del _autograder_startup, _output_restorer
