@@ -172,14 +172,15 @@ def redefines_helper(exercise: str) -> str:
 
 # ------------------------------------------------- assignment 1: residual_networks
 I, C, R = "identity_block", "convolutional_block", "ResNet50"
-TESTS = {ex: tests_of(ex) for ex in (I, C, R)}
+P, S = "block_parameters", "resnet50_shapes"  # the questions: their cells run after ResNet50's
+TESTS = {ex: tests_of(ex) for ex in (I, C, R, P, S)}
 WRONG_IDENTITY = ("\ndef identity_block(X, f, filters, stage, block, initializer=glorot_uniform):\n"
                   "    return X  # skips the whole block\n")
 WRONG_RESNET = ("\ndef ResNet50(input_shape=(64, 64, 3), classes=6):\n"
                 "    raise NotImplementedError('ResNet50 is not finished')\n")
 RAISES_IDENTITY = ("\ndef identity_block(*args, **kwargs):\n"
                    "    raise RuntimeError('identity_block is not finished')\n")
-RESNET = Kit(ASSIGNMENT, (I, C, R), "resnet_utils.grading",
+RESNET = Kit(ASSIGNMENT, (I, C, R, P, S), "resnet_utils.grading",
              wrong={I: WRONG_IDENTITY, R: WRONG_RESNET}, raises={I: RAISES_IDENTITY})
 PATCH_HELPERS = RESNET.patch_helpers()
 
@@ -205,75 +206,75 @@ def full_class() -> list[Case]:
 
     return list(examples.EXAMPLES) + [  # the realistic mistakes of `make demo`, with their grades
         Case("h01_syntax_error", "a syntax error in ResNet50's cell; the blocks still earn their points",
-             lambda c: c.filled(ResNet50=SYNTAX_ERROR), earned(I, C), ("syntax error in cell 'ResNet50'",)),
+             lambda c: c.filled(ResNet50=SYNTAX_ERROR), earned(I, C, P, S), ("syntax error in cell 'ResNet50'",)),
         Case("h02_exception", "identity_block raises an exception (ResNet50 is checked with "
                               "stand-ins for the blocks and keeps its points)",
-             lambda c: c.filled(identity_block=RAISES_IDENTITY), earned(C, R)),
+             lambda c: c.filled(identity_block=RAISES_IDENTITY), earned(C, R, P, S)),
         Case("h03_infinite_loop", "an endless loop after identity_block: stopped by the cell timeout",
-             lambda c: c.filled(identity_block=INFINITE_LOOP), earned(I, C, R), ("timeout in cell 'identity_block'",)),
+             lambda c: c.filled(identity_block=INFINITE_LOOP), earned(I, C, R, P, S), ("timeout in cell 'identity_block'",)),
         Case("h04_deleted_test_cell", "deleted the test cell test_convolutional_block (nbgrader restores it)",
-             lambda c: delete_cell(c.filled(), "test_convolutional_block"), earned(I, C, R),
+             lambda c: delete_cell(c.filled(), "test_convolutional_block"), earned(I, C, R, P, S),
              ("test cell 'test_convolutional_block' deleted",)),
         Case("h05_deleted_solution_cell", "deleted the solution cell ResNet50",
-             lambda c: delete_cell(c.filled(), "ResNet50"), earned(I, C), ("solution cell 'ResNet50' deleted",)),
+             lambda c: delete_cell(c.filled(), "ResNet50"), earned(I, C, P, S), ("solution cell 'ResNet50' deleted",)),
         Case("h06_edited_test_cell", "wrong identity_block, and the asserts of its test cells removed",
              lambda c: edit_cell(edit_cell(c.filled(identity_block=WRONG_IDENTITY), "test_identity_block", "pass"),
                                  "test_identity_block_hidden", "pass"),
-             earned(C, R), ("test cell 'test_identity_block' edited",)),
+             earned(C, R, P, S), ("test cell 'test_identity_block' edited",)),
         Case("h07_duplicated_cell", "ResNet50 unfinished, and test_ResNet50 duplicated into a cell that passes",
              lambda c: duplicate_cell(c.filled(ResNet50=WRONG_RESNET), "test_ResNet50", "print('all tests passed')"),
-             earned(I, C), ("duplicated cell 'test_ResNet50'",)),
+             earned(I, C, P, S), ("duplicated cell 'test_ResNet50'",)),
         Case("h08_renamed_notebook", "the notebook renamed to Residual_Networks-Copy1.ipynb",
              lambda c: c.filled(), earned(), ("notebook missing",), filename="Residual_Networks-Copy1.ipynb"),
         Case("h09_not_json", "a file that is not notebook JSON",
              lambda c: nbformat.writes(c.filled()).encode()[:5000], earned(), ("not a readable notebook",)),
         Case("h10_memory_bomb", "a memory bomb after ResNet50: stopped by the memory cap",
-             lambda c: c.filled(ResNet50=MEMORY_BOMB), earned(I, C, R), ("memory cap hit",)),
+             lambda c: c.filled(ResNet50=MEMORY_BOMB), earned(I, C, R, P, S), ("memory cap hit",)),
         Case("h11_kernel_dies", "os._exit() after convolutional_block: the kernel dies",
              lambda c: c.filled(convolutional_block=KERNEL_DIES), earned(I),
              ("kernel died in cell 'convolutional_block'",)),
         Case("h12_sys_exit", "sys.exit() after identity_block (IPython survives it)",
-             lambda c: c.filled(identity_block=SYS_EXIT), earned(I, C, R), ("SystemExit",)),
+             lambda c: c.filled(identity_block=SYS_EXIT), earned(I, C, R, P, S), ("SystemExit",)),
         Case("h13_output_flood", "4 million lines of output after identity_block",
-             lambda c: c.filled(identity_block=OUTPUT_FLOOD), earned(I, C, R), ("output flood truncated",)),
+             lambda c: c.filled(identity_block=OUTPUT_FLOOD), earned(I, C, R, P, S), ("output flood truncated",)),
         Case("h14_patch_helpers", "wrong identity_block; replaces the checking helpers and reload()",
-             lambda c: c.filled(identity_block=WRONG_IDENTITY + PATCH_HELPERS), earned(C, R), ("monkeypatches",)),
+             lambda c: c.filled(identity_block=WRONG_IDENTITY + PATCH_HELPERS), earned(C, R, P, S), ("monkeypatches",)),
         Case("h15_patch_numpy", "correct work, but numpy's comparisons patched to always pass",
              lambda c: c.filled(identity_block=PATCH_NUMPY), earned(), ("monkeypatches",)),
         Case("h16_redefine_helpers", "ResNet50 unfinished; redefines check_ResNet50 and reload after import",
              lambda c: c.filled(ResNet50=WRONG_RESNET + redefines_helper(R)),
-             earned(I, C), ("redefines test helper",)),
+             earned(I, C, P, S), ("redefines test helper",)),
         Case("h17_read_files", "reads the source notebook / gradebook to copy the solution (wrong fallback)",
-             lambda c: c.filled(identity_block=WRONG_IDENTITY + read_files_cheat(c)), earned(C, R),
+             lambda c: c.filled(identity_block=WRONG_IDENTITY + read_files_cheat(c)), earned(C, R, P, S),
              ("tampering blocked",)),
         Case("h18_write_files", "correct work; tries to overwrite the reference data and the gradebook",
-             lambda c: c.filled(convolutional_block=write_files_cheat(c)), earned(I, C, R), ("tampering blocked",)),
+             lambda c: c.filled(convolutional_block=write_files_cheat(c)), earned(I, C, R, P, S), ("tampering blocked",)),
     ]
 
 
 def small_class() -> list[Case]:
     """Assignment 1: every case above in as few TensorFlow kernels as possible (the CI test)."""
     return [
-        Case("s01_correct", "the reference solution", lambda c: c.filled(), earned(I, C, R)),
+        Case("s01_correct", "the reference solution", lambda c: c.filled(), earned(I, C, R, P, S)),
         Case("s02_empty", "the release notebook, nothing done", lambda c: c.release, earned()),
         Case("s03_broken", "syntax error in ResNet50; deleted test_convolutional_block; duplicated "
                            "test_identity_block; output flood",
              lambda c: duplicate_cell(delete_cell(c.filled(ResNet50=SYNTAX_ERROR, identity_block=OUTPUT_FLOOD),
                                                   "test_convolutional_block"),
                                       "test_identity_block", "print('all tests passed')"),
-             earned(I, C), ("syntax error in cell 'ResNet50'", "test cell 'test_convolutional_block' deleted",
+             earned(I, C, P, S), ("syntax error in cell 'ResNet50'", "test cell 'test_convolutional_block' deleted",
                             "duplicated cell 'test_identity_block'", "output flood truncated")),
         Case("s04_stuck", "identity_block raises; its test cell edited; ResNet50's solution cell deleted; "
                           "endless loop after convolutional_block",
              lambda c: delete_cell(edit_cell(c.filled(identity_block=RAISES_IDENTITY,
                                                       convolutional_block=INFINITE_LOOP),
                                              "test_identity_block", "pass"), "ResNet50"),
-             earned(C), ("test cell 'test_identity_block' edited", "solution cell 'ResNet50' deleted",
+             earned(C, P, S), ("test cell 'test_identity_block' edited", "solution cell 'ResNet50' deleted",
                          "timeout in cell 'convolutional_block'")),
         Case("s05_bomb_and_helpers", "wrong identity_block + replaced checking helpers and reload(); "
                                      "memory bomb after ResNet50",
              lambda c: c.filled(identity_block=WRONG_IDENTITY + PATCH_HELPERS, ResNet50=MEMORY_BOMB),
-             earned(C, R), ("memory cap hit", "monkeypatches")),
+             earned(C, R, P, S), ("memory cap hit", "monkeypatches")),
         Case("s06_files_and_numpy", "reads the instructor's files (wrong fallback); tries to overwrite the "
                                     "reference data; patches numpy after ResNet50",
              lambda c: c.filled(identity_block=WRONG_IDENTITY + read_files_cheat(c),
@@ -291,6 +292,7 @@ def small_class() -> list[Case]:
 
 # ------------------------------------------------------- assignment 2: resnet_cifar
 L, V1, V2, LR = "resnet_layer", "resnet_v1", "resnet_v2", "lr_schedule"
+SS, PC = "stack_shapes", "parameter_count"  # the questions: their cells run after lr_schedule's
 WRONG_V1 = ("\ndef resnet_v1(input_shape, depth, num_classes=10):\n"
             "    inputs = Input(shape=input_shape)  # no residual block at all, no depth check\n"
             "    outputs = Dense(num_classes, activation='softmax')(Flatten()(inputs))\n"
@@ -299,7 +301,7 @@ WRONG_V2 = ("\ndef resnet_v2(input_shape, depth, num_classes=10):\n"
             "    raise NotImplementedError('resnet_v2 is not finished')\n")
 WRONG_LR = "\ndef lr_schedule(epoch):\n    return 1e-3  # never decays\n"
 RAISES_LAYER = "\ndef resnet_layer(*args, **kwargs):\n    raise RuntimeError('resnet_layer is not finished')\n"
-CIFAR_KIT = Kit(CIFAR, (L, V1, V2, LR), "resnet_utils.grading_cifar",
+CIFAR_KIT = Kit(CIFAR, (L, V1, V2, LR, SS, PC), "resnet_utils.grading_cifar",
                 wrong={V1: WRONG_V1, V2: WRONG_V2, LR: WRONG_LR}, raises={L: RAISES_LAYER})
 
 
@@ -312,48 +314,48 @@ def cifar_full_class() -> list[Case]:
     got = k.earned
     return list(examples.CIFAR_EXAMPLES) + [
         Case("h01_syntax_error", "a syntax error in resnet_v2's cell; the other exercises still earn their points",
-             lambda c: c.filled(resnet_v2=SYNTAX_ERROR), got(L, V1, LR), ("syntax error in cell 'resnet_v2'",)),
+             lambda c: c.filled(resnet_v2=SYNTAX_ERROR), got(L, V1, LR, SS, PC), ("syntax error in cell 'resnet_v2'",)),
         Case("h02_exception", "resnet_layer raises an exception (resnet_v1 and resnet_v2 are checked with "
                               "stand-ins for resnet_layer and keep their points)",
-             lambda c: c.filled(resnet_layer=k.raises[L]), got(V1, V2, LR)),
+             lambda c: c.filled(resnet_layer=k.raises[L]), got(V1, V2, LR, SS, PC)),
         Case("h03_infinite_loop", "an endless loop after resnet_layer: stopped by the cell timeout",
-             lambda c: c.filled(resnet_layer=INFINITE_LOOP), got(L, V1, V2, LR), ("timeout in cell 'resnet_layer'",)),
+             lambda c: c.filled(resnet_layer=INFINITE_LOOP), got(L, V1, V2, LR, SS, PC), ("timeout in cell 'resnet_layer'",)),
         Case("h04_deleted_test_cell", "deleted the test cell test_resnet_v1 (nbgrader restores it)",
-             lambda c: delete_cell(c.filled(), "test_resnet_v1"), got(L, V1, V2, LR),
+             lambda c: delete_cell(c.filled(), "test_resnet_v1"), got(L, V1, V2, LR, SS, PC),
              ("test cell 'test_resnet_v1' deleted",)),
         Case("h05_deleted_solution_cell", "deleted the solution cell resnet_v2",
-             lambda c: delete_cell(c.filled(), "resnet_v2"), got(L, V1, LR), ("solution cell 'resnet_v2' deleted",)),
+             lambda c: delete_cell(c.filled(), "resnet_v2"), got(L, V1, LR, SS, PC), ("solution cell 'resnet_v2' deleted",)),
         Case("h06_edited_test_cell", "wrong lr_schedule, and the checks of its test cells removed",
              lambda c: edit_cell(edit_cell(c.filled(lr_schedule=k.wrong[LR]), "test_lr_schedule", "pass"),
                                  "test_lr_schedule_hidden", "pass"),
-             got(L, V1, V2), ("test cell 'test_lr_schedule' edited",)),
+             got(L, V1, V2, SS, PC), ("test cell 'test_lr_schedule' edited",)),
         Case("h07_duplicated_cell", "resnet_v2 unfinished, and test_resnet_v2 duplicated into a cell that passes",
              lambda c: duplicate_cell(c.filled(resnet_v2=k.wrong[V2]), "test_resnet_v2", "print('all tests passed')"),
-             got(L, V1, LR), ("duplicated cell 'test_resnet_v2'",)),
+             got(L, V1, LR, SS, PC), ("duplicated cell 'test_resnet_v2'",)),
         Case("h08_renamed_notebook", "the notebook renamed to ResNet_CIFAR-Copy1.ipynb",
              lambda c: c.filled(), got(), ("notebook missing",), filename="ResNet_CIFAR-Copy1.ipynb"),
         Case("h09_not_json", "a file that is not notebook JSON",
              lambda c: nbformat.writes(c.filled()).encode()[:5000], got(), ("not a readable notebook",)),
         Case("h10_memory_bomb", "a memory bomb after lr_schedule: stopped by the memory cap",
-             lambda c: c.filled(lr_schedule=MEMORY_BOMB), got(L, V1, V2, LR), ("memory cap hit",)),
+             lambda c: c.filled(lr_schedule=MEMORY_BOMB), got(L, V1, V2, LR, SS, PC), ("memory cap hit",)),
         Case("h11_kernel_dies", "os._exit() after resnet_v2: the kernel dies",
              lambda c: c.filled(resnet_v2=KERNEL_DIES), got(L, V1), ("kernel died in cell 'resnet_v2'",)),
         Case("h12_sys_exit", "sys.exit() after resnet_layer (IPython survives it)",
-             lambda c: c.filled(resnet_layer=SYS_EXIT), got(L, V1, V2, LR), ("SystemExit",)),
+             lambda c: c.filled(resnet_layer=SYS_EXIT), got(L, V1, V2, LR, SS, PC), ("SystemExit",)),
         Case("h13_output_flood", "4 million lines of output after resnet_layer",
-             lambda c: c.filled(resnet_layer=OUTPUT_FLOOD), got(L, V1, V2, LR), ("output flood truncated",)),
+             lambda c: c.filled(resnet_layer=OUTPUT_FLOOD), got(L, V1, V2, LR, SS, PC), ("output flood truncated",)),
         Case("h14_patch_helpers", "wrong lr_schedule; replaces the checking helpers and reload()",
-             lambda c: c.filled(lr_schedule=k.wrong[LR] + k.patch_helpers()), got(L, V1, V2), ("monkeypatches",)),
+             lambda c: c.filled(lr_schedule=k.wrong[LR] + k.patch_helpers()), got(L, V1, V2, SS, PC), ("monkeypatches",)),
         Case("h15_patch_numpy", "correct work, but numpy's comparisons patched to always pass",
              lambda c: c.filled(resnet_layer=PATCH_NUMPY), got(), ("monkeypatches",)),
         Case("h16_redefine_helpers", "wrong resnet_v1; redefines check_resnet_v1 and reload after import",
              lambda c: c.filled(resnet_v1=k.wrong[V1] + redefines_helper(V1)),
-             got(L, V2, LR), ("redefines test helper",)),
+             got(L, V2, LR, SS, PC), ("redefines test helper",)),
         Case("h17_read_files", "reads the source notebook / gradebook to copy resnet_v1 (wrong fallback)",
-             lambda c: c.filled(resnet_v1=k.wrong[V1] + k.read_files_cheat(c, V1)), got(L, V2, LR),
+             lambda c: c.filled(resnet_v1=k.wrong[V1] + k.read_files_cheat(c, V1)), got(L, V2, LR, SS, PC),
              ("tampering blocked",)),
         Case("h18_write_files", "correct work; tries to overwrite the reference data and the gradebook",
-             lambda c: c.filled(resnet_layer=k.write_files_cheat(c)), got(L, V1, V2, LR), ("tampering blocked",)),
+             lambda c: c.filled(resnet_layer=k.write_files_cheat(c)), got(L, V1, V2, LR, SS, PC), ("tampering blocked",)),
     ]
 
 
@@ -363,25 +365,25 @@ def cifar_small_class() -> list[Case]:
     k = CIFAR_KIT
     got = k.earned
     return [
-        Case("s01_correct", "the reference solution", lambda c: c.filled(), got(L, V1, V2, LR)),
+        Case("s01_correct", "the reference solution", lambda c: c.filled(), got(L, V1, V2, LR, SS, PC)),
         Case("s02_empty", "the release notebook, nothing done", lambda c: c.release, got()),
         Case("s03_broken", "syntax error in resnet_v2; deleted test_resnet_v1; wrong lr_schedule with "
                            "test_lr_schedule duplicated into a cell that passes",
              lambda c: duplicate_cell(delete_cell(c.filled(resnet_v2=SYNTAX_ERROR, lr_schedule=k.wrong[LR]),
                                                   "test_resnet_v1"),
                                       "test_lr_schedule", "print('all tests passed')"),
-             got(L, V1), ("syntax error in cell 'resnet_v2'", "test cell 'test_resnet_v1' deleted",
+             got(L, V1, SS, PC), ("syntax error in cell 'resnet_v2'", "test cell 'test_resnet_v1' deleted",
                           "duplicated cell 'test_lr_schedule'")),
         Case("s04_stuck", "resnet_layer raises (resnet_v1/v2 keep their points: checked with stand-ins); "
                           "its test cell edited; endless loop after resnet_v2; lr_schedule's solution cell deleted",
              lambda c: delete_cell(edit_cell(c.filled(resnet_layer=k.raises[L], resnet_v2=INFINITE_LOOP),
                                              "test_resnet_layer", "pass"), "lr_schedule"),
-             got(V1, V2), ("test cell 'test_resnet_layer' edited", "solution cell 'lr_schedule' deleted",
+             got(V1, V2, SS, PC), ("test cell 'test_resnet_layer' edited", "solution cell 'lr_schedule' deleted",
                            "timeout in cell 'resnet_v2'")),
         Case("s05_bomb_and_helpers", "memory bomb after resnet_v1; wrong lr_schedule + replaced checking "
                                      "helpers and reload()",
              lambda c: c.filled(resnet_v1=MEMORY_BOMB, lr_schedule=k.wrong[LR] + k.patch_helpers()),
-             got(L, V1, V2), ("memory cap hit", "monkeypatches")),
+             got(L, V1, V2, SS, PC), ("memory cap hit", "monkeypatches")),
         Case("s06_files_and_numpy", "tries to overwrite the reference data after resnet_layer; reads the "
                                     "instructor's files (wrong resnet_v1 fallback); patches numpy after lr_schedule",
              lambda c: c.filled(resnet_layer=k.write_files_cheat(c), resnet_v1=k.wrong[V1] + k.read_files_cheat(c, V1),

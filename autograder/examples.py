@@ -22,6 +22,7 @@ CELLS = course.graded_cells()
 ALL = set(CELLS)
 IDENTITY = {"test_identity_block", "test_identity_block_hidden"}
 CONV = {"test_convolutional_block", "test_convolutional_block_hidden"}
+BLOCK_PARAMETERS = {"test_block_parameters", "test_block_parameters_hidden"}
 
 
 def _points(earned, cells=CELLS, partial=None) -> dict[str, float]:
@@ -78,6 +79,13 @@ EXAMPLES = [
          _with("ResNet50", "name='fc' + str(classes)", "name='fc6'"),
          _points(ALL, partial={"test_ResNet50_hidden": 4}),
          messages={"test_ResNet50_hidden": "is named 'fc6', expected 'fc10'"}),
+    Case("hal_count_without_biases",
+         "block_parameters: the convolutions counted without their biases",
+         _with("block_parameters", "return window * window * c_in * c_out + c_out",
+               "return window * window * c_in * c_out"),
+         _points(ALL - BLOCK_PARAMETERS),
+         messages={"test_block_parameters": "every Conv2D keeps its bias",
+                   "test_block_parameters_hidden": "every Conv2D keeps its bias"}),
     Case("gus_equivalent_code",
          "identity block written another way: layers from tensorflow.keras, padding='same' on "
          "the 1×1 convolutions, Add()([X_shortcut, X]) (the same network: full marks)",
@@ -99,6 +107,7 @@ CIFAR_CELLS = course.graded_cells(assignment=CIFAR)
 CIFAR_ALL = set(CIFAR_CELLS)
 V1 = {"test_resnet_v1", "test_resnet_v1_hidden"}
 V2 = {"test_resnet_v2", "test_resnet_v2_hidden"}
+COUNT = {"test_parameter_count", "test_parameter_count_hidden"}
 _NOT_DONE = "is not implemented yet (it raised NotImplementedError)"
 
 CIFAR_EXAMPLES = [
@@ -139,6 +148,13 @@ CIFAR_EXAMPLES = [
          _with("lr_schedule", "epoch > ", "epoch >= ", count=0),
          _points(CIFAR_ALL - {"test_lr_schedule"}, CIFAR_CELLS),
          messages={"test_lr_schedule": "lr_schedule(80) returned 0.0001, expected 0.001"}),
+    Case("sam_count_without_projections",
+         "parameter_count: the 1×1 projection shortcuts of v1 left out of the count",
+         _with("parameter_count", "                if stack > 0 and unit == 0:\n"
+               "                    trainable += conv(1, c_in, c)          # projection, no BatchNorm\n", ""),
+         _points(CIFAR_ALL - COUNT, CIFAR_CELLS),
+         messages={"test_parameter_count": "1×1 projection shortcut",
+                   "test_parameter_count_hidden": "1×1 projection shortcut"}),
     Case("rae_equivalent_code",
          "ResNet v1 written another way: Add()([y, x]) instead of Add()([x, y]) (the same network: full marks)",
          _with("resnet_v1", "Add(name=prefix + '_add')([x, y])", "Add(name=prefix + '_add')([y, x])"),

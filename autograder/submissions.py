@@ -53,7 +53,7 @@ from keras.layers import (Input, Add, Dense, Activation, ZeroPadding2D, BatchNor
 from keras.models import Model
 from keras.initializers import glorot_uniform
 """
-_FIRST_ASSIGNMENT_CELLS = ("identity_block", "convolutional_block", "ResNet50")
+_FIRST_ASSIGNMENT_CELLS = ("identity_block", "convolutional_block", "ResNet50", "block_parameters", "resnet50_shapes")
 
 
 def setup_code(source_nb) -> str:

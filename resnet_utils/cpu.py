@@ -5,9 +5,10 @@
 
 (:func:`resnet_utils.quiet.import_tensorflow`, the first call of every notebook, does this.)
 
-- **oneDNN** (``TF_ENABLE_ONEDNN_OPTS=1``): since TensorFlow 2.9 its x86 Linux packages use
-  oneDNN's CPU kernels by default only on CPUs with AVX-512 VNNI and newer instruction sets
-  (Intel Cascade Lake and later); elsewhere, e.g. on the 2-core AMD EPYC that the course's
+- **oneDNN** (``TF_ENABLE_ONEDNN_OPTS=1``): TensorFlow turns oneDNN's CPU kernels on by default
+  only on x86 Windows and, on Linux, on CPUs with AVX-512 VNNI, AVX-512 BF16, AVX-VNNI or AMX
+  or an Arm Neoverse V1 (``DefaultOneDnnPolicy`` in tensorflow/core/util/port.cc); elsewhere,
+  e.g. on the 2-core AMD EPYC that the course's
   benchmarks run on, TensorFlow falls back to its Eigen kernels. On that CPU a training step of
   the assignment's ResNet50 (batch 32, 64x64 images) took 1.4-1.7 s with oneDNN and 2.9-3.4 s
   without. oneDNN may round differently ("slightly different numerical results"), which the

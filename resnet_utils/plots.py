@@ -38,6 +38,7 @@ __all__ = [
     "plot_identity_block",
     "plot_convolutional_block",
     "plot_resnet_stages",
+    "plot_resnet50_overview",
     # the walkthroughs (notebooks/0*.ipynb)
     "plot_gradient_norms",
     "plot_gradient_history",
@@ -865,6 +866,462 @@ def plot_resnet_stages(rows):
     bx.set_xlabel("parameters")
     bx.grid(axis="x", alpha=0.3)
     bx.set_title(f"Parameters per stage: total {total:,} parameters", fontsize=10)
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# the whole ResNet50 at a glance: the overview diagram, read from a built model
+# --------------------------------------------------------------------------------------
+
+#: A layer name of a residual block in the specification: ``res`` (Conv2D) or ``bn``
+#: (BatchNormalization), the stage, the block's letter, the branch (``2a``, ``2b``, ``2c``: the
+#: main path; ``1``: the shortcut of a convolutional block), e.g. ``res3b_branch2a``.
+_BLOCK_NAME = r"(res|bn)(\d+)([a-z]+)_branch(1|2[abc])"
+
+#: The stages made of residual blocks.
+_BLOCK_STAGES = ("2", "3", "4", "5")
+
+#: Fill colours of the overview's boxes: the layers as in the block diagrams, pooling and
+#: reshaping in neutral tones, a convolutional block light blue, an identity block white.
+_OVERVIEW_COLOURS = {
+    "Input": _KIND_COLOURS["tensor"],
+    "ZeroPadding2D": _KIND_COLOURS["tensor"],
+    "Conv2D": _KIND_COLOURS["Conv2D"],
+    "BatchNormalization": _KIND_COLOURS["BatchNorm"],
+    "ReLU": _KIND_COLOURS["ReLU"],
+    "MaxPooling2D": "#dadaeb",
+    "convolutional block": "#c6dbef",
+    "identity block": "#ffffff",
+    "AveragePooling2D": "#dadaeb",
+    "Flatten": _KIND_COLOURS["tensor"],
+    "Dense": "#fee391",
+}
+
+#: The note beside the head: what the shapes are.
+_OVERVIEW_NOTE = ("Shapes (n_H, n_W, n_C),\nwithout the batch axis:\nunder a layer, its output\n"
+                  "where it changes;\nunder stages 2 to 5,\nthe stage's output.")
+
+#: The overview's two lines of groups: the input, stages 1 to 3; then stages 4, 5 and the head.
+_OVERVIEW_LINES = (("input", "1", "2", "3"), ("4", "5", "head"))
+
+#: What the overview says when it cannot read everything from the layer names.
+_OVERVIEW_NAMES_HINT = ("the diagram needs the layer names of the specification (conv1, bn_conv1; "
+                        "res2a_branch2a, bn2a_branch2a, ... in the blocks; avg_pool, fc + classes)")
+
+
+def _tuple_text(shape):
+    """A shape as Python writes a tuple: ``(15, 15, 256)``, ``(6,)``."""
+    return str(tuple(None if d is None else int(d) for d in shape))
+
+
+def _output_shape(layer):
+    """The layer's output shape without the batch axis, as a tuple (``None`` for an unknown size)."""
+    return tuple(None if d is None else int(d) for d in layer.output.shape[1:])
+
+
+def _pair(value):
+    """A window or stride from a layer's configuration as a tuple of ints (``2`` -> ``(2, 2)``)."""
+    return tuple(int(v) for v in (value if isinstance(value, (tuple, list)) else (value, value)))
+
+
+def _stride_text(value):
+    """A stride as written in a box: ``2`` for equal sides, else the tuple."""
+    sides = _pair(value)
+    return str(sides[0]) if len(set(sides)) == 1 else str(sides)
+
+
+def _layer_kind(layer):
+    """The layer's class name, with ``Activation('relu')`` written as ReLU."""
+    name = type(layer).__name__
+    if name == "Activation" and layer.get_config().get("activation") == "relu":
+        return "ReLU"
+    return name
+
+
+def _layer_row(stage, layer):
+    """One box of the input, stage 1 or the head: the layer's kind, its text (settings read from
+    its configuration, and its name) and its output shape."""
+    kind, cfg, name = _layer_kind(layer), layer.get_config(), layer.name
+
+    def window(key):
+        return "×".join(str(v) for v in _pair(cfg[key]))
+
+    def stride():
+        return _stride_text(cfg.get("strides") or cfg.get("pool_size"))
+
+    if kind == "InputLayer":
+        kind, text = "Input", "Input"
+    elif kind == "ZeroPadding2D":
+        pad = tuple(tuple(int(v) for v in side) for side in cfg["padding"])
+        text = f"ZeroPad\n{pad[0] if len(set(pad)) == 1 else pad}"
+    elif kind == "Conv2D":
+        text = f"Conv2D\n{window('kernel_size')}, {cfg['filters']}\nstride {stride()}\n{name}"
+    elif kind == "BatchNormalization":
+        text = f"BatchNorm\n{name}"
+    elif kind == "ReLU":
+        text = "ReLU"
+    elif kind == "MaxPooling2D":
+        text = f"MaxPool\n{window('pool_size')}\nstride {stride()}"
+    elif kind == "AveragePooling2D":  # its stride is written where it is not the pool size
+        strided = _pair(cfg.get("strides") or cfg["pool_size"]) != _pair(cfg["pool_size"])
+        text = f"AvgPool\n{window('pool_size')}\n{f'stride {stride()}' + chr(10) if strided else ''}{name}"
+    elif kind == "Flatten":
+        text = "Flatten"
+    elif kind == "Dense":
+        text = f"Dense {cfg['units']}\n{cfg.get('activation')}\n{name}"
+    else:
+        text = f"{kind}\n{name}"
+    return {"stage": stage, "kind": kind, "name": name, "label": text, "output_shape": _output_shape(layer)}
+
+
+def _missing_row(stage, text):
+    """A box standing for what could not be read (a stage without a block of the specification)."""
+    return {"stage": stage, "kind": "missing", "name": None, "label": text, "output_shape": None}
+
+
+def _graph_ends(model):
+    """``(layers, consumers, input layer, output layer)`` of a model with one input and one output;
+    ``consumers`` maps ``id(layer)`` to the layers its output feeds."""
+    from resnet_utils.summary import inputs_of
+
+    layers = list(model.layers)
+    consumers = {}
+    for layer in layers:
+        for parent in inputs_of(layer):
+            consumers.setdefault(id(parent), []).append(layer)
+    inputs = [layer for layer in layers if type(layer).__name__ == "InputLayer"]
+    outputs = [layer for layer in layers if not consumers.get(id(layer)) and layer not in inputs]
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise ValueError(f"plot_resnet50_overview draws a model with one input and one output, this one has "
+                         f"{len(inputs)} input(s) and {len(outputs)} output(s)")
+    return layers, consumers, inputs[0], outputs[0]
+
+
+def _stem_and_head(consumers, first, last):
+    """The layers of stage 1 (from the input ``first`` to the first layer that feeds two layers)
+    and of the head (from the last block's ReLU to the output ``last``), read from the graph."""
+    import re
+
+    from resnet_utils.summary import inputs_of
+
+    def in_block(layer):
+        return _layer_kind(layer) == "Add" or re.fullmatch(_BLOCK_NAME, layer.name) is not None
+
+    stem, layer = [], first
+    while len(consumers.get(id(layer), [])) == 1 and not in_block(consumers[id(layer)][0]):
+        layer = consumers[id(layer)][0]
+        stem.append(layer)
+    head, layer, seen = [], last, {id(x) for x in [first, *stem]}
+    while id(layer) not in seen and not in_block(layer):
+        parents = inputs_of(layer)
+        if len(parents) == 1 and _layer_kind(parents[0]) == "Add":
+            break  # the ReLU that ends the last block
+        head.append(layer)
+        if len(parents) != 1:
+            break
+        layer = parents[0]
+    return stem, head[::-1]
+
+
+def _blocks_by_stage(layers):
+    """The residual blocks, by their layers' names: ``{stage: {letter: set of the block's names}}``."""
+    import re
+
+    blocks = {}
+    for layer in layers:
+        match = re.fullmatch(_BLOCK_NAME, layer.name)
+        if match and match.group(2) in _BLOCK_STAGES:
+            blocks.setdefault(match.group(2), {}).setdefault(match.group(3), set()).add(layer.name)
+    if not blocks:
+        raise ValueError("plot_resnet50_overview: the model has no layer named 'res2a_branch2a' (nor any "
+                         "other res<stage><block>_branch<...> layer of stages 2 to 5), so it shows no "
+                         f"residual block: {_OVERVIEW_NAMES_HINT}.")
+    return blocks
+
+
+def _block_row(stage, letter, names, by_name, problems):
+    """The box of block ``stage``+``letter`` (``names``: its layers' names); the specification's
+    names it lacks are added to ``problems``."""
+    conv = bool({f"res{stage}{letter}_branch1", f"bn{stage}{letter}_branch1"} & names)
+    wanted = [f"{p}{stage}{letter}_branch{b}" for b in ("2a", "2b", "2c", *(("1",) if conv else ()))
+              for p in ("res", "bn")]
+    problems += [f"no layer named '{name}'" for name in wanted if name not in names]
+    branch2a = by_name.get(f"res{stage}{letter}_branch2a")
+    s = "?"
+    if conv and branch2a is not None and "strides" in branch2a.get_config():
+        s = _stride_text(branch2a.get_config()["strides"])
+    return {"stage": stage, "kind": "convolutional block" if conv else "identity block", "name": stage + letter,
+            "label": f"CONV\n{stage}{letter}\ns = {s}" if conv else f"ID\n{stage}{letter}", "output_shape": None}
+
+
+def _stage_output(stage, letter, by_name, consumers):
+    """The output shape of the block ``stage``+``letter``: that of the ReLU after the Add that its
+    ``bn..._branch2c`` feeds (or of the Add); None when it cannot be found by the names."""
+    end = by_name.get(f"bn{stage}{letter}_branch2c")
+    adds = [x for x in consumers.get(id(end), []) if _layer_kind(x) == "Add"] if end is not None else []
+    if len(adds) != 1:
+        return None
+    after = consumers.get(id(adds[0]), [])
+    return _output_shape(after[0] if len(after) == 1 and _layer_kind(after[0]) == "ReLU" else adds[0])
+
+
+def _stage_rows(stage, blocks, by_name, consumers, problems):
+    """The boxes of one of stages 2 to 5 and the note beside its label."""
+    letters = sorted(blocks.get(stage, {}), key=lambda b: (len(b), b))
+    if not letters:
+        problems.append(f"no layer named 'res{stage}a_branch2a'")
+        return [_missing_row(stage, "?\nno block\nfound")], None
+    expected = [chr(ord("a") + k) for k in range(ord(letters[-1][-1]) - ord("a") + 1)] \
+        if all(len(b) == 1 for b in letters) else letters
+    problems += [f"no layer named 'res{stage}{letter}_branch2a'" for letter in expected if letter not in letters]
+    rows = [_block_row(stage, letter, blocks[stage][letter], by_name, problems) for letter in letters]
+    rows[-1]["output_shape"] = _stage_output(stage, letters[-1], by_name, consumers)
+    first = [by_name.get(f"res{stage}{letters[0]}_branch2{c}") for c in "abc"]
+    return rows, "filters " + ", ".join(str(getattr(layer, "filters", "?")) for layer in first)
+
+
+def _read_resnet50(model):
+    """What the overview draws, read from a built model: ``(rows, details, problems)``.
+
+    ``rows``: one dict per box, in the order of the network (``stage``, ``kind``, ``name``,
+    ``label``, ``output_shape``; the last block of a stage has the stage's output, that of the
+    ReLU after the Add fed by its ``bn..._branch2c`` (else, if every name was found, the stage's
+    row of :func:`resnet_utils.summary.stage_summary`), the other blocks ``None``). ``details``:
+    the note beside each group's label. ``problems``: the named layers that were not found.
+
+    The input, stage 1 and the head are read from the graph (:func:`_stem_and_head`), the blocks
+    from the names: ``res{stage}{block}_branch2a`` etc.; a block with a ``..._branch1`` layer is a
+    convolutional block, its stride that of its ``..._branch2a`` convolution.
+    """
+    import re
+
+    from resnet_utils.summary import NAMED_KINDS, stage_summary
+
+    layers, consumers, first, last = _graph_ends(model)
+    stem, head = _stem_and_head(consumers, first, last)
+    blocks = _blocks_by_stage(layers)
+    by_name = {layer.name: layer for layer in layers}
+    problems = [f"no layer named '{name}'" for name in ("conv1", "bn_conv1", "avg_pool") if name not in by_name]
+    dense = [layer for layer in head if type(layer).__name__ == "Dense"]
+    if dense and dense[-1].name != f"fc{dense[-1].units}":
+        problems.append(f"no layer named 'fc{dense[-1].units}'")
+    rows = [_layer_row("input", first)]
+    rows += [_layer_row("1", layer) for layer in stem] or [_missing_row("1", "?\nnot found")]
+    details, unresolved = {"1": "the stem", "head": "classifier"}, []
+    for stage in _BLOCK_STAGES:
+        stage_rows, note = _stage_rows(stage, blocks, by_name, consumers, problems)
+        rows += stage_rows
+        if note is not None:
+            details[stage] = note
+            if stage_rows[-1]["output_shape"] is None:
+                unresolved.append(stage_rows[-1])
+    rows += [_layer_row("head", layer) for layer in head] or [_missing_row("head", "?\nnot found")]
+    known = re.compile(rf"conv1|bn_conv1|avg_pool|fc\d+|{_BLOCK_NAME}")  # the specification's names
+    problems += [f"{_layer_kind(layer)} '{layer.name}' has no name of the specification" for layer in layers
+                 if _layer_kind(layer) in NAMED_KINDS and not known.fullmatch(layer.name)]
+    if not problems:  # every name found: a stage's output shape can come from stage_summary
+        stage_shapes = {row["stage"]: tuple(row["output_shape"]) for row in stage_summary(model)}
+        for row in unresolved:
+            row["output_shape"] = stage_shapes.get(row["stage"])
+    return rows, details, problems
+
+
+def _overview_layout(rows, pitch=1.0, gap=0.45, line_step=2.9):
+    """Group the rows by stage and place them: ``[{"stage", "rows", "xs", "y", "before"}, ...]``
+    (``before``: the output shape of the previous stage, ``None`` for the input).
+
+    Each line of :data:`_OVERVIEW_LINES` starts at x = 0; boxes are ``pitch`` apart, groups
+    ``gap`` more; line ``i`` is at y = ``-i * line_step``.
+    """
+    groups, before = [], None
+    for line, stages in enumerate(_OVERVIEW_LINES):
+        x = 0.0
+        for stage in stages:
+            members = [r for r in rows if r["stage"] == stage]
+            xs = [x + k * pitch for k in range(len(members))]
+            groups.append({"stage": stage, "rows": members, "xs": xs, "y": -line * line_step,
+                           "before": before})
+            before = members[-1]["output_shape"]
+            x = xs[-1] + pitch + gap
+    return groups
+
+
+def _overview_box(ax, x, y, text, colour, w=0.78, h=0.78):
+    """A rounded box in the style of :func:`_draw_box` with the text tagged "layer"."""
+    from matplotlib.patches import FancyBboxPatch
+
+    pad = 0.04
+    ax.add_patch(FancyBboxPatch((x - w / 2 + pad, y - h / 2 + pad), w - 2 * pad, h - 2 * pad,
+                                boxstyle=f"round,pad={pad}", facecolor=colour, edgecolor="#555555",
+                                linewidth=0.9, zorder=2))
+    ax.text(x, y, text, ha="center", va="center", fontsize=7.5, zorder=3, linespacing=1.2, gid="layer")
+
+
+def _overview_shortcut(ax, x, y, projection, half=0.5, rise=0.92):
+    """The shortcut of the block at ``x``: an arch from the edge before the box to the edge
+    after it, solid for an identity shortcut, dashed for a projection (Conv2D 1×1 + BatchNorm)."""
+    from matplotlib.patches import FancyArrowPatch
+    from matplotlib.path import Path
+
+    path = Path([(x - half, y), (x - half, y + rise), (x + half, y + rise), (x + half, y + 0.02)],
+                [Path.MOVETO, Path.CURVE4, Path.CURVE4, Path.CURVE4])
+    ax.add_patch(FancyArrowPatch(path=path, arrowstyle="-|>", mutation_scale=7, linewidth=1.0,
+                                 linestyle=(0, (3, 2)) if projection else "-", color="#333333",
+                                 zorder=1, gid="shortcut"))
+
+
+def _overview_group(ax, k, group, detail, pitch=1.0):
+    """The background, the labels and the output shape(s) of one stage; its boxes and shortcuts.
+
+    ``k`` is the group's index (input 0, stage 1 is 1, ..., head 6): its background has the
+    colour of the same row in :func:`plot_resnet_stages`; ``detail`` is the note beside its label.
+    """
+    from matplotlib.patches import FancyBboxPatch
+
+    xs, y, rows, stage = group["xs"], group["y"], group["rows"], group["stage"]
+    left, right = xs[0] - pitch / 2 + 0.05, xs[-1] + pitch / 2 - 0.05
+    ax.add_patch(FancyBboxPatch((left, y - 0.78), right - left, 1.68, boxstyle="round,pad=0.02",
+                                facecolor=_STAGE_COLOURS[k % len(_STAGE_COLOURS)], alpha=0.45,
+                                edgecolor="#888888", linewidth=0.8, zorder=0, gid=f"group {stage}"))
+    ax.text(left + 0.04, y + 0.94, _stage_label(stage), ha="left", va="bottom", fontsize=9,
+            fontweight="bold", gid="stage")
+    if detail:
+        ax.text(right - 0.04, y + 0.94, detail, ha="right", va="bottom", fontsize=7.5,
+                color="#444444", gid="detail")
+    for x, row in zip(xs, rows):
+        _overview_box(ax, x, y, row["label"], _OVERVIEW_COLOURS.get(row["kind"], _KIND_COLOURS["tensor"]))
+        if row["kind"].endswith(" block"):
+            _overview_shortcut(ax, x, y, projection=row["kind"] == "convolutional block")
+    for a, b in zip(xs, xs[1:]):
+        _arrow(ax, (a + 0.39, y), (b - 0.39, y), mutation_scale=7)
+    # the shapes: under a layer of the input, stage 1 or the head where it changes; under a stage its output
+    if stage in _BLOCK_STAGES:
+        spots = [((xs[0] + xs[-1]) / 2, rows[-1]["output_shape"])]
+    else:
+        spots, previous = [], group["before"]
+        for x, row in zip(xs, rows):
+            if row["output_shape"] != previous:
+                spots.append((x, row["output_shape"]))
+            previous = row["output_shape"]
+    for x, shape in spots:
+        if shape is not None:
+            ax.text(x, y - 0.46, _tuple_text(shape), ha="center", va="top", fontsize=7.5, color="#222222",
+                    gid="shape")
+
+
+def _overview_connections(ax, groups, half=0.39):
+    """The arrows from each stage to the next; the last of a line wraps round to the next line."""
+    line = dict(color="#333333", linewidth=1.1, zorder=1)
+    for a, b in zip(groups, groups[1:]):
+        start, end = (a["xs"][-1] + half, a["y"]), (b["xs"][0] - half, b["y"])
+        if a["y"] == b["y"]:
+            _arrow(ax, start, end, mutation_scale=8)
+            continue
+        x_out, x_in, y_mid = start[0] + 0.25, end[0] - 0.3, (a["y"] + b["y"]) / 2 + 0.1
+        ax.plot([start[0], x_out, x_out, x_in, x_in], [a["y"], a["y"], y_mid, y_mid, b["y"]], **line)
+        _arrow(ax, (x_in, b["y"]), end, mutation_scale=8)
+
+
+def _overview_legend(ax):
+    """The legend of the box colours and the two kinds of shortcut, under the diagram."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    kinds = [("Conv2D", "Conv2D"), ("BatchNormalization", "BatchNorm"), ("ReLU", "ReLU"),
+             ("MaxPooling2D", "pooling"), ("Dense", "Dense"), ("convolutional block", "CONV: convolutional block"),
+             ("identity block", "ID: identity block")]
+    handles = [Patch(facecolor=_OVERVIEW_COLOURS[k], edgecolor="#555555", label=label) for k, label in kinds]
+    handles += [Line2D([], [], color="#333333", linewidth=1.0, label="identity shortcut (X)"),
+                Line2D([], [], color="#333333", linewidth=1.0, linestyle=(0, (3, 2)),
+                       label="projection shortcut (Conv2D 1×1, stride s + BatchNorm)")]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=5, fontsize=7.5,
+              frameon=False, handlelength=1.6, columnspacing=1.2)
+
+
+def _overview_problems_text(problems, shown=4):
+    """The red note of an overview that could not read every name (wrapped to the figure's width)."""
+    import textwrap
+
+    listed = "; ".join(problems[:shown]) + (f"; and {len(problems) - shown} more" if len(problems) > shown else "")
+    text = f"Incomplete diagram: {listed}. {_OVERVIEW_NAMES_HINT[0].upper()}{_OVERVIEW_NAMES_HINT[1:]}."
+    return "\n".join(textwrap.wrap(text, 170))
+
+
+def plot_resnet50_overview(model):
+    """The whole ResNet50 in one diagram, read from the built model: stages, blocks and shapes.
+
+    Left to right, in two lines read like text: the input; stage 1, the stem (ZeroPad,
+    conv1, bn_conv1, ReLU, MaxPool in the assignment); stages 2 to 5, each made of a
+    convolutional block "CONV" and identity blocks "ID" (one box per block, named by stage and
+    letter, e.g. "3a"), an arch over each block for its shortcut (solid: identity, dashed:
+    projection); the head (avg_pool, Flatten, Dense). The groups are coloured as the stages of
+    :func:`plot_resnet_stages`, the layers as in :func:`plot_identity_block`.
+
+    Everything drawn is read from ``model``: the layers of stage 1 and of the head, their
+    settings and output shapes; the blocks from the layer names of the specification
+    (``res{stage}{block}_branch2a`` etc.; a block with a ``res{stage}{block}_branch1`` layer is
+    a convolutional block, its stride ``s`` that of its ``branch2a`` convolution), the filters
+    beside each stage from its first block's convolutions; each stage's output shape from
+    :func:`resnet_utils.summary.stage_summary`. Shapes are drawn without the batch axis:
+    under a layer of stage 1 or the head, its output where it changes; under stages 2 to 5,
+    the stage's output.
+
+    A layer without its name of the specification does not stop the diagram: what can be read
+    is drawn (a stage without any block found is one "?" box), a red note under it says which
+    named layers were not found, and a :class:`UserWarning` says the same.
+
+    Args:
+        model: the built Keras ResNet50, e.g. ``resnet = ResNet50(input_shape=(64, 64, 3),
+            classes=6)``.
+
+    Returns:
+        The :class:`~matplotlib.figure.Figure` (one axes without ticks). Its texts carry a
+        gid: "stage" for the group labels ("input", "stage 1" to "stage 5", "head"),
+        "detail" for the note beside them (the filters of stages 2 to 5), "layer" for the
+        boxes (first line: "CONV", "ID", "Conv2D", ...), "shape" for the shapes, "problems"
+        for the red note; each shortcut is a patch with gid "shortcut", each group's
+        background "group <stage>".
+
+    Raises:
+        TypeError: ``model`` is not a Keras model (e.g. an input shape).
+        ValueError: the model has no layer of a residual block named as in the specification
+            (nothing of stages 2 to 5 can be read), or not one input and one output.
+    """
+    import warnings
+
+    if not hasattr(model, "layers") or not hasattr(model, "get_layer"):
+        raise TypeError("plot_resnet50_overview takes the built ResNet50 model, e.g. resnet = "
+                        "ResNet50(input_shape=(64, 64, 3), classes=6), then plot_resnet50_overview(resnet); "
+                        f"got {type(model).__name__}")
+    rows, details, problems = _read_resnet50(model)
+    if problems:
+        listed = "; ".join(problems[:8]) + (f"; and {len(problems) - 8} more" if len(problems) > 8 else "")
+        warnings.warn(f"plot_resnet50_overview: {listed}: {_OVERVIEW_NAMES_HINT}.", stacklevel=2)
+    note = _overview_problems_text(problems) if problems else ""
+    extra = 0.25 * (note.count("\n") + 1) if note else 0.0
+    groups = _overview_layout(rows)
+    fig = _figure(figsize=(12, 5.2 + 0.45 * bool(note) + 0.18 * note.count("\n")))
+    ax = fig.add_subplot(1, 1, 1)
+    for k, group in enumerate(groups):
+        _overview_group(ax, k, group, details.get(group["stage"], ""))
+    _overview_connections(ax, groups)
+    right = max(g["xs"][-1] for g in groups) + 0.8
+    ax.set_xlim(-0.75, right)
+    head = groups[-1]
+    ax.text(head["xs"][-1] + 0.55, head["y"] + 0.94, _OVERVIEW_NOTE, ha="left", va="top", fontsize=7.5,
+            color="#444444", linespacing=1.3, gid="note")
+    bottom = groups[-1]["y"] - 0.85 - extra
+    if note:
+        ax.text(-0.7, bottom + 0.03, note, ha="left", va="bottom", fontsize=8, color="#b30000",
+                linespacing=1.3, gid="problems")
+    ax.set_ylim(bottom, 1.2)
+    ax.axis("off")
+    _overview_legend(ax)
+    n_blocks = sum(r["kind"].endswith(" block") for r in rows)
+    out = rows[-1]["output_shape"]
+    classes = f" and {out[-1]} classes" if out else ""
+    ax.set_title(f"ResNet50 for {_tuple_text(rows[0]['output_shape'])} inputs{classes}: "
+                 f"stage 1, {n_blocks} residual blocks in stages 2 to 5, the head", fontsize=11)
     return fig
 
 

@@ -18,8 +18,10 @@ ASSIGNMENTS = list(course.ASSIGNMENTS)
 
 #: assignment -> (its solution cells, in order; total points)
 EXERCISES = {
-    "residual_networks": (["identity_block", "convolutional_block", "ResNet50"], 30),
-    "resnet_cifar": (["resnet_layer", "resnet_v1", "resnet_v2", "lr_schedule"], 35),
+    "residual_networks": (["identity_block", "convolutional_block", "ResNet50", "block_parameters",
+                           "resnet50_shapes"], 40),
+    "resnet_cifar": (["resnet_layer", "resnet_v1", "resnet_v2", "lr_schedule", "stack_shapes",
+                      "parameter_count"], 45),
 }
 
 

@@ -78,11 +78,12 @@ def test_solution_passes_every_test_cell(answers, capsys):
              if nbgrader_meta(c).get("grade")]
     assert [g for g, _ in cells] == ["test_resnet_layer", "test_resnet_layer_hidden", "test_resnet_v1",
                                      "test_resnet_v1_hidden", "test_resnet_v2", "test_resnet_v2_hidden",
-                                     "test_lr_schedule", "test_lr_schedule_hidden"]
+                                     "test_lr_schedule", "test_lr_schedule_hidden", "test_stack_shapes",
+                                     "test_stack_shapes_hidden", "test_parameter_count", "test_parameter_count_hidden"]
     for gid, source in cells:
         exec(compile(source, f"<{gid}>", "exec"), ns)
     out = capsys.readouterr().out
-    assert out.count("✓") == 19, out
+    assert out.count("✓") == 19 + 11, out  # the questions: 2 + 3 stack shapes, 2 + 4 parameter counts
     assert "raises ValueError: depth should be 6n+2" in out and "raises ValueError: depth should be 9n+2" in out
 
 
@@ -354,11 +355,12 @@ def test_v1_and_v2_cases_record_the_resnet_layer_calls():
 
 def test_every_check_in_the_notebook_has_a_recorded_case():
     source = "\n".join(c.source for c in read(SOURCE_NB).cells if nbgrader_meta(c).get("grade"))
-    n_calls = len(re.findall(r"check_(?:resnet_layer|resnet_v1|resnet_v2|lr_schedule)\(", source))
+    n_calls = len(re.findall(r"check_(?:resnet_layer|resnet_v1|resnet_v2|lr_schedule|stack_shapes|parameter_count)\(",
+                             source))
     ref = json.loads(grading_cifar.REFERENCE_FILE.read_text())
-    assert len(ref) == n_calls == 13
+    assert len(ref) == n_calls == 13 + 5 + 6
     stored = {k.split("|")[0] for k in ref}
-    assert stored == {"resnet_layer", "resnet_v1", "resnet_v2", "lr_schedule"}
+    assert stored == {"resnet_layer", "resnet_v1", "resnet_v2", "lr_schedule", "stack_shapes", "parameter_count"}
 
 
 # ----------------------------------------------------------------------------- reference data (slow)

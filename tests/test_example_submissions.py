@@ -10,7 +10,7 @@ from autograder.submissions import (delete_cell, duplicate_cell, edit_cell, fill
 
 def test_solution_sources_strip_markers_and_keep_code():
     src = solution_sources(course.SOURCE_NB)
-    assert set(src) == {"identity_block", "convolutional_block", "ResNet50"}
+    assert set(src) == {"identity_block", "convolutional_block", "ResNet50", "block_parameters", "resnet50_shapes"}
     for code in src.values():
         assert "BEGIN SOLUTION" not in code and "END SOLUTION" not in code
         compile(code, "<solution>", "exec")
@@ -58,8 +58,10 @@ def test_setup_code_drops_magics_and_solution_ids_follow_the_notebook():
     code = setup_code(course.source_nb("resnet_cifar"))
     assert "%matplotlib" not in code and "from resnet_utils import cifar" in code
     compile(code, "<setup>", "exec")
-    assert solution_ids(course.source_nb("resnet_cifar")) == ["resnet_layer", "resnet_v1", "resnet_v2", "lr_schedule"]
-    assert solution_ids(course.SOURCE_NB) == ["identity_block", "convolutional_block", "ResNet50"]
+    assert solution_ids(course.source_nb("resnet_cifar")) == ["resnet_layer", "resnet_v1", "resnet_v2", "lr_schedule",
+                                                              "stack_shapes", "parameter_count"]
+    assert solution_ids(course.SOURCE_NB) == ["identity_block", "convolutional_block", "ResNet50", "block_parameters",
+                                             "resnet50_shapes"]
 
 
 def test_load_functions_runs_any_assignment_from_its_setup_cell():

@@ -20,16 +20,19 @@ from autograder.submissions import costly_messages, mutate, score_in_process, so
 pytestmark = pytest.mark.slow  # grades whole submissions / runs the notebook: minutes
 
 I, C, R = "identity_block", "convolutional_block", "ResNet50"
+P, S = "block_parameters", "resnet50_shapes"
 EXERCISE = {I: ("test_identity_block", "test_identity_block_hidden"),
             C: ("test_convolutional_block", "test_convolutional_block_hidden"),
-            R: ("test_ResNet50", "test_ResNet50_hidden")}
+            R: ("test_ResNet50", "test_ResNet50_hidden"),
+            P: ("test_block_parameters", "test_block_parameters_hidden"),
+            S: ("test_resnet50_shapes", "test_resnet50_shapes_hidden")}
 
 
 @dataclass(frozen=True)
 class Case:
     name: str
     change: Callable[[dict], dict]
-    points: dict  # exercise -> points out of 10
+    points: dict  # exercise -> points (10 for the blocks and ResNet50, 5 for the questions)
     phrase: str = ""  # a phrase of the first test's message that costs points ("" for full marks)
     printed: str = ""  # a phrase the passing ResNet50 test prints
     cells: dict | None = None  # test cell -> its exact points, where the case says
@@ -41,6 +44,10 @@ def edit(cell: str, old: str, new: str, count: int = 1):
 
 def both_blocks(old: str, new: str, count: int = 0):
     return lambda ref: dict(ref, **{c: mutate(ref[c], old, new, count) for c in (I, C)})
+
+
+def replaced(cell: str, code: str):
+    return lambda ref: dict(ref, **{cell: code})
 
 
 def chain(*changes):
@@ -61,7 +68,7 @@ def _shortcut_first(code: str) -> str:
     return code[:main] + shortcut + code[main:]
 
 
-FULL = {I: 10, C: 10, R: 10}
+FULL = {I: 10, C: 10, R: 10, P: 5, S: 5}
 BUT_I, BUT_C, BUT_R = dict(FULL, **{I: 0}), dict(FULL, **{C: 0}), dict(FULL, **{R: 0})
 
 CASES = [
@@ -157,7 +164,22 @@ CASES = [
                edit(R, "identity_block(X, 3, [128, 128, 512], stage=3, block=block)",
                     "identity_block(X, 3, [128, 128, 512], 3, block)")),
          FULL),
+    # the questions (exercises 4 and 5): numbers worked out by hand
+    Case("block_parameters: BatchNorm counted with 2 parameters per channel",
+         edit(P, "return 4 * channels", "return 2 * channels"), dict(FULL, **{P: 0}), "4 parameters per channel"),
+    Case("resnet50_shapes: the stem's zero padding forgotten",
+         edit(S, "h, w = input_shape[0] + 6, input_shape[1] + 6", "h, w = input_shape[0], input_shape[1]"),
+         dict(FULL, **{S: 0}), "ZeroPadding2D((3, 3)) adds 3 rows and columns on each side"),
+    Case("resnet50_shapes: read from the student's own ResNet50 (refused: a layer is built)",
+         replaced(S, "def resnet50_shapes(input_shape):\n    model = ResNet50(input_shape=input_shape, classes=6)\n"
+                     "    return [l.output.shape[1:] for l in model.layers if l.name.endswith('2c') or "
+                     "l.name == 'avg_pool']\n"),
+         dict(FULL, **{S: 0}), "it created a Keras layer (InputLayer)"),
     # equivalent code: full marks
+    Case("equivalent: numpy integers, a dict in another order, shapes as lists",
+         chain(edit(P, 'counts = {"main_path": main_path, "shortcut": shortcut}',
+                    'counts = {"shortcut": np.int64(shortcut), "main_path": np.int64(main_path)}'),
+               edit(S, "shapes.append((h // 2, w // 2, 2048))", "shapes.append([h // 2, w // 2, 2048])")), FULL),
     Case("equivalent: the shortcut path written before the main path",
          lambda ref: dict(ref, **{C: _shortcut_first(ref[C])}), FULL),
     Case("equivalent: padding='same' on every 1×1 convolution",
@@ -189,7 +211,7 @@ def _by_exercise(results: dict) -> dict:
     return {ex: sum(results[t][0] for t in tests) for ex, tests in EXERCISE.items()}
 
 
-def test_the_reference_solution_scores_30_with_one_line_per_test(reference):
+def test_the_reference_solution_scores_full_marks_with_one_line_per_test(reference):
     results = score_in_process(dict(reference), course.SOURCE_NB)
     assert _by_exercise(results) == FULL
     assert all(message.count("✓") >= 1 for _, message in results.values())
@@ -218,4 +240,5 @@ def test_at_least_twelve_mistakes_and_four_equivalent_forms():
     equivalent = [c for c in CASES if c.points == FULL]
     assert len(mistakes) >= 12 and len(equivalent) >= 4
     # every exercise has its own mistakes
-    assert {next(ex for ex, p in c.points.items() if p < 10) for c in mistakes} == {I, C, R}
+    assert {next(ex for ex, p in c.points.items() if p < FULL[ex]) for c in mistakes} == {I, C, R, P, S}
+    assert all(sum(p < FULL[ex] for ex, p in c.points.items()) == 1 for c in mistakes)

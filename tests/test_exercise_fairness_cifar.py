@@ -23,10 +23,13 @@ pytestmark = pytest.mark.slow  # grades whole submissions: minutes
 
 SOURCE_NB = course.source_nb("resnet_cifar")
 L, V1, V2, LR = "resnet_layer", "resnet_v1", "resnet_v2", "lr_schedule"
+SS, PC = "stack_shapes", "parameter_count"
 EXERCISE = {L: ("test_resnet_layer", "test_resnet_layer_hidden"),
             V1: ("test_resnet_v1", "test_resnet_v1_hidden"),
             V2: ("test_resnet_v2", "test_resnet_v2_hidden"),
-            LR: ("test_lr_schedule", "test_lr_schedule_hidden")}
+            LR: ("test_lr_schedule", "test_lr_schedule_hidden"),
+            SS: ("test_stack_shapes", "test_stack_shapes_hidden"),
+            PC: ("test_parameter_count", "test_parameter_count_hidden")}
 NOTE = "calls resnet_layer correctly, but resnet_layer fails its own tests: fix exercise 1 first"
 
 
@@ -34,7 +37,7 @@ NOTE = "calls resnet_layer correctly, but resnet_layer fails its own tests: fix 
 class Case:
     name: str
     change: Callable[[dict], dict]
-    points: dict  # exercise -> points (10 for exercises 1 to 3, 5 for the schedule)
+    points: dict  # exercise -> points (10 for exercises 1 to 3, 5 for the schedule and the questions)
     phrase: str = ""  # a phrase of the first failing test's message ("" for full marks)
     note: bool = False  # the passing v1 and v2 tests say that resnet_layer fails its own tests
     printed: str = ""  # a phrase the passing v1 test prints
@@ -86,7 +89,7 @@ def lr_schedule(epoch):
     return 1e-3
 '''
 
-FULL = {L: 10, V1: 10, V2: 10, LR: 5}
+FULL = {L: 10, V1: 10, V2: 10, LR: 5, SS: 5, PC: 5}
 
 
 def but(**points):
@@ -198,6 +201,18 @@ CASES = [
          edit(V2, "batch_normalization=False, name=prefix + '_shortcut'",
               "batch_normalization=False, conv_first=False, name=prefix + '_shortcut'"), FULL),
     Case("equivalent: a table-driven lr_schedule", replaced(LR, TABLE_SCHEDULE), FULL),
+    # the questions (exercises 5 and 6): numbers worked out by hand
+    Case("stack_shapes: floor instead of ceiling for a stride 2 with padding='same'",
+         edit(SS, "h, w = -(-h // 2), -(-w // 2)", "h, w = h // 2, w // 2"),
+         dict(FULL, **{SS: 0}), "gives ⌈n/2⌉ whatever the window"),
+    Case("parameter_count: the moving mean and variance counted as trainable",
+         edit(PC, 'counts = {"trainable": trainable, "non_trainable": 2 * sum(bn)}',
+              'counts = {"trainable": trainable + 2 * sum(bn), "non_trainable": 0}'),
+         dict(FULL, **{PC: 0}), "only γ and β of BatchNormalization are trainable"),
+    Case("equivalent: stack_shapes with math.ceil, returning numpy arrays",
+         lambda ref: dict(ref, stack_shapes="import math\n" + mutate(mutate(
+             ref[SS], "h, w = -(-h // 2), -(-w // 2)", "h, w = math.ceil(h / 2), math.ceil(w / 2)"),
+             "    return shapes", "    return np.array(shapes)")), FULL),
     Case("equivalent: v1 built through an alias of resnet_layer (compared as a whole network)",
          lambda ref: dict(ref, resnet_v1="layer = resnet_layer\n" + ref[V1].replace("resnet_layer(", "layer(")),
          FULL, printed="layers with the reference's structure and settings, 176,554 parameters"),
@@ -246,6 +261,6 @@ def test_enough_mistakes_in_every_exercise_and_equivalent_forms():
     assert len(mistakes) >= 8 and len(equivalent) >= 5
     layer = [c for c in mistakes if c.points[L] < 10]
     assert len(layer) >= 3 and all(c.note for c in layer if c.points[L] <= 5)  # a mistake, not a penalty
-    assert {next(ex for ex, p in c.points.items() if p < FULL[ex]) for c in mistakes} == {L, V1, V2, LR}
+    assert {next(ex for ex, p in c.points.items() if p < FULL[ex]) for c in mistakes} == {L, V1, V2, LR, SS, PC}
     # every mistake costs exactly one exercise
     assert all(sum(p < FULL[ex] for ex, p in c.points.items()) == 1 for c in mistakes)

@@ -2,6 +2,8 @@
 (the assignment's figures, then the walkthroughs')."""
 
 import io
+import warnings
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import matplotlib
@@ -438,6 +440,237 @@ def test_plot_resnet_stages_computes_the_total_for_other_rows():
         plots.plot_resnet_stages([{"stage": "1", "params": 3}])
     with pytest.raises(ValueError, match="params must be"):
         plots.plot_resnet_stages([{"stage": "1", "output_shape": (2, 2, 3), "params": -1}])
+
+
+# --------------------------------------------------------------------------------------
+# the whole ResNet50: plot_resnet50_overview, read from the built reference model
+
+#: (input_shape, classes): the assignment's default, and a non-square grey input whose odd sizes
+#: round (23 -> 12 in stage 3's strided convolutions, 3 -> 1 in avg_pool).
+OVERVIEW_CASES = [((64, 64, 3), 6), ((96, 80, 1), 10)]
+OVERVIEW_STAGES = ["input", "stage 1", "stage 2", "stage 3", "stage 4", "stage 5", "head"]
+IDENTITY_BLOCKS = {"2": 2, "3": 3, "4": 5, "5": 2}
+
+
+@pytest.fixture(scope="module")
+def reference_resnet50(solution):
+    """``{(input_shape, classes): the reference solution's ResNet50}`` for :data:`OVERVIEW_CASES`."""
+    return {(shape, classes): solution["ResNet50"](input_shape=shape, classes=classes)
+            for shape, classes in OVERVIEW_CASES}
+
+
+@contextmanager
+def renamed(model, names):
+    """The model with some layers renamed (``{name: new name}``) for the ``with`` block only:
+    the module's reference models are shared by the tests."""
+    layers = {name: model.get_layer(name) for name in names}
+    try:
+        for name, layer in layers.items():
+            layer.name = names[name]
+        yield model
+    finally:
+        for name, layer in layers.items():
+            layer.name = name
+
+
+def output_shape(layer):
+    return tuple(int(d) for d in layer.output.shape[1:])
+
+
+def only_layer(model, kind):
+    """The model's single layer of class ``kind`` (ZeroPadding2D, MaxPooling2D, Flatten)."""
+    found = [layer for layer in model.layers if type(layer).__name__ == kind]
+    assert len(found) == 1, f"{len(found)} {kind} layers"
+    return found[0]
+
+
+def model_blocks(model):
+    """``[(stage, block name, "CONV" or "ID", stride or None), ...]`` of the model, from its
+    layer names (the stride of a convolutional block: that of its branch2a convolution)."""
+    import re
+
+    names = [layer.name for layer in model.layers]
+    blocks = [m.groups() for n in names if (m := re.fullmatch(r"res(\d)([a-z])_branch2a", n))]
+    out = []
+    for stage, letter in blocks:
+        conv = f"res{stage}{letter}_branch1" in names
+        s = model.get_layer(f"res{stage}{letter}_branch2a").strides[0] if conv else None
+        out.append((stage, stage + letter, "CONV" if conv else "ID", s))
+    return out
+
+
+def reading_order(fig, gid):
+    """Texts of the figure's first axes carrying ``gid``, as one reads them: the lines of the
+    diagram from the top, each from left to right."""
+    found = [t for t in fig.axes[0].texts if t.get_gid() == gid]
+    return [t.get_text() for t in sorted(found, key=lambda t: (-t.get_position()[1], t.get_position()[0]))]
+
+
+def assert_inside_figure(fig):
+    """Nothing is cut off: the texts, the legend and the title lie inside the figure, the
+    patches and lines (clipped to the axes) inside the axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    ax = fig.axes[0]
+
+    def inside(artist, frame):
+        box = artist.get_window_extent(renderer)
+        assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1 and frame.y0 - 1 <= box.y0 \
+            and box.y1 <= frame.y1 + 1, f"{artist} is cut off: {box} outside {frame}"
+
+    for artist in [*ax.texts, ax.get_legend(), ax.title]:
+        inside(artist, fig.bbox)
+    for artist in [*ax.patches, *ax.lines]:
+        inside(artist, ax.bbox)
+
+
+def assert_legend_clear_of_texts(fig):
+    """The legend under the diagram overlaps none of its texts (the red note included)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent(renderer)
+    for t in ax.texts:
+        assert not t.get_window_extent(renderer).overlaps(legend), f"{t.get_text()!r} overlaps the legend"
+
+
+@pytest.mark.parametrize("input_shape, classes", OVERVIEW_CASES)
+def test_plot_resnet50_overview_draws_what_the_model_has(reference_resnet50, input_shape, classes):
+    from resnet_utils.summary import stage_summary
+
+    model = reference_resnet50[input_shape, classes]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a model with the specification's names: no warning
+        fig = plots.plot_resnet50_overview(model)
+    assert isinstance(fig, Figure) and len(fig.axes) == 1
+    assert "problems" not in [t.get_gid() for t in fig.axes[0].texts]
+    stages = {r["stage"]: r["output_shape"] for r in stage_summary(model)}
+    # read in the model: the input; what zero-padding, conv1 and max-pooling make; each
+    # stage's output (as stage_summary says); then avg_pool, flatten and the Dense layer
+    expected = [input_shape, output_shape(only_layer(model, "ZeroPadding2D")),
+                output_shape(model.get_layer("conv1")), output_shape(only_layer(model, "MaxPooling2D")),
+                *(stages[s] for s in "2345"), output_shape(model.get_layer("avg_pool")),
+                output_shape(only_layer(model, "Flatten")), output_shape(model.get_layer(f"fc{classes}"))]
+    assert reading_order(fig, "shape") == [str(tuple(s)) for s in expected]
+    assert stages["1"] == expected[3] and stages["head"] == expected[-1]
+    assert f"{input_shape} inputs and {classes} classes" in fig.axes[0].get_title()
+    # the boxes: the stem's and the head's layers with their settings, the blocks with their kind and stride
+    boxes = reading_order(fig, "layer")
+    assert first_lines(boxes) == ["Input", "ZeroPad", "Conv2D", "BatchNorm", "ReLU", "MaxPool",
+                                  *(kind for _, _, kind, _ in model_blocks(model)), "AvgPool", "Flatten",
+                                  f"Dense {classes}"]
+    conv1, pool = model.get_layer("conv1"), only_layer(model, "MaxPooling2D")
+    assert boxes[1] == f"ZeroPad\n{only_layer(model, 'ZeroPadding2D').padding[0]}"
+    assert boxes[2] == (f"Conv2D\n{conv1.kernel_size[0]}×{conv1.kernel_size[1]}, {conv1.filters}\n"
+                        f"stride {conv1.strides[0]}\nconv1")
+    assert boxes[3] == "BatchNorm\nbn_conv1"
+    assert boxes[5] == f"MaxPool\n{pool.pool_size[0]}×{pool.pool_size[1]}\nstride {pool.strides[0]}"
+    assert boxes[-3] == "AvgPool\n2×2\navg_pool" and boxes[-1] == f"Dense {classes}\nsoftmax\nfc{classes}"
+    blocks = [b for b in boxes if b.startswith(("CONV", "ID"))]
+    assert blocks == [f"CONV\n{name}\ns = {s}" if kind == "CONV" else f"ID\n{name}"
+                      for _, name, kind, s in model_blocks(model)]
+    # the filters written beside each stage are those of its convolutions
+    filters = [", ".join(str(model.get_layer(f"res{s}a_branch2{c}").filters) for c in "abc") for s in "2345"]
+    assert reading_order(fig, "detail") == ["the stem", *(f"filters {f}" for f in filters), "classifier"]
+    assert_no_overlapping_texts(fig)
+    assert_inside_figure(fig)
+    render(fig)
+
+
+def test_plot_resnet50_overview_groups_blocks_and_shortcuts(reference_resnet50):
+    fig = plots.plot_resnet50_overview(reference_resnet50[(64, 64, 3), 6])
+    ax = fig.axes[0]
+    assert reading_order(fig, "stage") == OVERVIEW_STAGES
+    # every box, read line by line, is the network from its input to its output
+    boxes = reading_order(fig, "layer")
+    blocks = [["CONV"] + ["ID"] * IDENTITY_BLOCKS[s] for s in "2345"]
+    assert first_lines(boxes) == ["Input", "ZeroPad", "Conv2D", "BatchNorm", "ReLU", "MaxPool",
+                                  *(b for stage in blocks for b in stage), "AvgPool", "Flatten", "Dense 6"]
+    assert [b.split("\n")[1] for b in boxes if b.startswith(("CONV", "ID"))] == [
+        s + letter for s in "2345" for letter in "abcdef"[: 1 + IDENTITY_BLOCKS[s]]]
+    assert [b.split("\n")[-1] for b in boxes if b.startswith("CONV")] == ["s = 1", "s = 2", "s = 2", "s = 2"]
+    assert "conv1" in boxes[2] and "7×7" in boxes[2] and "avg_pool" in boxes[-3] and "fc6" in boxes[-1]
+    assert "16 residual blocks" in ax.get_title()
+    # one group per stage, holding its boxes: stage k holds one CONV and its identity blocks
+    groups = {p.get_gid()[len("group "):]: p for p in ax.patches if (p.get_gid() or "").startswith("group ")}
+    assert list(groups) == ["input", "1", "2", "3", "4", "5", "head"]
+    for stage, patch in groups.items():
+        inside = [t.get_text().split("\n")[0] for t in ax.texts if t.get_gid() == "layer"
+                  and patch.get_x() < t.get_position()[0] < patch.get_x() + patch.get_width()
+                  and patch.get_y() < t.get_position()[1] < patch.get_y() + patch.get_height()]
+        if stage in IDENTITY_BLOCKS:
+            assert inside == ["CONV"] + ["ID"] * IDENTITY_BLOCKS[stage], stage
+        else:
+            assert len(inside) == {"input": 1, "1": 5, "head": 3}[stage] and "CONV" not in inside, stage
+    # the groups of a line follow one another without overlapping
+    for a, b in zip(list(groups.values()), list(groups.values())[1:]):
+        assert a.get_y() != b.get_y() or a.get_x() + a.get_width() < b.get_x(), (a.get_gid(), b.get_gid())
+    # a shortcut over every block (16), dashed (a projection) over the convolutional blocks only
+    shortcuts = [p for p in ax.patches if p.get_gid() == "shortcut"]
+    assert len(shortcuts) == 16
+    assert ["projection" if p.get_linestyle() != "-" else "identity" for p in shortcuts] == [
+        "projection" if b == "CONV" else "identity" for stage in blocks for b in stage]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:3] == ["Conv2D", "BatchNorm", "ReLU"] and "identity shortcut (X)" in legend
+    assert_no_overlapping_texts(fig)
+    assert_inside_figure(fig)
+    assert_legend_clear_of_texts(fig)
+    render(fig)
+
+
+def test_plot_resnet50_overview_with_misnamed_layers_draws_what_it_can_and_says_what_is_missing(
+        reference_resnet50):
+    """A student's misnamed layers do not stop the cell: the diagram draws what the names tell,
+    a red note and a warning say which named layers were not found."""
+    model = reference_resnet50[(64, 64, 3), 6]
+    stage4 = {layer.name: layer.name.replace("4", "_4_", 1) for layer in model.layers
+              if layer.name.startswith(("res4", "bn4"))}
+    with renamed(model, {"res3b_branch2a": "res3b_branch2A", "fc6": "output", **stage4}):
+        with pytest.warns(UserWarning, match="no layer named 'fc6'.*no layer named 'res3b_branch2a'.*"
+                                             "layer names of the specification"):
+            fig = plots.plot_resnet50_overview(model)
+        shape_stage3 = output_shape(model.get_layer("bn3d_branch2c"))
+    ax = fig.axes[0]
+    note = reading_order(fig, "problems")
+    assert len(note) == 1
+    for said in ("no layer named 'fc6'", "no layer named 'res3b_branch2a'", "no layer named 'res4a_branch2a'",
+                 "layer names of the specification"):
+        assert said in " ".join(note[0].split()), said
+    # drawn: block 3b (its other layers keep their names), a "?" for stage 4, the Dense by its new name
+    boxes = reading_order(fig, "layer")
+    assert first_lines(boxes) == ["Input", "ZeroPad", "Conv2D", "BatchNorm", "ReLU", "MaxPool",
+                                  "CONV", "ID", "ID", "CONV", "ID", "ID", "ID", "?", "CONV", "ID", "ID",
+                                  "AvgPool", "Flatten", "Dense 6"]
+    assert boxes[-1] == "Dense 6\nsoftmax\noutput"
+    assert len([p for p in ax.patches if p.get_gid() == "shortcut"]) == 3 + 4 + 3
+    # stage 3's output is its own last block's, not stage 4's (whose misnamed layers stage_summary puts in stage 3)
+    shapes = reading_order(fig, "shape")
+    assert shapes[5] == str(shape_stage3) == "(8, 8, 512)" and "(4, 4, 1024)" not in shapes
+    assert_no_overlapping_texts(fig)
+    assert_inside_figure(fig)
+    assert_legend_clear_of_texts(fig)
+    render(fig)
+    # the names are back: the reference draws without a note
+    assert "problems" not in [t.get_gid() for t in plots.plot_resnet50_overview(model).axes[0].texts]
+
+
+def test_plot_resnet50_overview_refuses_what_it_cannot_read(reference_resnet50):
+    model = reference_resnet50[(64, 64, 3), 6]
+    blocks = {layer.name: "x" + layer.name for layer in model.layers
+              if layer.name.startswith(("res", "bn")) and "_branch" in layer.name}
+    with renamed(model, blocks):
+        with pytest.raises(ValueError, match="no layer named 'res2a_branch2a'.*layer names of the specification"):
+            plots.plot_resnet50_overview(model)
+    with pytest.raises(TypeError, match="built ResNet50 model"):
+        plots.plot_resnet50_overview((64, 64, 3))  # the former signature: an input shape
+    assert not hasattr(plots, "resnet50_shapes") and "resnet50_shapes" not in plots.__all__
+    assert "plot_resnet50_overview" in plots.__all__
 
 
 # --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import bench_notebook  # noqa: E402
 import bench_training_curve  # noqa: E402
 import bench_training_memory  # noqa: E402
+import bench_walkthroughs  # noqa: E402
 
 RESULTS = json.loads(bench_notebook.RESULTS.read_text())
 
@@ -313,3 +314,153 @@ def test_parse_cifar_outputs_reads_what_the_notebook_prints():
         "wall_s_max": True, "peak_rss_mib_max": True, "test_accuracy_min": True}
     assert bench_notebook.time_and_memory(bench_notebook.CIFAR_TARGETS) == {
         "wall_s_max": 600.0, "peak_rss_mib_max": bench_notebook.CIFAR_TARGETS["peak_rss_mib_max"]}
+
+
+# ----------------------------------------------------------------------------- the walkthrough notebooks
+
+WALKTHROUGHS = json.loads(bench_walkthroughs.RESULTS.read_text())
+WALKTHROUGH_NAMES = sorted(p.name for p in bench_walkthroughs.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+#: a time or memory figure, as a text would quote one
+TIME_OR_MEMORY = r"\b\d[\d,.]*\s?(s|min|minutes|seconds|hours|GiB|MiB|GB|MB)\b"
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_walkthrough_results_file_is_a_full_run_that_records_the_machine():
+    """bench/results/walkthroughs.json (``python bench/bench_walkthroughs.py``): every walkthrough run
+    in full mode without an error, with its time, memory and CPU time, on a recorded machine."""
+    w = WALKTHROUGHS
+    assert w["command"].startswith("python bench/bench_walkthroughs.py") and "--fast" not in w["command"]
+    assert w["machine"]["cpu_count"] >= 1 and w["machine"]["cpu_model"] and w["machine"]["load_average_end"] >= 0
+    assert {"python", "keras", "numpy"} <= set(w["versions"])
+    assert [name for name in w["versions"] if name.startswith("tensorflow")], "no TensorFlow version recorded"
+    assert sorted(w["notebooks"]) == WALKTHROUGH_NAMES
+    for name, run in w["notebooks"].items():
+        assert run["notebook"] == name and run["error"] is None, name
+        assert run["mode"] == run["printed"]["mode"] == "full", name
+        for key in ("wall_s", "kernel_cpu_s", "peak_rss_tree_mib", "kernel_maxrss_mib", "figures"):
+            assert run[key] > 0, f"{name}: {key}"
+        assert run["load_average_before"] >= 0 and run["load_average_end"] >= 0
+
+
+@pytest.mark.parametrize("name", WALKTHROUGH_NAMES)
+def test_walkthrough_quotes_the_measured_figures(name):
+    """Every figure a walkthrough's text quotes of its run is the one in walkthroughs.json."""
+    text = _flat(_markdown(bench_walkthroughs.NOTEBOOKS / name))
+    for key, figure in bench_walkthroughs.quoted_figures(WALKTHROUGHS)[name].items():
+        assert _flat(figure) in text, f"{name} does not quote {key} = {figure!r} from bench/results/walkthroughs.json"
+
+
+@pytest.mark.parametrize("name", WALKTHROUGH_NAMES)
+def test_walkthrough_quotes_no_unmeasured_time_or_memory(name):
+    """A time or memory figure in a walkthrough's text is one that walkthroughs.json backs."""
+    import re
+
+    text = _flat(_markdown(bench_walkthroughs.NOTEBOOKS / name))
+    for figure in bench_walkthroughs.quoted_figures(WALKTHROUGHS)[name].values():
+        text = text.replace(_flat(figure), "")
+    found = [m.group(0) for m in re.finditer(TIME_OR_MEMORY, text)]
+    assert not found, f"{name} quotes {found}: take them from bench/results/walkthroughs.json"
+
+
+def test_readme_quotes_the_walkthrough_bench():
+    """README's walkthrough section (its table's last column included) and benchmark table quote
+    walkthroughs.json, and the section quotes no other time or memory."""
+    import re
+
+    raw = (ROOT / "README.md").read_text()
+    readme = _flat(raw)
+    quotes = bench_walkthroughs.readme_quotes(WALKTHROUGHS)
+    for key, figure in quotes.items():
+        if key.endswith(".ipynb"):
+            row = [line for line in raw.splitlines() if line.startswith(f"| `{key}` |")]
+            assert len(row) == 1 and row[0].endswith(f"| {figure} |"), f"README.md's row of {key} does not end with {figure}"
+        else:
+            assert figure in readme, f"README.md does not quote {key} = {figure!r} from bench/results/walkthroughs.json"
+    section = readme.split("## Walkthrough notebooks (ungraded)")[1].split(" ## ")[0]
+    for figure in quotes.values():
+        section = section.replace(figure, "")
+    found = [m.group(0) for m in re.finditer(TIME_OR_MEMORY, section)]
+    assert not found, f"README's walkthrough section quotes {found}: take them from bench/results/walkthroughs.json"
+
+
+def test_walkthrough_quotes_change_with_the_results():
+    changed = json.loads(json.dumps(WALKTHROUGHS))
+    runs = changed["notebooks"]
+    runs["01_vanishing_gradients.ipynb"]["printed"]["training"]["plain-30"]["first_layer_zero_steps"] -= 1
+    runs["02_degradation.ipynb"]["wall_s"] += 60
+    before, after = bench_walkthroughs.quoted_figures(WALKTHROUGHS), bench_walkthroughs.quoted_figures(changed)
+    assert before["01_vanishing_gradients.ipynb"]["4a zero steps"] != after["01_vanishing_gradients.ipynb"]["4a zero steps"]
+    assert before["02_degradation.ipynb"]["wall"] != after["02_degradation.ipynb"]["wall"]
+    assert bench_walkthroughs.readme_quotes(WALKTHROUGHS) != bench_walkthroughs.readme_quotes(changed)
+
+
+def test_quote_helpers():
+    assert bench_walkthroughs.sci(4.5e-06) == r"4.5\cdot10^{-6}"
+    assert bench_walkthroughs.sci(3e-01, 0) == r"3\cdot10^{-1}"
+    assert bench_walkthroughs.sci(6.6e04) == r"6.6\cdot10^{4}"
+    assert bench_walkthroughs.decades(2.6e-27) == -27 and bench_walkthroughs.decades(6.5e26) == 27
+
+
+def test_parse_walkthrough_outputs_reads_what_the_notebooks_print():
+    """bench_walkthroughs.parse_outputs on lines in the formats of the walkthroughs' cells; lines
+    it does not expect are ignored."""
+    vanishing = bench_walkthroughs.parse_outputs("01_vanishing_gradients.ipynb", "\n".join([
+        "full run (set RESNET_FAST=1 for a quick one)",
+        "plain, 1 block         largest  3.15e-01   median  4.65e-17   smallest  5.21e-19   34 of 64 are 0",
+        "residual, 25 blocks    largest  2.12e+00   median  9.98e-01   smallest  4.00e-01   0 of 64 are 0",
+        "2048 examples; the most frequent class is 29% of them",
+        "depth 50: 50 weight layers, 202,052 parameters (plain) vs 202,052 (residual)",
+        "50 layers  first-layer gradient: plain  2.0e-28   residual  1.3e-01 (residual, all layers:  1.2e-02 to  2.1e-01)",
+        "50 layers: gradient at the stem / at the last block: plain  2.6e-27   residual  8.1e-01",
+        "small init N(0, 0.05²)   plain    gradients  7.4e-29 to  7.9e-28, first / last layer  2.1e+00",
+        "He init + BatchNorm      residual gradients  7.3e-01 to  9.9e+00, first / last layer  1.1e+00",
+        "plain-30     loss 1.386 -> 1.375 (accuracy 27% over the last 20 steps); first-layer gradient: "
+        "median 0e+00 after step 50, exactly 0 in 251 of 300 steps",
+    ]))
+    assert vanishing == {
+        "mode": "full", "teacher_examples": 2048, "majority_class_percent": 29,
+        "spectra": {"plain, 1 block": {"largest": 0.315, "median": 4.65e-17, "smallest": 5.21e-19, "zero": 34, "of": 64},
+                    "residual, 25 blocks": {"largest": 2.12, "median": 0.998, "smallest": 0.4, "zero": 0, "of": 64}},
+        "at_init": {"50": {"plain_first": 2.0e-28, "residual_first": 0.13, "residual_min": 0.012, "residual_max": 0.21}},
+        "stem_over_last_block": {"50": {"plain": 2.6e-27, "residual": 0.81}},
+        "init_settings": {"small init N(0, 0.05²)": {"plain": {"min": 7.4e-29, "max": 7.9e-28, "first_over_last": 2.1}},
+                          "He init + BatchNorm": {"residual": {"min": 0.73, "max": 9.9, "first_over_last": 1.1}}},
+        "training": {"plain-30": {"loss_first": 1.386, "loss_last20": 1.375, "accuracy_last20_percent": 27,
+                                  "first_layer_median": 0.0, "median_after_step": 50, "first_layer_zero_steps": 251,
+                                  "steps": 300}}}
+    degradation = bench_walkthroughs.parse_outputs("02_degradation.ipynb", "\n".join([
+        "RESNET_FAST is set: small, quick run",
+        "train (1080, 24, 24, 3), test (120, 24, 24, 3), classes [np.int64(0), np.int64(1)]",
+        "plain-56   56 weight layers, 853,478 parameters",
+        "8 epochs of 34 batches: 272 steps, 8,640 images seen per network",
+        "plain-56   final training error  83.1%, test error  79.2%   (305 s)",
+        "mean error over the last 3 epochs (chance = 83.3%)",
+        "network     training    test",
+        "plain-56       83.4%   80.0%",
+        "",
+        "deeper minus shallower, training error: plain +69.2 points, ResNet -1.6 points",
+        "plain-56: did not train (training error near chance): a failure to train, not degradation",
+    ]))
+    assert degradation == {
+        "mode": "fast", "train_images": 1080, "image_size": 24, "test_images": 120,
+        "networks": {"plain-56": {"weight_layers": 56, "parameters": 853_478}},
+        "budget": {"epochs": 8, "batches_per_epoch": 34, "steps": 272, "images_seen": 8640},
+        "final": {"plain-56": {"training_error": 83.1, "test_error": 79.2, "train_s": 305}},
+        "last3": {"plain-56": {"training_error": 83.4, "test_error": 80.0}},
+        "deeper_minus_shallower": {"plain": 69.2, "ResNet": -1.6},
+        "verdict": {"plain-56": "did not train (training error near chance): a failure to train, not degradation"}}
+    inside = bench_walkthroughs.parse_outputs("03_inside_a_residual_block.ipynb", "\n".join([
+        "ResNet-20: training accuracy 95%, test accuracy 76% (98 s)",
+        "ResNet-20 at initialisation  s1b1 0.88  s2b1 1.75",
+        "ResNet-20 trained            s1b1 1.40  s2b1 0.91",
+        "ResNet-20  all blocks 76%; one block deleted: mean 50%, min 40%, max 70%",
+        "ResNet-20  without s1b1 40%, s2b1 45%",
+    ]))
+    assert inside == {
+        "mode": None, "training": {"ResNet-20": {"train_accuracy": 95, "test_accuracy": 76, "train_s": 98}},
+        "residual_ratios": {"ResNet-20 at initialisation": {"s1b1": 0.88, "s2b1": 1.75},
+                            "ResNet-20 trained": {"s1b1": 1.4, "s2b1": 0.91}},
+        "ablation": {"ResNet-20": {"full": 76, "mean": 50, "min": 40, "max": 70, "without": {"s1b1": 40, "s2b1": 45}}}}
