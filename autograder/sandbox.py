@@ -9,7 +9,10 @@
   blow up the worker's memory or the autograded notebook), a kernel that dies (or
   stops answering) no longer aborts the whole notebook (the cells already run keep
   their outputs, every later code cell gets an error output so that no test can
-  pass without having run), and it records what happened for the report.
+  pass without having run), and it records what happened for the report. It does not
+  run the code cells after the last graded test cell, which cannot change a grade (the
+  assignments' training, saving and plots): each gets a note (:data:`NOT_RUN_AFTER_LAST_TEST`;
+  ``run_after_last_test = True`` runs them).
 
 One implementation serves both ways of grading:
 
@@ -48,6 +51,17 @@ from nbgrader.preprocessors import Execute
 
 #: events recorded by :class:`SandboxedExecute` in this (worker) process
 EVENTS: list[dict[str, Any]] = []
+
+#: the output of a code cell after the last graded test cell, which grading does not run
+NOT_RUN_AFTER_LAST_TEST = ("Not run when graded: no test cell comes after this cell, so it cannot change the "
+                           "grade. Run it yourself in JupyterLab.\n")
+
+
+def last_test_index(nb) -> int | None:
+    """The index of the notebook's last graded test cell (nbgrader ``grade`` metadata); None if none."""
+    graded = [i for i, cell in enumerate(nb.cells)
+              if cell.get("metadata", {}).get("nbgrader", {}).get("grade") and cell.cell_type == "code"]
+    return graded[-1] if graded else None
 
 #: /etc files a Python/TensorFlow kernel may need (the rest of /etc stays unreadable)
 ETC_READ_FILES = [
@@ -327,6 +341,12 @@ class SandboxedExecute(Execute):
 
     iopub_timeout = Integer(15).tag(config=True)
 
+    run_after_last_test = Bool(
+        False, help="Also run the code cells after the notebook's last graded test cell. They cannot "
+                    "change a grade (the assignments' training, saving and plots come last), so by "
+                    "default they are not run: each gets a note saying so."
+    ).tag(config=True)
+
     unresponsive_grace = Integer(
         15, help="Seconds a kernel has to answer after a timeout's interrupt before it is stopped."
     ).tag(config=True)
@@ -353,6 +373,7 @@ class SandboxedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._dead: str | None = None
         self._total = 0
+        self._last_test = None if self.run_after_last_test else last_test_index(nb)
         if km is None and "AUTOGRADER_SANDBOX" not in os.environ:
             self._prepare_own_sandbox(resources)
         try:
@@ -416,6 +437,9 @@ class SandboxedExecute(Execute):
             return super().preprocess_cell(cell, resources, index)
         if self._dead:
             cell.outputs = [_error_output("KernelDied", "not run: the kernel %s earlier" % self._dead)]
+            return cell, resources
+        if self._last_test is not None and index > self._last_test:
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=NOT_RUN_AFTER_LAST_TEST)]
             return cell, resources
         self._cell_bytes = 0
         self._dropped = 0

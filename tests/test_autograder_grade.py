@@ -17,6 +17,7 @@ import toy_course as toy
 from autograder import cases
 from autograder.cases import Case
 from autograder.grade import Options, grade
+from autograder.submissions import read
 
 GiB = 1 << 30
 
@@ -86,6 +87,19 @@ def test_every_grade_is_right(graded):
     assert not bad, bad
     by = out.by_student()
     assert {st.name: by[st.name].total for st in students} == {st.name: st.total for st in students}
+
+
+def test_the_cells_after_the_last_test_are_not_run(graded):
+    """They cannot change a grade: each gets a note instead of running (autograder.sandbox)."""
+    from autograder.sandbox import NOT_RUN_AFTER_LAST_TEST
+
+    root, students, _, _ = graded
+    nb = read(os.path.join(root, "autograded", "t01_correct", "toy", toy.NOTEBOOK))
+    last = [c for c in nb.cells if c.cell_type == "code"][-1]
+    assert last.source == toy.AFTER_THE_LAST_TEST
+    assert [o.get("text") for o in last.outputs] == [NOT_RUN_AFTER_LAST_TEST]
+    test_cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_add_one")
+    assert "add_one: tests passed" in test_cell.outputs[0]["text"]
 
 
 def test_every_problem_is_reported(graded):

@@ -380,3 +380,22 @@ def test_the_grading_kernel_puts_back_how_results_are_shown(tmp_path, guarded):
                          capture_output=True, text=True, timeout=120, env=dict(os.environ, IPYTHONDIR=str(tmp_path)))
     shown = next(line for line in out.stdout.splitlines() if line.startswith("SHOWN"))
     assert shown == ("SHOWN 4.0 4.5 0" if guarded else "SHOWN 5.0 5.0 1"), out.stdout[-2000:]
+
+
+def test_the_last_test_cell_is_found_and_later_cells_get_a_note_instead_of_running():
+    import nbformat
+
+    from autograder.sandbox import NOT_RUN_AFTER_LAST_TEST, SandboxedExecute, last_test_index
+
+    def test(gid):
+        return nbformat.v4.new_code_cell("assert True", metadata={"nbgrader": {"grade": True, "grade_id": gid}})
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), test("t1"), nbformat.v4.new_code_cell("x"),
+                                         test("t2"), nbformat.v4.new_markdown_cell("done"),
+                                         nbformat.v4.new_code_cell("train()")])
+    assert last_test_index(nb) == 3
+    assert last_test_index(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])) is None
+    execute = SandboxedExecute()
+    execute._dead, execute._last_test = None, last_test_index(nb)
+    cell, _ = execute.preprocess_cell(nb.cells[5], {}, 5)  # returns before any kernel is asked
+    assert [(o["output_type"], o["text"]) for o in cell.outputs] == [("stream", NOT_RUN_AFTER_LAST_TEST)]

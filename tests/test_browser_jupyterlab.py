@@ -180,7 +180,8 @@ def test_run_all_of_the_solution_passes_every_test_without_stderr(lab, server, n
 
     cells = _cells_by_grade_id(lab, nb)
     visible = [g for g in expected["solved"] if not g.endswith("_hidden")]
-    assert visible == ["test_identity_block", "test_convolutional_block", "test_ResNet50"]
+    assert visible == ["test_identity_block", "test_convolutional_block", "test_ResNet50", "test_block_parameters",
+                       "test_resnet50_shapes"]
     for grade_id in visible:
         points, printed = expected["solved"][grade_id]
         assert points > 0

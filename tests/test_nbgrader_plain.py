@@ -26,7 +26,7 @@ import pytest
 from autograder import cases, classroom, course
 from autograder import submissions
 from autograder.cases import Case
-from autograder.classroom import CIFAR, CIFAR_KIT, C, I, L, LR, R, V1, V2, earned
+from autograder.classroom import CIFAR, CIFAR_KIT, PC, SS, C, I, L, LR, P, R, S, V1, V2, earned
 from autograder.submissions import delete_cell, duplicate_cell, edit_cell, read
 
 pytestmark = pytest.mark.slow  # TensorFlow kernels: minutes
@@ -38,20 +38,20 @@ GiB = 1 << 30
 CLASSES = {
     course.ASSIGNMENT: [
         Case("a_overwrites_files", "correct work; tries to overwrite the reference data, the gradebook and the config",
-             lambda c: c.filled(convolutional_block=classroom.write_files_cheat(c)), earned(I, C, R),
+             lambda c: c.filled(convolutional_block=classroom.write_files_cheat(c)), earned(I, C, R, P, S),
              ("tampering blocked",)),
-        Case("b_correct", "the reference solution", lambda c: c.filled(), earned(I, C, R)),
+        Case("b_correct", "the reference solution", lambda c: c.filled(), earned(I, C, R, P, S)),
         Case("c_deleted_and_duplicated", "syntax error in ResNet50; deleted test_convolutional_block; "
                                          "test_identity_block duplicated into a cell that passes",
              lambda c: duplicate_cell(delete_cell(c.filled(ResNet50=classroom.SYNTAX_ERROR), "test_convolutional_block"),
                                       "test_identity_block", "print('all tests passed')"),
-             earned(I, C), ("test cell 'test_convolutional_block' deleted", "duplicated cell 'test_identity_block'")),
+             earned(I, C, P, S), ("test cell 'test_convolutional_block' deleted", "duplicated cell 'test_identity_block'")),
         Case("d_edited_tests", "wrong identity_block, and the asserts of its test cells removed",
              lambda c: edit_cell(edit_cell(c.filled(identity_block=classroom.WRONG_IDENTITY), "test_identity_block", "pass"),
                                  "test_identity_block_hidden", "pass"),
-             earned(C, R), ("test cell 'test_identity_block' edited",)),
+             earned(C, R, P, S), ("test cell 'test_identity_block' edited",)),
         Case("e_patches_helpers", "wrong identity_block; replaces the checking helpers and importlib.reload",
-             lambda c: c.filled(identity_block=classroom.WRONG_IDENTITY + classroom.PATCH_HELPERS), earned(C, R),
+             lambda c: c.filled(identity_block=classroom.WRONG_IDENTITY + classroom.PATCH_HELPERS), earned(C, R, P, S),
              ("monkeypatches",)),
     ],
     # two kernels: the hostile acts combined; the correct functions graded after the tampering
@@ -61,7 +61,7 @@ CLASSES = {
                           "wrong lr_schedule, and replaces the checking helpers and importlib.reload",
              lambda c: c.filled(resnet_layer=CIFAR_KIT.write_files_cheat(c),
                                 lr_schedule=CIFAR_KIT.wrong[LR] + CIFAR_KIT.patch_helpers()),
-             CIFAR_KIT.earned(L, V1, V2), ("tampering blocked", "monkeypatches")),
+             CIFAR_KIT.earned(L, V1, V2, SS, PC), ("tampering blocked", "monkeypatches")),
         Case("b_deleted_duplicated_edited", "deleted test_resnet_v1; resnet_v2 unfinished and test_resnet_v2 "
                                             "duplicated into a cell that passes; wrong lr_schedule and the checks "
                                             "of its test cells removed",
@@ -69,7 +69,7 @@ CLASSES = {
                  delete_cell(c.filled(resnet_v2=CIFAR_KIT.wrong[V2], lr_schedule=CIFAR_KIT.wrong[LR]), "test_resnet_v1"),
                  "test_resnet_v2", "print('all tests passed')"), "test_lr_schedule", "pass"),
                  "test_lr_schedule_hidden", "pass"),
-             CIFAR_KIT.earned(L, V1), ("test cell 'test_resnet_v1' deleted", "duplicated cell 'test_resnet_v2'",
+             CIFAR_KIT.earned(L, V1, SS, PC), ("test cell 'test_resnet_v1' deleted", "duplicated cell 'test_resnet_v2'",
                                        "test cell 'test_lr_schedule' edited")),
     ],
 }

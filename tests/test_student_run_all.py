@@ -33,9 +33,9 @@ def test_every_printed_figure_is_there(fast_run):
 
 def test_saved_model_reloads_identically_and_figures_render(fast_run):
     assert fast_run["reload_identical"] is True
-    # the two block diagrams, ResNet50's stages, samples, learning curves, BatchNorm shift,
-    # confusion matrix, misclassified images, prediction
-    assert fast_run["figures"] == 9
+    # the two block diagrams, ResNet50's stages, the whole network, samples, learning curves,
+    # BatchNorm shift, confusion matrix, misclassified images, prediction
+    assert fast_run["figures"] == 10
 
 
 def test_fast_run_stays_fast(fast_run):

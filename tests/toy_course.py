@@ -2,7 +2,7 @@
 
 ``make_toy_course(root)`` writes ``nbgrader_config.py`` and ``source/toy/toy.ipynb``
 (two solution cells, three graded test cells -- one with visible and hidden tests, one
-hidden-only -- 6 points) and runs nbgrader's ``generate_assignment`` (gradebook +
+hidden-only -- 6 points -- and a last cell that no test follows) and runs nbgrader's ``generate_assignment`` (gradebook +
 release).  :func:`toy_class` is a class of toy submissions covering every broken and
 hostile case, as :class:`autograder.cases.Case` (the same model as the real assignment's
 example classes); :func:`write_cases` puts cases into ``submitted/``.
@@ -32,6 +32,8 @@ SOLUTIONS = {
 #: points per graded test cell
 POINTS = {"test_square": 2.0, "test_add_one": 3.0, "test_add_one_hidden": 1.0}
 MAX_SCORE = sum(POINTS.values())
+#: the code of the notebook's last cell, after its last test cell: grading does not run it
+AFTER_THE_LAST_TEST = 'print("after the last test: run by students, not by grading")'
 #: a line of hidden-test code that must never reach a student's feedback
 HIDDEN_MARKERS = ("square(-4) == 16", "np.arange(3)", "add_one(-1) == 0")
 
@@ -83,6 +85,7 @@ def source_notebook() -> nbformat.NotebookNode:
                          'assert np.allclose(add_one(np.arange(3)), [1, 2, 3]), "add_one must work on arrays"\n'
                          "### END HIDDEN TESTS",
                          metadata=_meta("test_add_one_hidden", grade=True, locked=True, points=1)),
+        v4.new_code_cell(AFTER_THE_LAST_TEST),  # grading does not run it (autograder.sandbox)
     ]
     nb = v4.new_notebook(cells=cells)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -1,0 +1,117 @@
+"""How long the test suite takes, and which tests take the time.
+
+    .venv/bin/python bench/bench_tests.py [--fast] [--output FILE]
+
+Runs ``python -m pytest tests`` (``make test``; with ``--fast`` the quick tier of ``make
+test-fast``, ``-m "not slow"``) in a subprocess with ``--durations=0`` and records the wall
+time, the pytest summary line, every test phase (setup, call, teardown) of at least
+:data:`SLOW_S` seconds, the time per test file, the machine (CPU model and count, load average
+before and after) and the versions, in ``bench/results/test_suite.json`` (one entry per tier;
+README quotes them and a test checks the quotes). Issue 24's targets: ``make test`` at most
+15 minutes and ``make test-fast`` at most 90 s on a 2-core machine, set-up excluded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "test_suite.json"
+#: the targets of issue 24, in seconds
+TARGETS_S = {"full": 15 * 60.0, "fast": 90.0}
+#: test phases at least this long are recorded one by one
+SLOW_S = 5.0
+_DURATION = re.compile(r"^\s*([0-9.]+)s (setup|call|teardown)\s+(\S+)")
+_SUMMARY = re.compile(r"=+ (.*\b(?:passed|failed|error)\b.*) in ([0-9.]+)s")
+
+
+def parse_durations(text: str) -> list[dict]:
+    """The lines of pytest's ``--durations`` report: ``[{"s", "phase", "test"}, ...]``, slowest first."""
+    found = []
+    for line in text.splitlines():
+        m = _DURATION.match(line)
+        if m:
+            found.append({"s": float(m.group(1)), "phase": m.group(2), "test": m.group(3)})
+    return sorted(found, key=lambda d: -d["s"])
+
+
+def parse_summary(text: str) -> tuple[str, float] | None:
+    """pytest's last summary line: ``("650 passed", 1830.8)``; None when there is none."""
+    found = _SUMMARY.findall(text)
+    return (found[-1][0].strip(), float(found[-1][1])) if found else None
+
+
+def per_file(durations: list[dict]) -> dict[str, float]:
+    """Seconds per test file (every phase added up), slowest first."""
+    files: dict[str, float] = {}
+    for d in durations:
+        name = d["test"].split("::", 1)[0]
+        files[name] = files.get(name, 0.0) + d["s"]
+    return {k: round(v, 1) for k, v in sorted(files.items(), key=lambda kv: -kv[1])}
+
+
+def run_tier(fast: bool) -> dict:
+    """Run one tier of the suite and describe it."""
+    cmd = [sys.executable, "-m", "pytest", "tests", "-p", "no:cacheprovider", "--durations=0", "-q"]
+    if fast:
+        cmd += ["-m", "not slow"]
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    text = proc.stdout + proc.stderr
+    durations = parse_durations(text)
+    summary = parse_summary(text)
+    return {"command": " ".join(["python"] + cmd[1:]), "returncode": proc.returncode, "wall_s": round(wall, 1),
+            "summary": summary[0] if summary else None, "pytest_s": summary[1] if summary else None,
+            "load_average_before": load, "load_average_end": os.getloadavg()[0],
+            "slow_phases": [d for d in durations if d["s"] >= SLOW_S], "per_file_s": per_file(durations)}
+
+
+def quoted(results: dict) -> str:
+    """How README quotes the suite: ``make test: 650 passed in 14.2 min; make test-fast: 431 passed in 80 s``."""
+    parts = []
+    if "full" in results["tiers"]:
+        full = results["tiers"]["full"]
+        parts.append(f"`make test`: {full['summary']} in {full['pytest_s'] / 60:.1f} min")
+    if "fast" in results["tiers"]:
+        fast = results["tiers"]["fast"]
+        parts.append(f"`make test-fast`: {fast['summary']} in {fast['pytest_s']:.0f} s")
+    return "; ".join(parts)
+
+
+def main(argv=None) -> int:
+    from importlib.metadata import version
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_notebook import cpu_model
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--fast", action="store_true", help="only the quick tier (make test-fast)")
+    ap.add_argument("--output", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    old = json.loads(args.output.read_text()) if args.output.exists() else {}
+    tier = "fast" if args.fast else "full"
+    results = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+               "machine": {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform()},
+               "versions": {name: version(name) for name in ("pytest", "nbgrader", "tensorflow-cpu", "keras")},
+               "targets_s": TARGETS_S, "tiers": dict(old.get("tiers", {}))}
+    results["tiers"][tier] = dict(run_tier(args.fast), date=results["date"])
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=1) + "\n")
+    r = results["tiers"][tier]
+    print(f"wrote {args.output}: {tier}: {r['summary']} in {r['pytest_s']} s (target {TARGETS_S[tier]:.0f} s)")
+    return 0 if r["returncode"] == 0 and r["pytest_s"] is not None and r["pytest_s"] <= TARGETS_S[tier] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
