@@ -34,13 +34,15 @@ demo: venv
 grade-demo: venv
 	$(PY) -m autograder class-demo --jobs $(JOBS)
 
-## The whole test suite (what CI runs).
+## The whole test suite (what CI runs): its files in TEST_JOBS processes (pytest-xdist; a file's
+## tests stay in one process, so a class graded by a module's fixture is graded once).
+TEST_JOBS ?= 2
 test: venv
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests -n $(TEST_JOBS) --dist loadfile
 
-## The quick tier, for every change: every test that does not start a kernel or train (< 3 min).
+## The quick tier, for every change: every test that does not start a kernel or train (< 90 s).
 test-fast: venv
-	$(PY) -m pytest tests -m "not slow" -q
+	$(PY) -m pytest tests -m "not slow" -q -n $(TEST_JOBS) --dist loadfile
 
 ## Regenerate release/ from source/ with nbgrader, every assignment (commit the result).
 release: venv

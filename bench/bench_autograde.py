@@ -129,6 +129,16 @@ def quoted(results: dict) -> dict[str, str]:
     return {a: f"{r['wall_s_max']:.0f} s" for a, r in results["assignments"].items()}
 
 
+def readme_quote(results: dict) -> str:
+    """The sentence README quotes: the slowest run of each assignment, with every cell run too,
+    and where the time of the last run went."""
+    a1, a2 = (results["assignments"][a] for a in ("residual_networks", "resnet_cifar"))
+    return (f"a correct notebook of assignment 1 was autograded in at most {a1['wall_s_max']:.1f} s (every cell "
+            f"run: {a1['every_cell_wall_s_max']:.1f} s), one of assignment 2 in at most {a2['wall_s_max']:.1f} s "
+            f"({a2['every_cell_wall_s_max']:.1f} s). Where the last run's time went: assignment 1 "
+            f"{where_the_time_goes(a1['runs'][-1])}; assignment 2 {where_the_time_goes(a2['runs'][-1])}.")
+
+
 def where_the_time_goes(run: dict) -> str:
     """One run's breakdown as README quotes it: start-up, the setup cell, the test cells, the other
     cells, nbgrader's work after the last cell, and the cells not run."""

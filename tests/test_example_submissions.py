@@ -79,20 +79,15 @@ def _example_cases():
     return [(a, ex) for a, exs in examples.EXAMPLES_BY_ASSIGNMENT.items() for ex in exs]
 
 
-@pytest.mark.slow  # scores 15 whole submissions in process (about 50 s)
 @pytest.mark.parametrize("assignment, example", _example_cases(), ids=lambda v: getattr(v, "name", v))
-def test_each_example_scores_its_expected_points_and_message_in_process(assignment, example):
-    """The test cells of the source notebook (hidden ones too), run in this process on the
-    example's solution cells: the points ``make demo`` must get, and for each failing cell the
-    message it must show; a mistake costs the points of its own exercise only."""
-    from autograder import examples
-    from autograder.submissions import score_in_process
-
-    results = score_in_process(solution_sources(examples.build(example)), course.source_nb(assignment))
-    assert {g: p for g, (p, _) in results.items()} == example.expected, \
-        {g: m[:300] for g, (p, m) in results.items() if p != example.expected[g]}
-    for gid, text in example.messages.items():
-        assert text in results[gid][1], (gid, results[gid][1][:1000])
-    failing = {g.removesuffix("_hidden") for g, p in example.expected.items() if p == 0}
+def test_each_example_costs_points_in_one_exercise_at_most(assignment, example):
+    """What each example must get costs the points of one exercise at most (the untouched release
+    excepted). That it gets exactly these points, and the messages, is checked on the one nbgrader
+    grading of the examples (tests/test_assignment_release_and_demo.py, ``make demo``)."""
+    assert set(example.expected) == set(course.graded_cells(assignment=assignment))
+    failing = {g.removeprefix("test_").removesuffix("_hidden") for g, p in example.expected.items()
+               if p < course.graded_cells(assignment=assignment)[g]}
     if "untouched" not in example.name:
         assert len(failing) <= 1, f"{example.name} costs points in several exercises: {sorted(failing)}"
+    for gid in example.messages:
+        assert example.expected[gid] < course.graded_cells(assignment=assignment)[gid], (example.name, gid)

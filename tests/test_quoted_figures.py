@@ -14,6 +14,7 @@ import bench_notebook  # noqa: E402
 import bench_training_curve  # noqa: E402
 import bench_training_memory  # noqa: E402
 import bench_walkthroughs  # noqa: E402
+from autograder import course  # noqa: E402
 
 RESULTS = json.loads(bench_notebook.RESULTS.read_text())
 
@@ -229,15 +230,41 @@ def test_readme_quotes_the_autograde_bench():
     d = json.loads(bench_autograde.RESULTS.read_text())
     assert d["machine"]["cpu_count"] >= 1 and d["machine"]["cpu_model"]
     assert set(d["assignments"]) == {"residual_networks", "resnet_cifar"}
+    assert d["targets_wall_s_max"] == bench_autograde.TARGETS_S == {"residual_networks": 15.0, "resnet_cifar": 10.0}
     for name, r in d["assignments"].items():
         assert r["runs"] and r["full_marks"] is True, name
+        assert r["max_score"] == sum(course.graded_cells(assignment=name).values()), name  # today's notebook
         assert r["wall_s_max"] == max(run["wall_s"] for run in r["runs"])
-        assert r["wall_s_max"] <= d["target_wall_s_max"] == 60.0, name
-    quoted = bench_autograde.quoted(d)
+        assert r["wall_s_max"] <= d["targets_wall_s_max"][name], name
+        assert r["every_cell_wall_s_max"] == max(run["wall_s"] for run in r["every_cell_runs"])
+        for run in r["runs"]:  # the cells after the last test did not run; the breakdown adds up
+            b = run["breakdown"]
+            assert b["not_run"] > 0 and b["cells"], name
+            assert abs(b["before_first_cell_s"] + b["cells_s"] + b["after_last_cell_s"] - run["wall_s"]) < 1.5, name
+    line = bench_autograde.readme_quote(d)
     text = " ".join((ROOT / "README.md").read_text().split())
-    line = ("a correct notebook of assignment 1 was autograded in at most %s, one of assignment 2 in at most %s"
-            % (quoted["residual_networks"], quoted["resnet_cifar"]))
     assert line in text, "README.md does not quote bench/results/autograde.json: expected %r" % line
+
+
+def test_the_autograde_breakdown_reads_nbclients_timestamps():
+    import nbformat
+
+    import bench_autograde
+
+    def cell(source, busy, idle, gid=None):
+        meta = {"execution": {"iopub.status.busy": busy, "iopub.status.idle": idle}} if busy else {}
+        if gid:
+            meta["nbgrader"] = {"grade_id": gid, "grade": True}
+        return nbformat.v4.new_code_cell(source, metadata=meta)
+
+    start = bench_autograde._stamp("2026-12-07T01:00:00.000000Z")
+    nb = nbformat.v4.new_notebook(cells=[
+        cell("import keras", "2026-12-07T01:00:03.000000Z", "2026-12-07T01:00:05.500000Z", "setup"),
+        cell("check()", "2026-12-07T01:00:05.600000Z", "2026-12-07T01:00:06.600000Z", "test_a"),
+        cell("train()", None, None)])
+    b = bench_autograde.breakdown(nb, start, start + 7.0)
+    assert b["before_first_cell_s"] == 3.0 and b["after_last_cell_s"] == 0.4 and b["not_run"] == 1
+    assert [(c["cell"], c["s"]) for c in b["cells"]] == [("setup", 2.5), ("test_a", 1.0)] and b["cells_s"] == 3.5
 
 
 def test_readme_quotes_where_the_memory_goes():
@@ -464,3 +491,18 @@ def test_parse_walkthrough_outputs_reads_what_the_notebooks_print():
         "residual_ratios": {"ResNet-20 at initialisation": {"s1b1": 0.88, "s2b1": 1.75},
                             "ResNet-20 trained": {"s1b1": 1.4, "s2b1": 0.91}},
         "ablation": {"ResNet-20": {"full": 76, "mean": 50, "min": 40, "max": 70, "without": {"s1b1": 40, "s2b1": 45}}}}
+
+
+def test_readme_quotes_the_grading_bench():
+    """bench/results/grading.json (``bench/bench_grading.py``): the class graded as configured, by
+    the baseline commit's grader and with every cell run, in one run with the same grades."""
+    import bench_grading
+
+    d = json.loads(bench_grading.RESULTS.read_text())
+    assert d["machine"]["cpu_count"] >= 1 and d["machine"]["cpu_model"] and d["students"] == 20
+    assert d["grades_differ"] == [] and all(d[k]["rc"] == 0 for k in ("parallel", "parallel_every_cell"))
+    assert d["ratio_to_baseline_commit"] == round(d["baseline_commit"]["wall_s"] / d["parallel"]["wall_s"], 2)
+    assert d["ratio_to_every_cell"] == round(d["parallel_every_cell"]["wall_s"] / d["parallel"]["wall_s"], 2)
+    assert d["target_ratio"] == bench_grading.TARGET_RATIO == 3.0
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert bench_grading.readme_quote(d) in text

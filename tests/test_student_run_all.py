@@ -27,7 +27,7 @@ def test_every_printed_figure_is_there(fast_run):
     for key in bench_notebook.PATTERNS:
         assert key in fast_run, f"the notebook did not print its {key} line"
     assert fast_run["epochs"] == 1                          # fast mode
-    assert fast_run["resnet50_parameters"] == 23_600_006    # the stage table of section 3.1
+    assert fast_run["resnet50_parameters"] == 23_600_006    # the stage table of section 3.2
     assert fast_run["test_accuracy"] == fast_run["test_accuracy_recalibrated"]
 
 
