@@ -97,6 +97,43 @@ def quoted(results: dict) -> str:
     return "; ".join(parts)
 
 
+#: what each slow test file alone covers (README's table of the slowest files)
+COVERS = {
+    "tests/test_autograder_hostile_class.py": "every broken and hostile case of both assignments (small classes) graded "
+    "by `python -m autograder grade --jobs 2`: exact grades, the report's problems and mistake codes, feedback "
+    "without hidden tests, the gradebook intact",
+    "tests/test_nbgrader_plain.py": "plain `nbgrader autograde` as safe as the parallel grader: the same grades, "
+    "tampering blocked, no hidden test in any feedback, course files unchanged",
+    "tests/test_assignment_release_and_demo.py": "`make demo`: every example of both assignments graded by "
+    "nbgrader, each grade and message checked; the committed release is what nbgrader generates; the solved "
+    "source passes nbgrader's validator",
+    "tests/test_autograder_grade.py": "the parallel grader on the toy class: grades, problems, earlier gradebook "
+    "data kept, regrading one student, the wall-clock limit, the cells after the last test not run",
+    "tests/test_browser_jupyterlab.py": "JupyterLab in Chromium: Run All without stderr, the Validate button, "
+    "the Assignments panel's Fetch and Submit",
+    "tests/test_dask_grading.py": "grading on a Dask cluster gives what the local pool gives",
+    "tests/test_nbgrader_exchange.py": "nbgrader's exchange round trip with three students",
+    "tests/test_exercise_fairness.py": "assignment 1: each mistake costs one exercise and names its cause; "
+    "equivalent code gets full marks (in process)",
+    "tests/test_exercise_fairness_cifar.py": "the same for assignment 2",
+    "tests/test_student_walkthroughs.py": "the three walkthroughs run in fast mode and draw their figures",
+    "tests/test_publish.py": "the student edition: no solution, no hidden test, and its solved release passes "
+    "the validator",
+    "tests/test_memory_cgroup.py": "the solved notebook runs inside Binder's memory limit (a real cgroup)",
+    "tests/test_student_run_all.py": "the release notebook's fast Run All prints every quoted line and draws "
+    "every figure",
+    "tests/test_dataset.py": "the hand-sign dataset: shapes, balance, what a small CNN learns",
+}
+
+
+def slowest_files_table(results: dict, n: int = 10) -> str:
+    """README's table of the ``n`` slowest test files of the full run: seconds (every phase added
+    up, summed over both processes) and what each alone covers."""
+    files = list(results["tiers"]["full"]["per_file_s"].items())[:n]
+    rows = [f"| `{name}` | {sec:.0f} s | {COVERS.get(name, '')} |" for name, sec in files]
+    return "\n".join(["| test file | time | what it alone covers |", "|---|---|---|", *rows])
+
+
 def main(argv=None) -> int:
     from importlib.metadata import version
 

@@ -1,9 +1,9 @@
 """Grading on a Dask cluster (``python -m autograder grade --scheduler ADDRESS``): a local
-cluster of 2 worker processes, started here, grades the toy class with the same grades,
-problem reports and feedback as the local worker pool."""
+cluster of 2 worker processes, started here, grades the toy class, and every student gets the
+grades and problem reports the class expects -- the expectations the local worker pool meets in
+tests/test_autograder_grade.py (the class is graded once per test run by each way)."""
 
 import os
-import time
 
 import pytest
 import toy_course as toy
@@ -39,30 +39,21 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory, cluster):
-    """The same class graded by the local pool and through the Dask cluster."""
-    local_root = str(tmp_path_factory.mktemp("local"))
-    dask_root = str(tmp_path_factory.mktemp("dask"))
-    students = _class(local_root)
-    _class(dask_root)
-    t0 = time.time()
-    local = grade(_options(local_root))
-    t1 = time.time()
-    remote = grade(_options(dask_root, scheduler=cluster.scheduler_address))
-    t2 = time.time()
-    return students, (local_root, local, t1 - t0), (dask_root, remote, t2 - t1)
+def graded(tmp_path_factory, cluster):
+    """The toy class graded through the Dask cluster: (students, course root, the run)."""
+    root = str(tmp_path_factory.mktemp("dask"))
+    students = _class(root)
+    return students, root, grade(_options(root, scheduler=cluster.scheduler_address))
 
 
-def test_dask_grades_like_the_local_pool(both):
-    students, (_, local, _), (_, remote, _) = both
+def test_dask_gives_every_student_the_expected_grades_and_problems(graded):
+    students, _, remote = graded
     assert cases.check(remote, students) == []
-    assert cases.check(local, students) == []
-    assert {r.student: r.scores for r in remote.results} == {r.student: r.scores for r in local.results}
-    assert {r.student: r.status for r in remote.results} == {r.student: r.status for r in local.results}
+    assert sorted(r.student for r in remote.results) == sorted(st.name for st in students)
 
 
-def test_dask_results_land_in_the_instructors_course(both):
-    students, _, (root, remote, _) = both
+def test_dask_results_land_in_the_instructors_course(graded):
+    students, root, remote = graded
     graded = sorted(r.student for r in remote.results if r.graded)
     assert len(graded) >= len(students) - 3  # the renamed, invalid and missing notebooks are not
     for s in graded:

@@ -506,3 +506,20 @@ def test_readme_quotes_the_grading_bench():
     assert d["target_ratio"] == bench_grading.TARGET_RATIO == 3.0
     text = " ".join((ROOT / "README.md").read_text().split())
     assert bench_grading.readme_quote(d) in text
+
+
+def test_the_test_suite_bench_reads_pytests_report():
+    import bench_tests
+
+    text = ("============================= slowest durations ==============================\n"
+            "155.36s setup    tests/test_a.py::test_demo\n"
+            "12.00s call     tests/test_b.py::test_x[one]\n"
+            "3.50s call     tests/test_a.py::test_other\n"
+            "0.01s teardown tests/test_b.py::test_x[one]\n"
+            "=========== 7 failed, 643 passed, 12 warnings in 1618.15s (0:26:58) ============\n")
+    durations = bench_tests.parse_durations(text)
+    assert [(d["s"], d["phase"], d["test"]) for d in durations[:2]] == [
+        (155.36, "setup", "tests/test_a.py::test_demo"), (12.0, "call", "tests/test_b.py::test_x[one]")]
+    assert bench_tests.parse_summary(text) == ("7 failed, 643 passed, 12 warnings", 1618.15)
+    assert bench_tests.per_file(durations) == {"tests/test_a.py": 158.9, "tests/test_b.py": 12.0}
+    assert bench_tests.parse_summary("no summary") is None
