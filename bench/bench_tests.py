@@ -33,7 +33,7 @@ TARGETS_S = {"full": 15 * 60.0, "fast": 90.0}
 #: test phases at least this long are recorded one by one
 SLOW_S = 5.0
 _DURATION = re.compile(r"^\s*([0-9.]+)s (setup|call|teardown)\s+(\S+)")
-_SUMMARY = re.compile(r"=+ (.*\b(?:passed|failed|error)\b.*) in ([0-9.]+)s")
+_SUMMARY = re.compile(r"^=*\s*(\d+ (?:passed|failed|errors?)\b.*?) in ([0-9.]+)s\b", re.M)
 
 
 def parse_durations(text: str) -> list[dict]:

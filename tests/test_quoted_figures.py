@@ -522,4 +522,5 @@ def test_the_test_suite_bench_reads_pytests_report():
         (155.36, "setup", "tests/test_a.py::test_demo"), (12.0, "call", "tests/test_b.py::test_x[one]")]
     assert bench_tests.parse_summary(text) == ("7 failed, 643 passed, 12 warnings", 1618.15)
     assert bench_tests.per_file(durations) == {"tests/test_a.py": 158.9, "tests/test_b.py": 12.0}
+    assert bench_tests.parse_summary("503 passed, 9 warnings in 59.03s\n") == ("503 passed, 9 warnings", 59.03)  # -q
     assert bench_tests.parse_summary("no summary") is None
