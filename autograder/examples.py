@@ -148,7 +148,7 @@ CIFAR_EXAMPLES = [
          _with("lr_schedule", "epoch > ", "epoch >= ", count=0),
          _points(CIFAR_ALL - {"test_lr_schedule"}, CIFAR_CELLS),
          messages={"test_lr_schedule": "lr_schedule(80) returned 0.0001, expected 0.001"}),
-    Case("sam_count_without_projections",
+    Case("sam_count_no_projections",
          "parameter_count: the 1×1 projection shortcuts of v1 left out of the count",
          _with("parameter_count", "                if stack > 0 and unit == 0:\n"
                "                    trainable += conv(1, c_in, c)          # projection, no BatchNorm\n", ""),

@@ -111,7 +111,8 @@ COVERS = {
     "data kept, regrading one student, the wall-clock limit, the cells after the last test not run",
     "tests/test_browser_jupyterlab.py": "JupyterLab in Chromium: Run All without stderr, the Validate button, "
     "the Assignments panel's Fetch and Submit",
-    "tests/test_dask_grading.py": "grading on a Dask cluster gives what the local pool gives",
+    "tests/test_dask_grading.py": "grading through a Dask cluster: every toy student's expected grades and "
+    "problems, results and feedback in the instructor's course, an unreachable scheduler said so",
     "tests/test_nbgrader_exchange.py": "nbgrader's exchange round trip with three students",
     "tests/test_exercise_fairness.py": "assignment 1: each mistake costs one exercise and names its cause; "
     "equivalent code gets full marks (in process)",

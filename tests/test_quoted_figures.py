@@ -524,3 +524,24 @@ def test_the_test_suite_bench_reads_pytests_report():
     assert bench_tests.per_file(durations) == {"tests/test_a.py": 158.9, "tests/test_b.py": 12.0}
     assert bench_tests.parse_summary("503 passed, 9 warnings in 59.03s\n") == ("503 passed, 9 warnings", 59.03)  # -q
     assert bench_tests.parse_summary("no summary") is None
+
+
+def test_readme_quotes_the_test_suite_bench():
+    """bench/results/test_suite.json (``bench/bench_tests.py``): both tiers passed; README quotes their
+    times and the slowest files of the full run with what each alone covers."""
+    import bench_tests
+
+    d = json.loads(bench_tests.RESULTS.read_text())
+    assert d["targets_s"] == bench_tests.TARGETS_S == {"full": 900.0, "fast": 90.0}
+    assert d["machine"]["cpu_count"] >= 1 and d["machine"]["cpu_model"]
+    for tier in ("full", "fast"):
+        run = d["tiers"][tier]
+        assert "passed" in run["summary"] and "failed" not in run["summary"] and "error" not in run["summary"], tier
+        assert run["per_file_s"] and run["pytest_s"] > 0, tier
+    assert "-n 2 --dist loadfile" in d["tiers"]["fast"]["command"]
+    readme = (ROOT / "README.md").read_text()
+    assert bench_tests.quoted(d) in " ".join(readme.split())
+    for line in bench_tests.slowest_files_table(d).splitlines():
+        assert line in readme, line
+    slow_files = [name for name in list(d["tiers"]["full"]["per_file_s"])[:10]]
+    assert all(bench_tests.COVERS.get(name) for name in slow_files), "say what each slow file alone covers"
