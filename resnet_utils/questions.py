@@ -283,8 +283,12 @@ def _resnet50_truth(fn, params):
     return [list(rows[s]) for s in "12345"] + [list(pool)], {}
 
 
-def _shape_label(path, params) -> str:
-    return f"the {_DIMS[path[1]]} of {_STAGES[path[0]]}" if len(path) == 2 else f"{_STAGES[path[0]]}"
+def shape_labels(items):
+    """The ``label`` of a question whose answer is a list of shapes, the i-th named ``items[i]``:
+    ``"the width of stage 3"``."""
+    def label(path, params) -> str:
+        return f"the {_DIMS[path[1]]} of {items[path[0]]}" if len(path) == 2 else items[path[0]]
+    return label
 
 
 def _resnet50_explain(path, got, want, params, extra):
@@ -309,7 +313,7 @@ def _resnet50_explain(path, got, want, params, extra):
 RESNET50_SHAPES = Question(
     "resnet50_shapes", _grading.REFERENCE_FILE,
     "a list of 6 shapes (height, width, channels): stages 1 to 5, then the average pool",
-    _shape_label, _resnet50_explain, _resnet50_truth)
+    shape_labels(_STAGES), _resnet50_explain, _resnet50_truth)
 
 
 def check_block_parameters(block_parameters, n_C_prev, f, filters, projection) -> None:
@@ -343,10 +347,6 @@ def _stack_truth(fn, params):
     return [list(model.get_layer(f"stack{s}_block1_{last}").output.shape[1:]) for s in (1, 2, 3)], {}
 
 
-def _stack_label(path, params) -> str:
-    return f"the {_DIMS[path[1]]} of stack {path[0] + 1}" if len(path) == 2 else f"stack {path[0] + 1}"
-
-
 def _stack_explain(path, got, want, params, extra):
     stack, dim = path
     if dim == 2:
@@ -364,7 +364,7 @@ def _stack_explain(path, got, want, params, extra):
 STACK_SHAPES = Question(
     "stack_shapes", _grading_cifar.REFERENCE_FILE,
     "a list of 3 shapes (height, width, channels), one per stack",
-    _stack_label, _stack_explain, _stack_truth)
+    shape_labels(("stack 1", "stack 2", "stack 3")), _stack_explain, _stack_truth)
 
 
 def _count_truth(fn, params):
