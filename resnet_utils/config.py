@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["fast_mode", "pick", "run_seed", "SEED_ENV"]
+import functools
+
+__all__ = ["fast_mode", "nbgrader_running", "not_drawn_when_graded", "pick", "run_seed", "SEED_ENV"]
 
 #: The values of ``NBGRADER_EXECUTION`` with which nbgrader runs a notebook.
 NBGRADER_MODES = ("autograde", "validate")
@@ -31,10 +33,39 @@ ASSIGNMENTS = {
 }
 
 
+def nbgrader_running() -> bool:
+    """True while nbgrader executes the notebook (``nbgrader autograde`` or validate)."""
+    return os.environ.get("NBGRADER_EXECUTION", "") in NBGRADER_MODES
+
+
 def fast_mode() -> bool:
     """True when nbgrader executes the notebook or ``RESNET_FAST`` is set (not ``""``/``"0"``)."""
-    return (os.environ.get("NBGRADER_EXECUTION", "") in NBGRADER_MODES
-            or os.environ.get("RESNET_FAST", "").strip() not in ("", "0"))
+    return nbgrader_running() or os.environ.get("RESNET_FAST", "").strip() not in ("", "0")
+
+
+class NotDrawn:
+    """What a figure function returns while nbgrader executes the notebook: a figure feeds no
+    test and carries no points, so grading does not spend time drawing it. Shown as one line."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"({self.name}: not drawn while nbgrader runs the notebook; figures carry no points)"
+
+
+def not_drawn_when_graded(figure_function):
+    """Decorate a figure function that an assignment calls before its last test cell: while
+    nbgrader executes the notebook (:func:`nbgrader_running`) it returns :class:`NotDrawn`
+    and does nothing else; students, the tests and ``RESNET_FAST=1`` get the figure."""
+
+    @functools.wraps(figure_function)
+    def wrapper(*args, **kwargs):
+        if nbgrader_running():
+            return NotDrawn(figure_function.__name__)
+        return figure_function(*args, **kwargs)
+
+    return wrapper
 
 
 #: The environment variable that sets a full run's random seed (``bench/bench_notebook.py

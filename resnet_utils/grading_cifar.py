@@ -24,6 +24,7 @@ Test cells reload this module (``reload(grading_cifar).check_...``), which reloa
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
@@ -277,20 +278,12 @@ def _walk_inputs(op):
 
 def _layer_fails(fn) -> bool:
     """Whether the notebook's resnet_layer (in ``fn``'s globals) fails its visible tests."""
-    import contextlib
-    import io
-
     namespace = getattr(fn, "__globals__", None)
     layer_fn = namespace.get("resnet_layer") if isinstance(namespace, dict) else None
     if layer_fn is None:
         return False
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), _grading.penalties_aside():
-            check_resnet_layer(layer_fn)
-            check_resnet_layer(layer_fn, conv_first=False)
-    except GradingError:
-        return True
-    return False
+    return not _grading.passes_own_checks(layer_fn, "resnet_layer", check_resnet_layer,
+                                          functools.partial(check_resnet_layer, conv_first=False))
 
 
 def _note(function: str, fn) -> str:

@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from .config import not_drawn_when_graded
+
 __all__ = [
     "show_samples",
     "plot_history",
@@ -705,6 +707,7 @@ def plot_unit_orders():
     return fig
 
 
+@not_drawn_when_graded
 def plot_identity_block(f="f", filters=("F1", "F2", "F3"), shape=("n_H", "n_W", "n_C")):
     """Diagram of ResNet50's identity block (bottleneck with an identity shortcut).
 
@@ -725,6 +728,7 @@ def plot_identity_block(f="f", filters=("F1", "F2", "F3"), shape=("n_H", "n_W", 
         The :class:`~matplotlib.figure.Figure` (one axes without ticks). Its texts carry a
         gid: "main" for the main path's boxes (left to right), "shortcut" for the shortcut's,
         "shape" for the tensor shapes and "path" for the labels "main path" / "shortcut: X".
+        While nbgrader runs the notebook, a :class:`~resnet_utils.config.NotDrawn` line instead.
 
     Raises:
         ValueError: ``n_C`` and ``F3`` are different numbers (the Add needs equal shapes).
@@ -733,6 +737,7 @@ def plot_identity_block(f="f", filters=("F1", "F2", "F3"), shape=("n_H", "n_W", 
     return _residual_block_figure(f, filters, shape, None)
 
 
+@not_drawn_when_graded
 def plot_convolutional_block(f="f", filters=("F1", "F2", "F3"), s="s", shape=("n_H", "n_W", "n_C")):
     """Diagram of ResNet50's convolutional block (bottleneck with a projection shortcut).
 
@@ -748,7 +753,8 @@ def plot_convolutional_block(f="f", filters=("F1", "F2", "F3"), s="s", shape=("n
         shape: the input's ``(n_H, n_W, n_C)``.
 
     Returns:
-        The :class:`~matplotlib.figure.Figure` (texts tagged as in :func:`plot_identity_block`).
+        The :class:`~matplotlib.figure.Figure` (texts tagged as in :func:`plot_identity_block`);
+        while nbgrader runs the notebook, a :class:`~resnet_utils.config.NotDrawn` line instead.
 
     Raises:
         ValueError: ``s`` is a number below 1.

@@ -161,6 +161,44 @@ def test_penalties_aside_keeps_the_cells_penalties_out_of_a_note(capsys):
     assert grading.score(5) == 4.0
 
 
+def test_a_note_runs_the_block_checks_once_per_function_across_reloads_and_ignores_planted_entries():
+    import importlib
+
+    calls = []
+
+    def check(fn):
+        calls.append(fn)
+        if fn is failing:
+            raise grading.GradingError("differs", "x")
+        print("✓ printed by the check: set aside")
+
+    def passing():
+        pass
+
+    def failing():
+        pass
+
+    assert grading.passes_own_checks(passing, "block", check) is True
+    assert grading.passes_own_checks(failing, "block", check, check) is False
+    fresh = importlib.reload(grading)  # what every test cell does
+    assert fresh.passes_own_checks(passing, "block", check) is True
+    assert fresh.passes_own_checks(failing, "block", check) is False
+    assert calls == [passing, failing]  # remembered: not checked again
+    assert fresh.passes_own_checks(passing, "other label", check) is True and len(calls) == 3
+
+    def redefined():  # a new function object (the cell ran again): checked again
+        pass
+
+    assert fresh.passes_own_checks(redefined, "block", check) is True and calls[-1] is redefined
+    fresh._OWN_CHECKS[(id(failing), "block")] = (failing, "yes")  # not a bool: checked again
+    assert fresh.passes_own_checks(failing, "block", check) is False and calls[-1] is failing
+    fresh._OWN_CHECKS = {(id(failing), "block"): (passing, True)}  # another function's entry: ignored
+    assert fresh.passes_own_checks(failing, "block", check) is False and calls[-1] is failing
+    fresh._OWN_CHECKS = "not a dict"
+    assert importlib.reload(grading).passes_own_checks(failing, "block", check) is False
+    assert grading.score(5) is None  # the checks' penalties and output were set aside
+
+
 #: the exercises whose functions return numbers (no layers, nothing to penalize)
 NUMBER_QUESTIONS = {"lr_schedule", "block_parameters", "resnet50_shapes", "stack_shapes", "parameter_count"}
 

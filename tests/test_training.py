@@ -76,6 +76,29 @@ def test_one_switch_decides_fast_mode_for_training_and_walkthroughs(full_env, mo
     assert config.pick("full", "fast") == ("fast" if fast else "full")
 
 
+@pytest.mark.parametrize("env, drawn", [
+    ({}, True),
+    ({"RESNET_FAST": "1"}, True),
+    ({"NBGRADER_EXECUTION": "autograde"}, False),
+    ({"NBGRADER_EXECUTION": "validate"}, False),
+])
+def test_the_figures_before_the_last_test_are_not_drawn_while_nbgrader_runs_the_notebook(full_env, monkeypatch,
+                                                                                          env, drawn):
+    from matplotlib.figure import Figure
+
+    from resnet_utils import cifar, plots
+
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    for name, draw in (("plot_identity_block", plots.plot_identity_block),
+                       ("plot_convolutional_block", plots.plot_convolutional_block),
+                       ("plot_schedule", lambda: cifar.plot_schedule(lambda epoch: 1e-3))):
+        fig = draw()
+        assert isinstance(fig, Figure) is drawn
+        if not drawn:
+            assert repr(fig) == f"({name}: not drawn while nbgrader runs the notebook; figures carry no points)"
+
+
 @pytest.mark.parametrize("value", ["autograde", "validate"])
 def test_nbgrader_execution_selects_fast_mode(monkeypatch, value):
     monkeypatch.delenv("RESNET_FAST", raising=False)
