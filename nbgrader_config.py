@@ -52,15 +52,15 @@ c.OverwriteCells.add_missing_cells = True
 # Grading untrusted notebooks (plain `nbgrader autograde` and `python -m autograder grade`):
 # - nbgrader's DeduplicateIds empties the metadata of a duplicated cell, which then breaks
 #   OverwriteCells (KeyError 'grade_id': the whole submission is not graded); the course's
-#   version turns the duplicates into ordinary cells (autograder/nbfixes.py);
+#   version turns the duplicates into ordinary cells (autograder/plugins/nbfixes.py);
 c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.ClearOutput",
-    "autograder.nbfixes.DeduplicateIds",
+    "autograder.plugins.nbfixes.DeduplicateIds",
     "nbgrader.preprocessors.OverwriteKernelspec",
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-# - the kernel runs in the sandbox (autograder/sandbox.py): a memory cap, read access to
+# - the kernel runs in the sandbox (autograder/sandbox/): a memory cap, read access to
 #   the Python installation and the course package only, write access to the submission's
 #   autograded folder only; output floods are cut, a dying kernel does not stop grading.
 c.Autograde.autograde_preprocessors = [
@@ -72,9 +72,9 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-# - feedback without the hidden tests' source or their tracebacks (autograder/feedback.py).
+# - feedback without the hidden tests' source or their tracebacks (autograder/plugins/feedback.py).
 c.GenerateFeedback.preprocessors = [
-    "autograder.feedback.StripHiddenTests",
+    "autograder.plugins.feedback.StripHiddenTests",
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

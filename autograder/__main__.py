@@ -17,11 +17,11 @@ Subcommands:
   release, autograde the bundled examples, check and print the grades.
 - ``links --repo OWNER/NAME [--ref REF] [--hub URL] [--path PATH]``: the mybinder.org badge
   and URL that open the release notebook in JupyterLab and, with ``--hub``, the
-  nbgitpuller link for a JupyterHub (:mod:`autograder.links`).
+  nbgitpuller link for a JupyterHub (:mod:`autograder.integrations.links`).
 - ``publish OUT [--assignment A ...] [--git] [--repo OWNER/NAME] [--ref REF]``: write (or
   update) the student edition in OUT, a folder outside the course: the release notebooks,
   walkthroughs, ``resnet_utils`` (visible test cases' reference data only), ``binder/``, a
-  README and licence; no solution, hidden test or instructor file (:mod:`autograder.publish`).
+  README and licence; no solution, hidden test or instructor file (:mod:`autograder.integrations.publish`).
   ``--git``: commit it there, ready to push to its own repository.
 """
 
@@ -38,14 +38,16 @@ def _gib(text: str) -> int:
 
 def _add_grading_options(p: argparse.ArgumentParser) -> None:
     """The options of grade and class-demo (read by :meth:`autograder.grade.Options.from_args`)."""
-    p.add_argument("--jobs", "-j", type=int, default=0,
+    from .settings import JOBS, MEMORY_CAP, TIMEOUT, WALL_LIMIT, GiB
+
+    p.add_argument("--jobs", "-j", type=int, default=JOBS.default,
                    help="students graded at a time (default: number of cores)")
-    p.add_argument("--timeout", type=int, default=None,
+    p.add_argument("--timeout", type=int, default=TIMEOUT.default,
                    help="seconds per cell (default: nbgrader's Execute.timeout from nbgrader_config.py)")
-    p.add_argument("--memory-cap", type=_gib, default=6 << 30, metavar="GiB",
-                   help="address-space cap of each grading kernel, in GiB (default 6)")
-    p.add_argument("--wall-limit", type=int, default=1800, metavar="SECONDS",
-                   help="wall-clock limit per student (default 1800)")
+    p.add_argument("--memory-cap", type=_gib, default=MEMORY_CAP.default, metavar="GiB",
+                   help=f"address-space cap of each grading kernel, in GiB (default {MEMORY_CAP.default / GiB:g})")
+    p.add_argument("--wall-limit", type=int, default=WALL_LIMIT.default, metavar="SECONDS",
+                   help=f"wall-clock limit per student (default {WALL_LIMIT.default})")
     p.add_argument("--course-root", default=".", help="the nbgrader course root (default: .)")
     p.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                    help="run kernels without the sandbox (memory cap, file-access rules); for debugging")
@@ -64,14 +66,14 @@ def cmd_grade(args) -> int:
     try:
         out = grade(Options.from_args(args, args.assignment, students))
     except GradingError as exc:
-        print("error: %s" % exc, file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(format_report(out))
     return 0
 
 
 def cmd_class_demo(args) -> int:
-    from .classroom import main_class_demo
+    from .example_classes.classroom import main_class_demo
 
     return main_class_demo(args)
 
@@ -81,7 +83,7 @@ def cmd_release(args) -> int:
 
     unknown = [a for a in args.assignments if a not in ASSIGNMENTS]
     if unknown:
-        print("error: unknown assignment %s (the course has %s)" % (", ".join(unknown), ", ".join(ASSIGNMENTS)),
+        print(f"error: unknown assignment {', '.join(unknown)} (the course has {', '.join(ASSIGNMENTS)})",
               file=sys.stderr)
         return 2
     for assignment in args.assignments:
@@ -90,30 +92,30 @@ def cmd_release(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .examples import main_demo
+    from .example_classes.examples import main_demo
 
     return main_demo(jobs=args.jobs or None, assignments=args.assignment or None)
 
 
 def cmd_links(args) -> int:
-    from .links import DEFAULT_PATH, LinkError, links_text, release_path
+    from .integrations.links import DEFAULT_PATH, LinkError, links_text, release_path
 
     try:
         path = args.path or (release_path(args.assignment) if args.assignment else DEFAULT_PATH)
         print(links_text(args.repo, ref=args.ref, path=path, hub=args.hub), end="")
     except LinkError as exc:
-        print("error: %s" % exc, file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
 def cmd_publish(args) -> int:
-    from .publish import PublishError, publish, summary_text
+    from .integrations.publish import PublishError, publish, summary_text
 
     try:
         result = publish(args.out, assignments=args.assignment, git=args.git, repo=args.repo, ref=args.ref)
     except PublishError as exc:
-        print("error: %s" % exc, file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary_text(result, git=args.git, repo=args.repo))
     return 0
@@ -125,9 +127,9 @@ def cmd_report(args) -> int:
     try:
         path = write(args.course_root, args.assignment, args.out)
     except FileNotFoundError as exc:
-        print("error: %s" % exc, file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    print("class report: %s" % path)
+    print(f"class report: {path}")
     return 0
 
 
@@ -160,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(func=cmd_report)
 
     r = sub.add_parser("release", help="regenerate release/ from source/ (nbgrader generate_assignment)")
-    r.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", default=list(ASSIGNMENTS), help="default: every assignment (%s)" % ", ".join(ASSIGNMENTS))
+    r.add_argument("assignments", nargs="*", metavar="ASSIGNMENT", default=list(ASSIGNMENTS), help=f"default: every assignment ({', '.join(ASSIGNMENTS)})")
     r.set_defaults(func=cmd_release)
 
     d = sub.add_parser("demo", help="the course's demo: release, autograde the bundled examples, grades "
@@ -170,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only this assignment (repeatable; default: all)")
     d.set_defaults(func=cmd_demo)
 
-    from .links import DEFAULT_PATH, DEFAULT_REF
+    from .integrations.links import DEFAULT_PATH, DEFAULT_REF
 
     ln = sub.add_parser("links", help="the mybinder.org badge and URL, and a JupyterHub (nbgitpuller) link, "
                                       "that open the release notebook in JupyterLab")
@@ -188,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "files) into a folder outside the course, to push as its own repository")
     pb.add_argument("out", metavar="OUT", help="the edition's folder: new, empty, or an earlier edition (updated in place)")
     pb.add_argument("--assignment", "-a", action="append", metavar="A",
-                    help="only this assignment (repeatable; default: all, %s)" % ", ".join(ASSIGNMENTS))
+                    help=f"only this assignment (repeatable; default: all, {', '.join(ASSIGNMENTS)})")
     pb.add_argument("--git", action="store_true",
                     help="make OUT a git repository (branch main) and commit the edition (nothing changed: no commit)")
     pb.add_argument("--repo", default=None, metavar="OWNER/NAME",
@@ -200,9 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import warnings
+    from .config import quiet_nbgrader
 
-    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
+    quiet_nbgrader()
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -45,7 +45,7 @@ STUB = re.compile(r"^\s*(#.*)?$")
 
 
 def load_run(root: str, assignment: str) -> dict[str, Any]:
-    path = os.path.join(root, ".autograder", "%s-results.json" % assignment)
+    path = os.path.join(root, ".autograder", f"{assignment}-results.json")
     if not os.path.exists(path):
         raise FileNotFoundError("no grading results for %r in %s: run `python -m autograder grade %s` first"
                                 % (assignment, path, assignment))
@@ -85,7 +85,7 @@ def solution_code(root: str, assignment: str, student: str, solution_ids: dict[s
         mine = _solution_cells(os.path.join(root, "submitted", student, assignment, nb_name + ".ipynb"), ids)
         for gid, code in mine.items():
             if code and code != release.get(gid):
-                parts.append("%s\n%s" % (gid, code))
+                parts.append(f"{gid}\n{code}")
     return "\n\n".join(parts) or None
 
 
@@ -135,12 +135,12 @@ def flagged(results: list[dict], groups: list[list[str]], codes: dict[str, str |
     for r in results:
         for m in r.get("mistakes", []):
             if m["code"] in FLAG_CODES and not m.get("penalty"):
-                out[r["student"]].append("%s: %s" % (m["code"], m["message"]))
+                out[r["student"]].append(f"{m['code']}: {m['message']}")
         if r.get("status") == "graded" and not r.get("total") and codes.get(r["student"]):
             out[r["student"]].append("0 points although the notebook has code in its solution cells")
     for g in groups:
         for s in g:
-            out[s].append("identical solution code in %d submissions: %s" % (len(g), ", ".join(g)))
+            out[s].append(f"identical solution code in {len(g)} submissions: {', '.join(g)}")
     return dict(out)
 
 
@@ -171,11 +171,11 @@ def distribution_figure(run: dict[str, Any]) -> str:
         counts = collections.Counter(values)
         xs = sorted(set(counts) | {0.0, float(top)})
         ax.bar([str(_fmt(x)) for x in xs], [counts.get(x, 0) for x in xs], color="#4c72b0")
-        ax.set_title("%s (max %s)" % (name, _fmt(top)), fontsize=10)
+        ax.set_title(f"{name} (max {_fmt(top)})", fontsize=10)
         ax.set_xlabel("points")
         ax.set_ylabel("students")
         ax.yaxis.get_major_locator().set_params(integer=True)
-    fig.suptitle("Score distribution of %d graded submissions" % len(graded), fontsize=11)
+    fig.suptitle(f"Score distribution of {len(graded)} graded submissions", fontsize=11)
     fig.tight_layout()
     return _png(fig)
 
@@ -209,7 +209,7 @@ def render(run: dict[str, Any], root: str, out_path: str, solution_ids: dict[str
     median = totals[len(totals) // 2] if totals else None
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Class report: %s</title><style>%s</style>"
              "</head><body>" % (e(a), CSS),
-             "<h1>Class report: %s</h1>" % e(a),
+             f"<h1>Class report: {e(a)}</h1>",
              "<p>%d students, %d graded; median total %s of %s; %d flagged for a human look.</p>"
              % (len(results), len(graded), _fmt(median), _fmt(run["max_total"]), len(flags)),
              "<h2>Score distribution</h2><img alt='score distribution' src='data:image/png;base64,%s'>"
@@ -223,17 +223,16 @@ def render(run: dict[str, Any], root: str, out_path: str, solution_ids: dict[str
     parts += _code_rows(penalties, tr="<tr class='penalty'>")
     parts.append("</table><h2>Flagged submissions</h2><table id='flagged'><tr><th>student</th><th>why</th></tr>")
     for s in sorted(flags):
-        parts.append("<tr><td>%s</td><td class='flag'>%s</td></tr>"
-                     % (e(s), "<br>".join(e(x[:300]) for x in flags[s])))
+        parts.append(f"<tr><td>{e(s)}</td><td class='flag'>{'<br>'.join((e(x[:300]) for x in flags[s]))}</td></tr>")
     parts.append("</table><h2>Students</h2><table id='students'><tr><th>student</th>"
-                 + "".join("<th>%s (%s)</th>" % (e(ex), _fmt(run["max_points"][ex])) for ex in run["exercises"])
+                 + "".join(f"<th>{e(ex)} ({_fmt(run['max_points'][ex])})</th>" for ex in run["exercises"])
                  + "<th>total (%s)</th><th>status</th><th>mistakes</th><th>penalties</th><th>feedback</th></tr>"
                  % _fmt(run["max_total"]))
     out_dir = os.path.dirname(os.path.abspath(out_path))
     for r in results:
         s = r["student"]
         fb = [os.path.relpath(p, out_dir) for p in sorted(Path(root, "feedback", s, a).glob("*.html"))]
-        link = " ".join("<a href='%s'>%s</a>" % (e(p), e(os.path.basename(p))) for p in fb) or "-"
+        link = " ".join(f"<a href='{e(p)}'>{e(os.path.basename(p))}</a>" for p in fb) or "-"
         parts.append("<tr data-student='%s'><td>%s</td>%s<td class='num'>%s</td><td>%s</td><td>%s</td><td>%s</td>"
                      "<td>%s</td></tr>"
                      % (e(s), e(s),
@@ -259,7 +258,7 @@ def write(root: str, assignment: str, out: str | None = None) -> str:
     run = load_run(root, assignment)
     layout = scan.gradebook_layout("sqlite:///" + os.path.join(root, "gradebook.db"), assignment)
     solution_ids = {nb: list(info.get("solution", [])) for nb, info in layout.items()}
-    out = out or os.path.join(root, "reports", "%s.html" % assignment)
+    out = out or os.path.join(root, "reports", f"{assignment}.html")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     page = render(run, root, out, solution_ids)
     with open(out, "w", encoding="utf-8") as fh:

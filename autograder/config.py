@@ -52,3 +52,13 @@ def venv_on_path() -> None:
     path = os.environ.get("PATH", "")
     if bindir not in path.split(os.pathsep):
         os.environ["PATH"] = bindir + (os.pathsep + path if path else "")
+
+
+def quiet_nbgrader() -> None:
+    """The grader's one warning filter, set by every process of it: hide the warnings that
+    nbgrader's own code raises on every run (SQLAlchemy's "... is not in session" from its
+    gradebook) and its dependencies' DeprecationWarnings. They say nothing about a submission."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*not in session.*")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -51,7 +51,7 @@ RELEASE_NB = release_nb(ASSIGNMENT)
 def graded_cells(source: Path | None = None, assignment: str = ASSIGNMENT) -> dict[str, float]:
     """``{grade_id: points}`` of the graded cells of a source notebook (default: ``assignment``'s),
     in notebook order."""
-    from .submissions import nbgrader_meta, read
+    from .notebooks import nbgrader_meta, read
 
     return {nbgrader_meta(c)["grade_id"]: float(nbgrader_meta(c).get("points", 0))
             for c in read(source or source_nb(assignment)).cells if nbgrader_meta(c).get("grade")}

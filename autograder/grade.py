@@ -25,7 +25,7 @@ or ``grade(Options(assignment, ...))`` from Python.  :func:`grade` reads top to 
    autograded keeps no stale automatic scores: they are reset and flagged
    ``needs_manual_grade`` (manual grades are never touched).  Students not being graded
    are never touched.
-5. ``generate_feedback`` (nbgrader, with :class:`autograder.feedback.StripHiddenTests`)
+5. ``generate_feedback`` (nbgrader, with :class:`autograder.plugins.feedback.StripHiddenTests`)
    for every autograded student, then ``grades.csv`` with nbgrader's CSV export.
 6. The result (:class:`autograder.records.GradingRun`) is saved as
    ``.autograder/<assignment>-results.json``; :func:`format_report` makes the table:
@@ -43,42 +43,39 @@ import signal
 import sys
 import tempfile
 import time
-import warnings
 from concurrent.futures import as_completed
 from functools import partial
 from typing import Any
 
-from . import gradebook, mistakes, report, sandbox, scan
-from .config import course_config, coursedir_for, venv_on_path
+from . import gradebook, mistakes, report, sandbox, scan, settings
+from .config import course_config, coursedir_for, quiet_nbgrader, venv_on_path
+from .files import write_json
 from .pool import Limits, WorkerPool, feedback_in_processes
 from .records import GradingRun, StudentResult, WorkerSpec
-
-GiB = 1 << 30
-
 
 @dataclasses.dataclass
 class Options:
     assignment: str
     course_root: str = "."
-    jobs: int = 0  # 0: number of cores
-    timeout: int | None = None  # per cell; None: nbgrader's Execute.timeout
+    jobs: int = settings.JOBS.default
+    timeout: int | None = settings.TIMEOUT.default
     students: list[str] | None = None
-    memory_cap: int = 6 * GiB  # address-space cap of the grading kernel
-    wall_limit: int = 1800  # seconds per student
-    disk_cap: int = 2 * GiB  # bytes per student work directory
+    memory_cap: int = settings.MEMORY_CAP.default
+    wall_limit: int = settings.WALL_LIMIT.default
+    disk_cap: int = settings.DISK_CAP.default
     sandbox: bool = True
-    landlock: bool = True
+    landlock: bool = settings.LANDLOCK.default
     feedback: bool = True
     export: bool = True
     progress: bool = True
     keep_workdirs: bool = False
-    read_packages: tuple[str, ...] = ("resnet_utils",)
+    read_packages: tuple[str, ...] = settings.READ_PACKAGES.default
     extra_read_dirs: tuple[str, ...] = ()
-    max_output_bytes: int | None = None
+    max_output_bytes: int | None = None  # None: SandboxedExecute's (settings.MAX_OUTPUT_BYTES)
     threads: int | None = None  # TF/BLAS threads per kernel; None: cores // jobs when jobs > 1
     workdir_root: str | None = None  # where the per-student temporary directories go
     prepare_data: bool = True  # build the course's dataset cache once, read-only for the kernels
-    scheduler: str | None = None  # a Dask scheduler's address: grade there (autograder.cluster)
+    scheduler: str | None = None  # a Dask scheduler's address: grade there (autograder.integrations.cluster)
 
     @classmethod
     def from_args(cls, args, assignment: str, students: list[str] | None = None) -> Options:
@@ -96,7 +93,7 @@ class GradingError(RuntimeError):
 def grade(opts: Options) -> GradingRun:
     """Grade the class (see the module docstring); the result is also written to
     ``.autograder/<assignment>-results.json``."""
-    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
+    quiet_nbgrader()
     t_start = time.time()
     venv_on_path()
     root = os.path.realpath(opts.course_root)
@@ -110,7 +107,7 @@ def grade(opts: Options) -> GradingRun:
     with _one_run_at_a_time(state):
         # 1. the gradebook: backup, template, layout of the assignment
         gradebook.backup_db(db, os.path.join(state, "gradebook.backup.db"))
-        template = os.path.join(state, "template-%s.db" % a)
+        template = os.path.join(state, f"template-{a}.db")
         gradebook.make_template(db, template)
         layout = scan.gradebook_layout("sqlite:///" + template, a)
         exercises, max_points = _exercises(layout)
@@ -137,7 +134,7 @@ def grade(opts: Options) -> GradingRun:
 
         def prepare(student: str) -> tuple[str, str]:
             """The student's temporary directory and spec file (called by the pool)."""
-            wd = tempfile.mkdtemp(prefix="ag-%s-" % student[:20], dir=opts.workdir_root or None)
+            wd = tempfile.mkdtemp(prefix=f"ag-{student[:20]}-", dir=opts.workdir_root or None)
             workdirs[student] = wd
             spec = WorkerSpec(
                 course_root=root, config_file=os.path.join(root, "nbgrader_config.py"), assignment=a,
@@ -173,7 +170,7 @@ def grade(opts: Options) -> GradingRun:
         if opts.feedback and graded:
             for s, err in feedback_in_processes(root, a, graded, jobs, state).items():
                 if err:
-                    results[s].problems.append("no feedback: %s" % err)
+                    results[s].problems.append(f"no feedback: {err}")
         if opts.export:
             gradebook.export_csv(cfg, cd, os.path.join(root, "grades.csv"))
         ok = gradebook.integrity(db)
@@ -185,13 +182,10 @@ def grade(opts: Options) -> GradingRun:
         run = GradingRun(assignment=a, exercises=exercises, max_points=max_points, max_total=max_total,
                          results=ordered, wall=round(time.time() - t_start, 1), jobs=jobs, threads=threads)
         record = run.to_dict()
-        path = os.path.join(state, "%s-results.json" % a)
+        path = os.path.join(state, f"{a}-results.json")
         if opts.students:  # some students graded again: the others keep their saved results
             record["results"] = _merged_results(path, record["results"])
-        tmp = path + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(record, fh, indent=1, default=str)
-        os.replace(tmp, path)
+        write_json(path, record)
         return run
 
 
@@ -218,7 +212,7 @@ def _pool(opts: Options, jobs: int, logs: str, limits: Limits):
     """The local worker pool, or with ``opts.scheduler`` the Dask cluster (same interface)."""
     if not opts.scheduler:
         return WorkerPool(jobs, logs, limits, keep_workdirs=opts.keep_workdirs)
-    from .cluster import DaskPool
+    from .integrations.cluster import DaskPool
 
     try:
         return DaskPool(opts.scheduler, logs, limits, keep_workdirs=opts.keep_workdirs)
@@ -241,10 +235,10 @@ def _checked_gradebook(cd, assignment: str) -> str:
         try:
             gb.find_assignment(assignment)
         except MissingEntry:
-            raise GradingError("assignment %r is not in the gradebook: run generate_assignment first" % assignment)
+            raise GradingError(f"assignment {assignment!r} is not in the gradebook: run generate_assignment first")
     ok = gradebook.integrity(db)
     if ok != "ok":
-        raise GradingError("gradebook.db fails SQLite's integrity check: %s" % ok)
+        raise GradingError(f"gradebook.db fails SQLite's integrity check: {ok}")
     return db
 
 
@@ -258,7 +252,7 @@ def _one_run_at_a_time(state: str):
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         lock.close()
-        raise GradingError("another `autograder grade` is running on this course (%s)" % state)
+        raise GradingError(f"another `autograder grade` is running on this course ({state})")
     try:
         yield
     finally:
@@ -332,9 +326,9 @@ def _save_student(r: StudentResult, cfg, cd, assignment: str, layout: dict[str, 
     if not r.graded and r.error:
         if not any(r.error in p for p in r.problems) and r.error not in ("no gradable notebook",
                                                                          "unreadable notebook"):
-            r.problems.append("not autograded: %s" % r.error)
+            r.problems.append(f"not autograded: {r.error}")
     if not r.graded and not r.problems:
-        r.problems.append("not autograded (see %s)" % r.worker_log)
+        r.problems.append(f"not autograded (see {r.worker_log})")
     worker_scores = dict(r.scores)
     try:
         saved = gradebook.merge_with_retries(cfg, cd, assignment, r.student, list(layout),
@@ -342,7 +336,7 @@ def _save_student(r: StudentResult, cfg, cd, assignment: str, layout: dict[str, 
     except Exception as exc:  # never lose the batch because of one student
         saved = gradebook.SavedGrades({}, None, None)
         r.status = "failed"
-        r.problems.append("could not save grades: %s: %s" % (type(exc).__name__, exc))
+        r.problems.append(f"could not save grades: {type(exc).__name__}: {exc}")
     if r.graded:
         for gid, sc in worker_scores.items():
             if sc is not None and saved.scores.get(gid) is not None and abs(float(sc) - float(saved.scores[gid])) > 1e-9:
@@ -355,8 +349,7 @@ def _save_student(r: StudentResult, cfg, cd, assignment: str, layout: dict[str, 
     r.exercises = _exercise_points(r.scores, layout)
     record = r.to_dict()
     del record["log"]
-    with open(os.path.join(logs, r.student + ".json"), "w") as fh:
-        json.dump(record, fh, indent=1, default=str)
+    write_json(os.path.join(logs, r.student + ".json"), record)
     if r.log:
         with open(os.path.join(logs, r.student + ".nbgrader.log"), "w") as fh:
             fh.write(r.log)

@@ -17,29 +17,28 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from .files import replaced_atomically
+
 
 def sqlite_path(db_url: str) -> str:
     """The file of a ``sqlite:///`` database URL (ValueError for any other database)."""
     if not db_url.startswith("sqlite:///"):
-        raise ValueError("only SQLite gradebooks are supported (got %s)" % db_url)
+        raise ValueError(f"only SQLite gradebooks are supported (got {db_url})")
     return db_url[len("sqlite:///"):]
 
 
 def backup_db(src: str, dst: str) -> None:
     """Consistent copy of a SQLite database (the backup API, safe while others read/write)."""
     os.makedirs(os.path.dirname(dst), exist_ok=True)
-    tmp = dst + ".tmp"
-    if os.path.exists(tmp):
-        os.remove(tmp)
-    s = sqlite3.connect(src)
-    d = sqlite3.connect(tmp)
-    try:
-        with d:
-            s.backup(d)
-    finally:
-        d.close()
-        s.close()
-    os.replace(tmp, dst)
+    with replaced_atomically(dst) as tmp:
+        s = sqlite3.connect(src)
+        d = sqlite3.connect(tmp)
+        try:
+            with d:
+                s.backup(d)
+        finally:
+            d.close()
+            s.close()
 
 
 def integrity(path: str) -> str:
@@ -105,11 +104,8 @@ def merge_student(cfg, cd, assignment: str, student: str, notebooks: list[str],
         shutil.rmtree(dest)
     if graded:
         os.makedirs(os.path.dirname(dest), exist_ok=True)
-        tmp = dest + ".incoming"
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp)
-        shutil.copytree(src, tmp, symlinks=False)
-        os.replace(tmp, dest)
+        with replaced_atomically(dest) as tmp:
+            shutil.copytree(src, tmp, symlinks=False)
         for nb_name in notebooks:
             path = os.path.join(dest, nb_name + ".ipynb")
             if os.path.exists(path):

@@ -107,8 +107,8 @@ def test_failures(nb, grade_ids: set[str] | dict, solution_ids: set[str] | list 
                 continue
             ename = o.get("ename", "Error")
             code, message = split_code(str(o.get("evalue", "")))
-            out.append({"cell": gid, "code": code or "%s.%s" % (gid, ename),
-                        "message": ("%s: %s" % (ename, message)).strip()[:600]})
+            out.append({"cell": gid, "code": code or f"{gid}.{ename}",
+                        "message": (f"{ename}: {message}").strip()[:600]})
             break
     return out
 

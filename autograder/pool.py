@@ -41,8 +41,8 @@ from typing import Callable
 
 from .records import StudentResult
 from .report import human_bytes
+from .settings import GiB
 
-GiB = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ class WorkerPool:
             if w is not None:
                 self._workers.remove(w)  # an idle worker that exited: replaced
             self._started += 1
-            w = WorkerProcess(self._started, os.path.join(self.log_dir, "worker-%d.log" % self._started))
+            w = WorkerProcess(self._started, os.path.join(self.log_dir, f"worker-{self._started}.log"))
             self._workers.append(w)
         self._local.worker = w
         return w
@@ -295,14 +295,14 @@ class WorkerPool:
         w.peak_rss = max(w.peak_rss, rss)
         lim = self.limits
         if now - w.t0 > lim.wall_limit:
-            return "wall-clock limit hit: stopped after %d s" % lim.wall_limit
+            return f"wall-clock limit hit: stopped after {lim.wall_limit} s"
         if lim.memory_cap and rss > lim.memory_cap + GiB:
-            return "memory cap hit: %s in use (cap %s); stopped" % (human_bytes(rss), human_bytes(lim.memory_cap))
+            return f"memory cap hit: {human_bytes(rss)} in use (cap {human_bytes(lim.memory_cap)}); stopped"
         if now - w.last_disk_check > 5:
             w.last_disk_check = now
             size = dir_size(w.workdir)
             if size > lim.disk_cap:
-                return "disk cap hit: %s written (cap %s); stopped" % (human_bytes(size), human_bytes(lim.disk_cap))
+                return f"disk cap hit: {human_bytes(size)} written (cap {human_bytes(lim.disk_cap)}); stopped"
         return None
 
     @staticmethod
@@ -316,7 +316,7 @@ class WorkerPool:
             time.sleep(0.5)  # the rest of the worker's output
             tail = b"".join(w.tail)[-600:].decode("utf-8", "replace").strip().splitlines()
             result = StudentResult(w.student, status="failed", problems=[
-                "grading worker crashed (exit code %s)%s" % (w.proc.returncode, (": " + tail[-1][:150]) if tail else "")])
+                f"grading worker crashed (exit code {w.proc.returncode}){': ' + tail[-1][:150] if tail else ''}"])
         result.peak_rss = w.peak_rss
         result.peak_kernel_vms = w.peak_vms
         result.elapsed = round(time.time() - w.t0, 1)
@@ -333,7 +333,7 @@ def feedback_in_processes(root: str, assignment: str, students: list[str], jobs:
     chunks = [students[i::jobs] for i in range(max(1, min(jobs, len(students))))]
     procs = []
     for i, chunk in enumerate(chunks):
-        out = os.path.join(state, "feedback-%d.json" % i)
+        out = os.path.join(state, f"feedback-{i}.json")
         if os.path.exists(out):
             os.remove(out)
         p = subprocess.Popen([sys.executable, "-m", "autograder.worker", "--feedback", root, assignment, out] + chunk,
@@ -348,5 +348,5 @@ def feedback_in_processes(root: str, assignment: str, students: list[str], jobs:
         except (OSError, ValueError):
             tail = (err or b"").decode("utf-8", "replace").strip().splitlines()
             for s in chunk:
-                errors[s] = "feedback process failed: %s" % (tail[-1][:150] if tail else p.returncode)
+                errors[s] = f"feedback process failed: {tail[-1][:150] if tail else p.returncode}"
     return errors

@@ -17,6 +17,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from .settings import MAX_SUBMISSION_BYTES, READ_PACKAGES
+
 
 def _from_dict(cls, data: dict[str, Any]):
     names = {f.name for f in dataclasses.fields(cls)}
@@ -39,13 +41,13 @@ class WorkerSpec:
     threads: int | None = None  # TF/BLAS threads of the kernel
     sandbox: bool = True
     landlock: bool = True
-    read_packages: list[str] = field(default_factory=lambda: ["resnet_utils"])
+    read_packages: list[str] = field(default_factory=lambda: list(READ_PACKAGES.default))
     extra_read_dirs: list[str] = field(default_factory=list)
     kernel_env: dict[str, str] = field(default_factory=dict)  # extra environment of the kernel
     mpl_cache: str | None = None  # a prebuilt matplotlib font cache to copy
     max_output_bytes: int | None = None  # per cell; None: SandboxedExecute's default
     max_total_output_bytes: int | None = None  # per notebook; None: SandboxedExecute's default
-    max_submission_bytes: int = 200 << 20
+    max_submission_bytes: int = MAX_SUBMISSION_BYTES.default
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -50,7 +50,7 @@ class Progress:
             if note:
                 self.stream.write("\r\x1b[K" + note + "\n" + line)
         elif note:
-            self.stream.write("%s  %s\n" % (line, note))
+            self.stream.write(f"{line}  {note}\n")
         self.stream.flush()
 
     def close(self) -> None:
@@ -64,11 +64,11 @@ def fmt_points(x: float | None) -> str:
     ``4.25``, ``0.33``), ``-`` for none."""
     if x is None:
         return "-"
-    return ("%.2f" % (round(float(x), 2) + 0.0)).rstrip("0").rstrip(".")  # + 0.0: no "-0"
+    return (f"{round(float(x), 2) + 0.0:.2f}").rstrip("0").rstrip(".")  # + 0.0: no "-0"
 
 
 def _score(points: float | None, top: float | None) -> str:
-    return "%s/%s" % (fmt_points(points), fmt_points(top))
+    return f"{fmt_points(points)}/{fmt_points(top)}"
 
 
 def table(results: list[StudentResult], exercises: list[str], max_points: dict[str, float],
@@ -98,9 +98,9 @@ def table(results: list[StudentResult], exercises: list[str], max_points: dict[s
 def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(n) < 1024:
-            return "%.0f %s" % (n, unit) if unit == "B" else "%.1f %s" % (n, unit)
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024.0
-    return "%.1f TiB" % n
+    return f"{n:.1f} TiB"
 
 
 def summary(results: list[StudentResult], wall: float, jobs: int) -> str:

@@ -96,7 +96,7 @@ def scan_code(source: str, helpers: set[str] = frozenset(), solution_names: set[
     try:
         tree = ast.parse(_to_python(source))
     except SyntaxError as exc:
-        return flags, "line %s: %s" % (exc.lineno, exc.msg)
+        return flags, f"line {exc.lineno}: {exc.msg}"
     except (ValueError, RecursionError) as exc:
         return flags, str(exc)[:80]
 
@@ -111,14 +111,14 @@ def scan_code(source: str, helpers: set[str] = frozenset(), solution_names: set[
                 aliases[a.asname or a.name.split(".")[0]] = a.name
                 top = a.name.split(".")[0]
                 if top in SUSPICIOUS_IMPORTS:
-                    add("imports %s" % a.name)
+                    add(f"imports {a.name}")
         elif isinstance(node, ast.ImportFrom):
             mod = node.module or ""
             top = mod.split(".")[0]
             for a in node.names:
-                aliases[a.asname or a.name] = "%s.%s" % (mod, a.name)
+                aliases[a.asname or a.name] = f"{mod}.{a.name}"
             if top in SUSPICIOUS_IMPORTS:
-                add("imports from %s" % mod)
+                add(f"imports from {mod}")
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for t in targets:
@@ -127,16 +127,16 @@ def scan_code(source: str, helpers: set[str] = frozenset(), solution_names: set[
                         name = _dotted(sub) or ""
                         root = name.split(".")[0]
                         if root in WATCHED_MODULES or aliases.get(root, "").split(".")[0] in WATCHED_MODULES:
-                            add("monkeypatches %s" % name)
+                            add(f"monkeypatches {name}")
                     elif isinstance(sub, ast.Subscript):
                         name = _dotted(sub.value) or ""
                         if name in ("sys.modules", "globals()", "__builtins__", "builtins.__dict__"):
-                            add("writes %s[...]" % name)
+                            add(f"writes {name}[...]")
                     elif isinstance(sub, ast.Name) and sub.id in helpers and sub.id not in solution_names:
-                        add("redefines test helper %s" % sub.id)
+                        add(f"redefines test helper {sub.id}")
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             if node.name in helpers and node.name not in solution_names:
-                add("redefines test helper %s" % node.name)
+                add(f"redefines test helper {node.name}")
         elif isinstance(node, ast.Call):
             name = _dotted(node.func) or ""
             short = name
@@ -144,19 +144,19 @@ def scan_code(source: str, helpers: set[str] = frozenset(), solution_names: set[
             if root in aliases and aliases[root] != root:
                 name = aliases[root] + name[len(root):]
             if name in EXIT_CALLS or short in EXIT_CALLS:
-                add("calls %s" % short)
+                add(f"calls {short}")
             elif name in PROCESS_CALLS or short in PROCESS_CALLS or root in ("subprocess", "ctypes"):
-                add("starts processes / native code (%s)" % short)
+                add(f"starts processes / native code ({short})")
             elif name in FILE_CALLS or short in FILE_CALLS or short.endswith((".read_text", ".read_bytes",
                                                                              ".write_text", ".write_bytes")):
-                add("file or code access: %s(...)" % short)
+                add(f"file or code access: {short}(...)")
             elif name in INTROSPECTION_CALLS or short in INTROSPECTION_CALLS or ".events." in short:
-                add("introspection: %s(...)" % short)
+                add(f"introspection: {short}(...)")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             if len(node.value) < 300 and PATHY.search(node.value):
-                add("path literal %r" % node.value[:60])
+                add(f"path literal {node.value[:60]!r}")
         elif isinstance(node, ast.Name) and node.id in ("__builtins__", "__loader__", "__spec__"):
-            add("uses %s" % node.id)
+            add(f"uses {node.id}")
     return flags, None
 
 
@@ -223,12 +223,12 @@ def inspect_submission(sub_dir: str, layout: dict[str, Any], *, add_missing_cell
     unknown = [present[n] for n in present if n not in layout]
     for name in expected:
         if name not in present:
-            msg = "notebook missing: %s.ipynb" % name
+            msg = f"notebook missing: {name}.ipynb"
             if unknown:
-                msg += " (found %s instead: renamed?)" % ", ".join(repr(u) for u in unknown)
+                msg += f" (found {', '.join((repr(u) for u in unknown))} instead: renamed?)"
             problems.append(msg)
     if unknown and all(n in present for n in expected):
-        problems.append("extra notebook(s) ignored: %s" % ", ".join(unknown))
+        problems.append(f"extra notebook(s) ignored: {', '.join(unknown)}")
     if not any(n in present for n in expected):
         fatal = "no gradable notebook"
     for name in expected:
@@ -237,14 +237,14 @@ def inspect_submission(sub_dir: str, layout: dict[str, Any], *, add_missing_cell
         path = os.path.join(sub_dir, present[name])
         size = os.path.getsize(path)
         if size > max_bytes:
-            problems.append("%s: notebook too large (%d MB)" % (present[name], size >> 20))
+            problems.append(f"{present[name]}: notebook too large ({size >> 20} MB)")
             fatal = fatal or "notebook too large"
             continue
         try:
             nb = nbformat.read(path, as_version=4)
         except Exception as exc:  # JSON or schema error
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            problems.append("%s: not a readable notebook (%s: %s)" % (present[name], type(exc).__name__, first[:90]))
+            problems.append(f"{present[name]}: not a readable notebook ({type(exc).__name__}: {first[:90]})")
             fatal = fatal or "unreadable notebook"
             continue
         info = layout[name]
@@ -255,7 +255,7 @@ def inspect_submission(sub_dir: str, layout: dict[str, Any], *, add_missing_cell
                 problems.append("duplicated cell '%s' (%d copies; nbgrader keeps the last one's id)"
                                 % (gid, len(occurrences)))
             if gid not in src:
-                problems.append("unknown nbgrader cell id '%s' (ignored by nbgrader)" % gid)
+                problems.append(f"unknown nbgrader cell id '{gid}' (ignored by nbgrader)")
         for c in info["cells"]:
             gid = c["name"]
             if gid not in by_id:
@@ -263,9 +263,9 @@ def inspect_submission(sub_dir: str, layout: dict[str, Any], *, add_missing_cell
                     problems.append("test cell '%s' deleted (%s)" % (
                         gid, "restored by nbgrader" if add_missing_cells else "scores 0"))
                 elif gid in info["solution"]:
-                    problems.append("solution cell '%s' deleted" % gid)
+                    problems.append(f"solution cell '{gid}' deleted")
                 elif gid in info["task"]:
-                    problems.append("task cell '%s' deleted" % gid)
+                    problems.append(f"task cell '{gid}' deleted")
                 continue
             _, cell = by_id[gid][-1]
             if c["locked"]:
@@ -273,7 +273,7 @@ def inspect_submission(sub_dir: str, layout: dict[str, Any], *, add_missing_cell
                 if cell.cell_type != c["cell_type"] or (
                         got != c["source"].strip() and got != strip_hidden_tests(c["source"]).strip()):
                     kind = "test cell" if gid in info["grade"] else "read-only cell"
-                    problems.append("%s '%s' edited (the original is what runs)" % (kind, gid))
+                    problems.append(f"{kind} '{gid}' edited (the original is what runs)")
         # static scan of every cell the student could write
         locked = {c["name"] for c in info["cells"] if c["locked"]}
         helpers = helper_names([c["source"] for c in info["cells"] if c["name"] in info["grade"]])
@@ -283,12 +283,12 @@ def inspect_submission(sub_dir: str, layout: dict[str, Any], *, add_missing_cell
             gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
             if gid in locked:
                 continue
-            where = "cell '%s'" % gid if gid else "cell %d" % (i + 1)
+            where = f"cell '{gid}'" if gid else f"cell {i + 1}"
             f, syntax = scan_code(cell.source, helpers, set(info["solution"]))
             if syntax:
-                problems.append("syntax error in %s (%s)" % (where, syntax))
+                problems.append(f"syntax error in {where} ({syntax})")
             if f:
-                flags.append("%s: %s" % (where, "; ".join(f[:6]) + (" ..." if len(f) > 6 else "")))
+                flags.append(f"{where}: {'; '.join(f[:6]) + (' ...' if len(f) > 6 else '')}")
     return {"problems": problems, "flags": flags, "fatal": fatal,
             "notebooks": sorted(present.values())}
 
@@ -299,7 +299,7 @@ def inspect_autograded(nb_path: str, layout_nb: dict[str, Any], timeout: int | N
     try:
         nb = nbformat.read(nb_path, as_version=4)
     except Exception as exc:
-        return ["autograded notebook unreadable: %s" % exc]
+        return [f"autograded notebook unreadable: {exc}"]
     problems: list[str] = []
     solutions = set(layout_nb.get("solution", []))
     grades = set(layout_nb.get("grade", {}))
@@ -309,7 +309,7 @@ def inspect_autograded(nb_path: str, layout_nb: dict[str, Any], timeout: int | N
         if cell.cell_type != "code":
             continue
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        where = "cell '%s'" % gid if gid else "cell %d" % (i + 1)
+        where = f"cell '{gid}'" if gid else f"cell {i + 1}"
         timed_out = any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []))
         for out in cell.get("outputs", []):
             if timed_out and out.get("ename") == "KeyboardInterrupt":
@@ -328,7 +328,7 @@ def inspect_autograded(nb_path: str, layout_nb: dict[str, Any], timeout: int | N
                     problems.append("kernel stopped responding in %s (ignored the timeout's interrupt); "
                                     "it was stopped" % where)
                 else:
-                    problems.append("kernel died in %s" % where)
+                    problems.append(f"kernel died in {where}")
             elif ename == "CellTimeoutError":
                 line = "timeout in %s%s" % (where, " (stopped after %ss)" % timeout if timeout else "")
                 if line not in problems:
@@ -338,27 +338,27 @@ def inspect_autograded(nb_path: str, layout_nb: dict[str, Any], timeout: int | N
                                     "it was stopped" % where)
             elif ename in ("MemoryError", "ResourceExhaustedError") or "Unable to allocate" in evalue \
                     or "OOM when allocating" in evalue:
-                problems.append("memory cap hit in %s (%s)" % (where, ename))
+                problems.append(f"memory cap hit in {where} ({ename})")
             elif ename == "PermissionError" and "autograder sandbox" in evalue:
-                problems.append("tampering blocked in %s: %s" % (where, evalue.split("(", 1)[-1].rstrip(")")[:100]))
+                problems.append(f"tampering blocked in {where}: {evalue.split('(', 1)[-1].rstrip(')')[:100]}")
             elif gid in grades and gid not in solutions:
                 continue  # a failing test: its points say it all
             elif ename in ("SyntaxError", "IndentationError", "TabError") and gid in solutions:
-                problems.append("syntax error in %s" % where)
+                problems.append(f"syntax error in {where}")
             elif gid in solutions:
-                problems.append("exception in %s: %s: %s" % (where, ename, evalue.splitlines()[0][:80] if evalue else ""))
+                problems.append(f"exception in {where}: {ename}: {evalue.splitlines()[0][:80] if evalue else ''}")
             else:
-                others.append("%s: %s" % (where, ename))
+                others.append(f"{where}: {ename}")
     if not_run:
-        problems.append("%d later cell(s) not run after the kernel stopped" % not_run)
+        problems.append(f"{not_run} later cell(s) not run after the kernel stopped")
     if others:
-        problems.append("errors in %d other cell(s) (first: %s)" % (len(others), others[0]))
+        problems.append(f"errors in {len(others)} other cell(s) (first: {others[0]})")
     return problems
 
 
 def _human(n: int) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024:
-            return "%d %s" % (n, unit)
+            return f"{n} {unit}"
         n //= 1024
-    return "%d TB" % n
+    return f"{n} TB"

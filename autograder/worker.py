@@ -33,7 +33,8 @@ import sys
 import time
 import traceback
 
-from .config import cfg_get, course_config, load_config, venv_on_path
+from .config import cfg_get, course_config, load_config, quiet_nbgrader, venv_on_path
+from .files import write_json
 from .records import StudentResult, WorkerSpec
 
 
@@ -52,7 +53,7 @@ def copy_submission(src: str, dst: str, max_bytes: int) -> list[str]:
         for d in dirnames:
             p = os.path.join(dirpath, d)
             if os.path.islink(p):
-                problems.append("symlink removed from the submission: %s" % os.path.join(rel, d))
+                problems.append(f"symlink removed from the submission: {os.path.join(rel, d)}")
             else:
                 keep.append(d)
                 os.makedirs(os.path.join(target_dir, d), exist_ok=True)
@@ -61,10 +62,10 @@ def copy_submission(src: str, dst: str, max_bytes: int) -> list[str]:
             p = os.path.join(dirpath, f)
             st = os.lstat(p)
             if stat.S_ISLNK(st.st_mode):
-                problems.append("symlink removed from the submission: %s" % os.path.normpath(os.path.join(rel, f)))
+                problems.append(f"symlink removed from the submission: {os.path.normpath(os.path.join(rel, f))}")
                 continue
             if not stat.S_ISREG(st.st_mode):
-                problems.append("special file removed from the submission: %s" % os.path.normpath(os.path.join(rel, f)))
+                problems.append(f"special file removed from the submission: {os.path.normpath(os.path.join(rel, f))}")
                 continue
             total += st.st_size
             count += 1
@@ -105,7 +106,7 @@ def run(spec: WorkerSpec) -> StudentResult:
     from nbgrader.utils import capture_log, find_all_files
 
     from . import mistakes, sandbox, scan
-    from .nbfixes import fix_sanitize_preprocessors
+    from .plugins.nbfixes import fix_sanitize_preprocessors
 
     a, s = spec.assignment, spec.student
     work = os.path.realpath(spec.workdir)
@@ -174,7 +175,7 @@ def run(spec: WorkerSpec) -> StudentResult:
         list(spps or Autograde.class_traits()["sanitize_preprocessors"].default()))
     extra = cfg_get(cfg, "Execute", "extra_arguments", None)
     if extra:  # the sandbox's IPython startup file already installs the guard
-        cfg.Execute.extra_arguments = [x for x in extra if "_kernel_startup.py" not in str(x)]
+        cfg.Execute.extra_arguments = [x for x in extra if "kernel_startup.py" not in str(x)]
     if spec.timeout:
         cfg.Execute.timeout = int(spec.timeout)
     for key in ("max_output_bytes", "max_total_output_bytes"):
@@ -226,13 +227,13 @@ def run(spec: WorkerSpec) -> StudentResult:
                     ids = layout[nb_name]["grade"], layout[nb_name].get("solution", [])
                     result.mistakes += mistakes.test_failures(nb, *ids) + mistakes.test_penalties(nb, *ids)
                 except Exception as exc:  # the problems above already say the notebook is unreadable
-                    result.log += "\n[worker] no mistake codes: %s" % exc
+                    result.log += f"\n[worker] no mistake codes: {exc}"
     # refusals not already reported with the cell they happened in
     logged = [d for d in denials if not any(d.split(" ", 1)[-1] in p for p in runtime_problems)]
     for d in logged[:5]:
-        result.problems.append("tampering blocked by the sandbox: %s" % d[:160])
+        result.problems.append(f"tampering blocked by the sandbox: {d[:160]}")
     if len(logged) > 5:
-        result.problems.append("tampering blocked by the sandbox: %d more attempt(s)" % (len(logged) - 5))
+        result.problems.append(f"tampering blocked by the sandbox: {len(logged) - 5} more attempt(s)")
     result.problems += runtime_problems
     result.autograded = sorted(autograded)
     if out.get("success") and autograded:
@@ -257,10 +258,9 @@ def run(spec: WorkerSpec) -> StudentResult:
 def feedback_main(argv: list[str]) -> int:
     """``python -m autograder.worker --feedback ROOT ASSIGNMENT OUT.json STUDENT...``: nbgrader
     generate_feedback for these students (read-only on the gradebook; several run at once)."""
-    import warnings
+    from .plugins.feedback import generate_feedback
 
-    warnings.filterwarnings("ignore")
-    from .feedback import generate_feedback
+    quiet_nbgrader()
 
     root, assignment, out_path, students = argv[0], argv[1], argv[2], argv[3:]
     venv_on_path()
@@ -281,14 +281,11 @@ def grade_one(spec_path: str) -> None:
         result = run(spec)
     except BaseException as exc:  # report, never hang
         result = StudentResult(student=spec.student, status="failed",
-                               error="grader error: %s: %s" % (type(exc).__name__, exc),
+                               error=f"grader error: {type(exc).__name__}: {exc}",
                                traceback=traceback.format_exc()[-5000:])
     finally:
         os.chdir("/")
-    tmp = spec.result_path + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(result.to_dict(), fh, indent=1, default=str)
-    os.replace(tmp, spec.result_path)
+    write_json(spec.result_path, result.to_dict())
 
 
 def serve() -> int:
@@ -299,7 +296,7 @@ def serve() -> int:
             break
         path = line.strip()
         if path:
-            print("[worker] grading %s" % path, file=sys.stderr, flush=True)
+            print(f"[worker] grading {path}", file=sys.stderr, flush=True)
             grade_one(path)
     return 0
 
@@ -308,10 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--feedback":
         return feedback_main(argv[1:])
-    import warnings
-
-    warnings.filterwarnings("ignore", message=".*not in session.*")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    quiet_nbgrader()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="[worker] %(levelname)s %(message)s")
     if argv and argv[0] == "--serve":
         return serve()

@@ -54,7 +54,7 @@ def breakdown(nb, started: float, ended: float) -> dict:
     launch), each cell's time (busy to idle), the cells' sum, and ``after_last_cell_s`` (nbgrader
     writes the notebook and the gradebook). Cells that did not run (not run when graded) have no
     timestamps and are counted in ``not_run``."""
-    from autograder.submissions import nbgrader_meta
+    from autograder.notebooks import nbgrader_meta
 
     cells, not_run = [], 0
     for index, cell in enumerate(nb.cells):
@@ -79,7 +79,7 @@ def breakdown(nb, started: float, ended: float) -> dict:
 def autograde_once(root: Path, assignment: str, student: str, extra: tuple = ()) -> dict:
     """One ``nbgrader autograde`` of ``student`` in the course ``root``: wall time, score, breakdown."""
     from autograder import course
-    from autograder.submissions import read
+    from autograder.notebooks import read
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     started, t0 = time.time(), time.perf_counter()
@@ -99,7 +99,8 @@ BASELINE_FLAG = "--SandboxedExecute.run_after_last_test=True"
 def bench_assignment(assignment: str, repeat: int, baseline: bool = True) -> dict:
     """Autograde the reference solution of ``assignment`` ``repeat`` times in a fresh course
     (and, with ``baseline``, as many times with every cell run, as before issue 24)."""
-    from autograder import course, examples
+    from autograder import course
+    from autograder.example_classes import examples
 
     reference = examples.EXAMPLES_BY_ASSIGNMENT[assignment][0]
     max_score = sum(course.graded_cells(assignment=assignment).values())

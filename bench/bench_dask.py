@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder import cases, course, examples  # noqa: E402
+from autograder.example_classes import cases, examples
+from autograder import course  # noqa: E402
 from autograder.grade import Options, grade  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "dask.json"
@@ -99,11 +100,11 @@ def main(argv=None) -> int:
 
     res = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": "python bench/bench_dask.py --workers %d" % w,
+        "command": f"python bench/bench_dask.py --workers {w}",
         "machine": {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "platform": platform.platform()},
         "versions": {"python": platform.python_version(), "dask": dask.__version__,
                      "distributed": distributed.__version__},
-        "class": "the make demo examples (%d students)" % runs["local"]["students"],
+        "class": f"the make demo examples ({runs['local']['students']} students)",
         "workers": w,
         "runs": runs,
         "same_grades": runs["local"]["grades"] == runs["dask"]["grades"],

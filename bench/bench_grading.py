@@ -38,8 +38,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from autograder import classroom, course, examples  # noqa: E402
-from autograder.cases import Case  # noqa: E402
+from autograder.example_classes import classroom, examples
+from autograder import course  # noqa: E402
+from autograder.example_classes.cases import Case  # noqa: E402
 
 
 def bench_class(n: int) -> list[Case]:
@@ -51,7 +52,7 @@ def bench_class(n: int) -> list[Case]:
     out = [full[n_] for n_ in names if n_ in full]
     i = 1
     while len(out) < n:
-        out.append(Case("c%02d_correct" % i, "the reference solution", lambda c: c.filled(),
+        out.append(Case(f"c{i:02}_correct", "the reference solution", lambda c: c.filled(),
                         classroom.earned(*classroom.RESNET.exercises)))
         i += 1
     return out[:n]

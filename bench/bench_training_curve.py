@@ -28,7 +28,7 @@ RESULTS = ROOT / "bench" / "results" / "training_curve.json"
 def reference_resnet50():
     """The ResNet50 function of the source notebook's solution."""
     from autograder.course import SOURCE_NB
-    from autograder.submissions import load_functions, solution_sources
+    from autograder.example_classes.submissions import load_functions, solution_sources
 
     return load_functions(solution_sources(SOURCE_NB))["ResNet50"]
 

@@ -201,7 +201,7 @@ def publish_edition(dest: Path) -> int:
     """Step 1: the student edition of every assignment in ``dest`` (``python -m autograder publish``);
     return its number of files."""
     sys.path.insert(0, str(ROOT))
-    from autograder.publish import PublishError, publish
+    from autograder.integrations.publish import PublishError, publish
 
     try:
         publish(dest)
@@ -266,7 +266,7 @@ def solved_release(repo: Path):
     solution of the course's ``source/`` (what a student who did them runs; the handed-out
     notebook stops at the first test cell)."""
     sys.path.insert(0, str(ROOT))
-    from autograder.submissions import fill, solution_sources
+    from autograder.example_classes.submissions import fill, solution_sources
 
     return fill(repo / RELEASE_NB, solution_sources(ROOT / "source" / RELEASE_NB.relative_to("release")))
 

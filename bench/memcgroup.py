@@ -76,7 +76,7 @@ class MemoryCgroup:
     def create(self) -> "MemoryCgroup":
         reasons = []
         if os.geteuid() != 0:
-            raise CgroupUnavailable("creating a cgroup needs root (this process runs as uid %d)" % os.geteuid())
+            raise CgroupUnavailable(f"creating a cgroup needs root (this process runs as uid {os.geteuid()})")
         for point, fstype, options in _mounts():
             try:
                 if fstype == "cgroup2":

@@ -11,13 +11,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autograder.submissions import load_functions  # noqa: E402  (re-exported for the tests)
+from autograder.example_classes.submissions import load_functions  # noqa: E402  (re-exported for the tests)
 
 
 @pytest.fixture(scope="session")
 def reference_answers():
     from autograder.course import SOURCE_NB
-    from autograder.submissions import solution_sources
+    from autograder.example_classes.submissions import solution_sources
 
     return solution_sources(SOURCE_NB)
 

@@ -11,8 +11,10 @@ import nbformat
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograder import course, examples
-from autograder.submissions import nbgrader_meta, read, solution_sources
+from autograder import course
+from autograder.example_classes import examples
+from autograder.example_classes.submissions import solution_sources
+from autograder.notebooks import nbgrader_meta, read
 
 ASSIGNMENTS = list(course.ASSIGNMENTS)
 

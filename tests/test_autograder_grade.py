@@ -14,10 +14,10 @@ import sqlite3
 import pytest
 import toy_course as toy
 
-from autograder import cases
-from autograder.cases import Case
+from autograder.example_classes import cases
+from autograder.example_classes.cases import Case
 from autograder.grade import Options, grade
-from autograder.submissions import read
+from autograder.notebooks import read
 
 GiB = 1 << 30
 

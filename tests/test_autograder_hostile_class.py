@@ -1,6 +1,6 @@
 """The real assignments: for each, a small class that covers every broken and hostile case,
 graded by ``python -m autograder grade --jobs 2`` in a temporary course (see
-autograder/classroom.py: ``class_of(assignment, small=True)``).
+autograder/example_classes/classroom.py: ``class_of(assignment, small=True)``).
 
 Every grade must be exactly the expected one, every problem must be in the report, the
 feedback must hold no hidden test, and what was in the gradebook before must still be there.
@@ -18,11 +18,12 @@ from typing import NamedTuple
 
 import pytest
 
-from autograder import cases, classroom, course
-from autograder.cases import Case
+from autograder.example_classes import cases, classroom
+from autograder import course
+from autograder.example_classes.cases import Case
 from autograder.grade import Options, grade
 from autograder.records import GradingRun
-from autograder.submissions import read
+from autograder.notebooks import read
 
 GiB = 1 << 30
 

@@ -6,7 +6,7 @@ import os
 import pytest
 import toy_course as toy
 
-from autograder.cases import Case
+from autograder.example_classes.cases import Case
 from autograder.grade import Options, grade
 
 GiB = 1 << 30

@@ -10,14 +10,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import cases, feedback, report, scan
-from autograder.cases import Case
+from autograder import report, scan
+from autograder.example_classes import cases
+from autograder.example_classes.cases import Case
+from autograder.files import replaced_atomically, write_json
 from autograder.grade import Options
-from autograder.nbfixes import DeduplicateIds, fix_sanitize_preprocessors
+from autograder.plugins import feedback
+from autograder.plugins.nbfixes import DeduplicateIds, fix_sanitize_preprocessors
 from autograder.records import GradingRun, StudentResult, WorkerSpec
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LAUNCHER = os.path.join(os.path.dirname(HERE), "autograder", "_kernel_launcher.py")
+LAUNCHER = os.path.join(os.path.dirname(HERE), "autograder", "sandbox", "kernel_launcher.py")
 
 
 # ----------------------------------------------------------------------------- static scan
@@ -112,8 +115,8 @@ def test_feedback_shows_penalties_and_fractional_scores(tmp_path):
 def test_feedback_preprocessors_list_keeps_configured_ones():
     pps = feedback.feedback_preprocessors(["nbgrader.preprocessors.GetGrades"])
     assert pps[0] is feedback.StripHiddenTests and "nbgrader.preprocessors.GetGrades" in pps
-    assert feedback.feedback_preprocessors(["autograder.feedback.StripHiddenTests"]) == \
-        ["autograder.feedback.StripHiddenTests"]
+    assert feedback.feedback_preprocessors(["autograder.plugins.feedback.StripHiddenTests"]) == \
+        ["autograder.plugins.feedback.StripHiddenTests"]
 
 
 # ------------------------------------------------------------------------------- nbfixes
@@ -210,7 +213,8 @@ def test_grade_options_from_the_command_line():
 
 
 def test_class_demo_grades_every_assignment_or_the_one_asked_for():
-    from autograder import classroom, course, examples
+    from autograder.example_classes import classroom, examples
+    from autograder import course
     from autograder.__main__ import build_parser
 
     assert build_parser().parse_args(["class-demo"]).assignment is None        # every assignment
@@ -298,7 +302,7 @@ def test_cases_check_names_every_difference():
 HOOK_PROBE = r"""
 import json, os, sys
 sys.path.insert(0, os.path.dirname({launcher!r}))
-import _kernel_launcher as L
+import kernel_launcher as L
 policy = json.load(open({policy!r}))
 fd = os.open(policy["log_path"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
 L._install_audit_hook(policy, policy["read_dirs"] + [sys.prefix, sys.base_prefix], policy["write_dirs"], [], ["/dev/null"], fd)
@@ -375,7 +379,7 @@ def test_the_grading_kernel_puts_back_how_results_are_shown(tmp_path, guarded):
 
     script = tmp_path / "guard.py"
     script.write_text(GUARD_SCRIPT)
-    startup = Path(sandbox.__file__).with_name("_kernel_startup.py")
+    startup = Path(sandbox.__file__).with_name("kernel_startup.py")
     out = subprocess.run([sys.executable, str(script), str(startup), "guard" if guarded else "none"],
                          capture_output=True, text=True, timeout=120, env=dict(os.environ, IPYTHONDIR=str(tmp_path)))
     shown = next(line for line in out.stdout.splitlines() if line.startswith("SHOWN"))
@@ -399,3 +403,36 @@ def test_the_last_test_cell_is_found_and_later_cells_get_a_note_instead_of_runni
     execute._dead, execute._last_test = None, last_test_index(nb)
     cell, _ = execute.preprocess_cell(nb.cells[5], {}, 5)  # returns before any kernel is asked
     assert [(o["output_type"], o["text"]) for o in cell.outputs] == [("stream", NOT_RUN_AFTER_LAST_TEST)]
+
+
+def test_a_file_is_replaced_whole_or_not_at_all(tmp_path):
+    path = tmp_path / "results.json"
+    write_json(str(path), {"a": 1, "when": Path("x")})
+    assert json.loads(path.read_text()) == {"a": 1, "when": "x"}
+    with pytest.raises(RuntimeError):
+        with replaced_atomically(str(path)) as tmp:
+            Path(tmp).write_text("half")
+            raise RuntimeError("the writer failed")
+    assert json.loads(path.read_text())["a"] == 1 and sorted(os.listdir(tmp_path)) == ["results.json"]
+    Path(str(path) + ".tmp").write_text("left over by a crash")
+    write_json(str(path), {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2} and sorted(os.listdir(tmp_path)) == ["results.json"]
+    folder = tmp_path / "autograded"
+    with replaced_atomically(str(folder)) as tmp:
+        os.makedirs(os.path.join(tmp, "sub"))
+        Path(tmp, "sub", "nb.ipynb").write_text("{}")
+    assert (folder / "sub" / "nb.ipynb").read_text() == "{}" and not Path(str(folder) + ".tmp").exists()
+
+
+def test_the_grader_hides_nbgraders_noise_and_nothing_else():
+    import warnings
+
+    from autograder.config import quiet_nbgrader
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.resetwarnings()
+        quiet_nbgrader()
+        warnings.warn("Object of type <Grade> not in session, add operation along 'x' will not proceed")
+        warnings.warn("old API", DeprecationWarning)
+        warnings.warn("a student's own warning", UserWarning)
+    assert [str(w.message) for w in seen] == ["a student's own warning"]

@@ -1,6 +1,6 @@
 """Students open the course on mybinder.org or a JupyterHub: the links, and the ``binder/`` environment.
 
-- ``python -m autograder links`` (:mod:`autograder.links`): exact badge, Binder and
+- ``python -m autograder links`` (:mod:`autograder.integrations.links`): exact badge, Binder and
   nbgitpuller URLs, the encoding of special characters, clear messages for bad input.
 - ``binder/requirements.txt``: every version is the one in ``constraints.txt``, every
   dependency is pinned, and every module the release notebook, the walkthroughs and the
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import binder_check  # noqa: E402
-from autograder import links  # noqa: E402
+from autograder.integrations import links  # noqa: E402
 from autograder.__main__ import main as cli_main  # noqa: E402
 from autograder.course import RELEASE_NB  # noqa: E402
 

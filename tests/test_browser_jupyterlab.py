@@ -2,7 +2,7 @@
 
 One ``jupyter lab`` server for the module (tests/jupyterlab_browser.py), in fast mode
 (``RESNET_FAST=1``), on temporary copies: the solved release notebook (built with
-autograder.submissions.fill from the source's solution), the untouched release, and one
+autograder.example_classes.submissions.fill from the source's solution), the untouched release, and one
 of the ``make demo`` examples with a known mistake. What a student sees:
 
 - Run All of the solution: every cell runs, the visible test cells print exactly their
@@ -37,8 +37,10 @@ import pytest
 from nbgrader.utils import get_username
 
 import jupyterlab_browser as jb
-from autograder import course, examples
-from autograder.submissions import fill, nbgrader_meta, score_in_process, solution_sources
+from autograder import course
+from autograder.example_classes import examples
+from autograder.example_classes.submissions import fill, score_in_process, solution_sources
+from autograder.notebooks import nbgrader_meta
 from resnet_utils import labsettings
 
 pytestmark = pytest.mark.slow  # a JupyterLab server, a browser and kernels: minutes

@@ -1,4 +1,4 @@
-"""The Canvas exporter (``nbgrader export --exporter=autograder.canvas.CanvasExportPlugin``):
+"""The Canvas exporter (``nbgrader export --exporter=autograder.plugins.canvas.CanvasExportPlugin``):
 the file it writes parses back with every student and score, in Canvas's import layout."""
 
 import os
@@ -8,7 +8,7 @@ import sys
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.canvas import IDENTITY_COLUMNS, CanvasExportPlugin, _number, read_canvas_csv
+from autograder.plugins.canvas import IDENTITY_COLUMNS, CanvasExportPlugin, _number, read_canvas_csv
 
 STUDENTS = {  # id: (first, last, lms id, {assignment: (score, late penalty)})
     "ada": ("Ada", "Lovelace", "1001", {"residual_networks": (30.0, 0.0), "resnet_cifar": (17.5, 0.0)}),
@@ -110,7 +110,7 @@ def test_reading_another_csv_says_what_is_wrong(tmp_path):
 def test_nbgrader_export_command_line(tmp_path):
     _gradebook(tmp_path)
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.root = %r\n" % str(tmp_path))
-    proc = subprocess.run([sys.executable, "-m", "nbgrader", "export", "--exporter=autograder.canvas.CanvasExportPlugin",
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "export", "--exporter=autograder.plugins.canvas.CanvasExportPlugin",
                            "--to", "canvas.csv"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = read_canvas_csv(tmp_path / "canvas.csv")

@@ -3,8 +3,8 @@ behind its test cells (pass the solution, name the difference of typical mistake
 stored reference data and the release.
 
 The reference solution is taken from the source notebook's solution cells
-(``autograder.submissions.solution_sources``) and executed with the notebook's setup cell
-(``autograder.submissions.load_functions``). The release and nbgrader checks of both
+(``autograder.example_classes.submissions.solution_sources``) and executed with the notebook's setup cell
+(``autograder.example_classes.submissions.load_functions``). The release and nbgrader checks of both
 assignments (staleness, no leak, validator, autograde of the bundled examples) are in
 tests/test_assignment_release_and_demo.py.
 """
@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from autograder import course
-from autograder.submissions import load_functions, mutate, nbgrader_meta, read, solution_sources
+from autograder.example_classes.submissions import load_functions, mutate, solution_sources
+from autograder.notebooks import nbgrader_meta, read
 from resnet_utils import grading, grading_cifar
 from resnet_utils.reference import SOURCES
 

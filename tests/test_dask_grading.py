@@ -8,7 +8,7 @@ import os
 import pytest
 import toy_course as toy
 
-from autograder import cases
+from autograder.example_classes import cases
 from autograder.grade import GradingError, Options, grade
 
 GiB = 1 << 30
@@ -68,7 +68,7 @@ def test_dask_results_land_in_the_instructors_course(graded):
 def test_unreachable_scheduler_says_so(tmp_path, monkeypatch):
     import functools
 
-    import autograder.cluster as cluster_module
+    import autograder.integrations.cluster as cluster_module
     from autograder.pool import Limits
 
     root = str(tmp_path)

@@ -4,8 +4,8 @@ import nbformat
 import pytest
 
 from autograder import course
-from autograder.submissions import (delete_cell, duplicate_cell, edit_cell, fill, mutate, nbgrader_meta, read,
-                                    solution_sources)
+from autograder.example_classes.submissions import delete_cell, duplicate_cell, edit_cell, fill, mutate, solution_sources
+from autograder.notebooks import nbgrader_meta, read
 
 
 def test_solution_sources_strip_markers_and_keep_code():
@@ -53,7 +53,7 @@ def test_cell_operations_copy_the_notebook_and_raise_when_the_cell_is_gone():
 
 
 def test_setup_code_drops_magics_and_solution_ids_follow_the_notebook():
-    from autograder.submissions import setup_code, solution_ids
+    from autograder.example_classes.submissions import setup_code, solution_ids
 
     code = setup_code(course.source_nb("resnet_cifar"))
     assert "%matplotlib" not in code and "from resnet_utils import cifar" in code
@@ -65,7 +65,7 @@ def test_setup_code_drops_magics_and_solution_ids_follow_the_notebook():
 
 
 def test_load_functions_runs_any_assignment_from_its_setup_cell():
-    from autograder.submissions import load_functions
+    from autograder.example_classes.submissions import load_functions
 
     src = course.source_nb("resnet_cifar")
     ns = load_functions(solution_sources(src), src)
@@ -74,7 +74,7 @@ def test_load_functions_runs_any_assignment_from_its_setup_cell():
 
 
 def _example_cases():
-    from autograder import examples
+    from autograder.example_classes import examples
 
     return [(a, ex) for a, exs in examples.EXAMPLES_BY_ASSIGNMENT.items() for ex in exs]
 

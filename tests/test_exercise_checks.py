@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from autograder.submissions import mutate
+from autograder.example_classes.submissions import mutate
 from conftest import load_functions
 from resnet_utils import grading
 
@@ -208,7 +208,7 @@ def test_every_test_cell_that_can_penalize_ends_with_its_own_points():
     import re
 
     from autograder import course
-    from autograder.submissions import test_cells
+    from autograder.example_classes.submissions import test_cells
 
     checked = 0
     for assignment in ("residual_networks", "resnet_cifar"):

@@ -1,10 +1,10 @@
 """Fair grading: every mistake costs the points of one exercise, and its message names the cause;
 code that builds the same network another way gets full marks.
 
-Each case is the reference solution with one change (:func:`autograder.submissions.mutate`,
+Each case is the reference solution with one change (:func:`autograder.example_classes.submissions.mutate`,
 which fails when the change no longer applies), graded by running the source notebook's test
-cells, hidden ones included, in this process (:func:`autograder.submissions.score_in_process`).
-The bundled examples (``autograder/examples.py``) go through real ``nbgrader autograde`` in
+cells, hidden ones included, in this process (:func:`autograder.example_classes.submissions.score_in_process`).
+The bundled examples (``autograder/example_classes/examples.py``) go through real ``nbgrader autograde`` in
 ``tests/test_assignment_release_and_demo.py``, among them a single-mistake case per exercise and
 ``gus_equivalent_code``.
 """
@@ -15,7 +15,7 @@ from typing import Callable
 import pytest
 
 from autograder import course
-from autograder.submissions import costly_messages, mutate, score_in_process, solution_sources
+from autograder.example_classes.submissions import costly_messages, mutate, score_in_process, solution_sources
 
 pytestmark = pytest.mark.slow  # grades whole submissions / runs the notebook: minutes
 

@@ -6,9 +6,9 @@ resnet_v1 and resnet_v2 are built from the student's resnet_layer; their checks 
 recording stand-in (``resnet_utils.grading_cifar``), so a mistake inside resnet_layer costs
 exercise 1 only, and the v1/v2 tests print a note that says so.
 
-Each case is the reference solution with one change (:func:`autograder.submissions.mutate`,
+Each case is the reference solution with one change (:func:`autograder.example_classes.submissions.mutate`,
 which fails when the change no longer applies), graded once by running the source notebook's
-test cells, hidden ones included, in this process (:func:`autograder.submissions.score_in_process`).
+test cells, hidden ones included, in this process (:func:`autograder.example_classes.submissions.score_in_process`).
 """
 
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from typing import Callable
 import pytest
 
 from autograder import course
-from autograder.submissions import costly_messages, mutate, score_in_process, solution_sources
+from autograder.example_classes.submissions import costly_messages, mutate, score_in_process, solution_sources
 
 pytestmark = pytest.mark.slow  # grades whole submissions: minutes
 

@@ -2,7 +2,7 @@
 
 release_assignment -> each student fetch_assignment, fills it in, submit -> collect ->
 ``python -m autograder grade`` -> ``nbgrader generate_feedback`` (plain nbgrader, configured
-with autograder.feedback.StripHiddenTests) -> release_feedback -> each student
+with autograder.plugins.feedback.StripHiddenTests) -> release_feedback -> each student
 fetch_feedback and sees only their own feedback, without the hidden tests.
 
 Every student has their own HOME (so their own nbgrader cache) and working directory, and
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow  # runs nbgrader and grading kernels
 
 FEEDBACK_CONFIG = '''
 c.GenerateFeedback.preprocessors = [
-    "autograder.feedback.StripHiddenTests",
+    "autograder.plugins.feedback.StripHiddenTests",
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -6,7 +6,7 @@ the checking helpers and ``importlib.reload``.
 
 For each assignment, a small class is graded twice, in two identical temporary courses:
 with the plain nbgrader command line, and with ``python -m autograder grade``.  Both must
-give the grades the cases expect (autograder/classroom.py), no feedback file may contain
+give the grades the cases expect (autograder/example_classes/classroom.py), no feedback file may contain
 hidden-test code, and the files the hostile student tries to overwrite must be unchanged.
 Select one assignment with ``-k residual_networks`` or ``-k resnet_cifar``.
 """
@@ -23,11 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from autograder import cases, classroom, course
-from autograder import submissions
-from autograder.cases import Case
-from autograder.classroom import CIFAR, CIFAR_KIT, PC, SS, C, I, L, LR, P, R, S, V1, V2, earned
-from autograder.submissions import delete_cell, duplicate_cell, edit_cell, read
+from autograder.example_classes import cases, classroom
+from autograder import course
+from autograder.example_classes import submissions
+from autograder.example_classes.cases import Case
+from autograder.example_classes.classroom import CIFAR, CIFAR_KIT, PC, SS, C, I, L, LR, P, R, S, V1, V2, earned
+from autograder.example_classes.submissions import delete_cell, duplicate_cell, edit_cell
+from autograder.notebooks import read
 
 pytestmark = pytest.mark.slow  # TensorFlow kernels: minutes
 

@@ -19,9 +19,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import course, publish as pub
-from autograder.links import DEFAULT_PATH, badge_markdown, binder_url, release_path
-from autograder.submissions import fill, solution_sources
+from autograder import course
+from autograder.integrations import publish as pub
+from autograder.integrations.links import DEFAULT_PATH, badge_markdown, binder_url, release_path
+from autograder.example_classes.submissions import fill, solution_sources
 
 ROOT = course.ROOT
 ASSIGNMENTS = list(course.ASSIGNMENTS)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from autograder import course
-from autograder.submissions import load_functions, solution_sources
+from autograder.example_classes.submissions import load_functions, solution_sources
 from resnet_utils import grading, questions
 
 A1 = ("block_parameters", "resnet50_shapes")

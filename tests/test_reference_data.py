@@ -5,7 +5,7 @@ import json
 import keras
 
 from autograder.course import SOURCE_NB
-from autograder.submissions import read
+from autograder.notebooks import read
 from resnet_utils import grading
 from resnet_utils.summary import count_params
 

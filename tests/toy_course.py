@@ -4,7 +4,7 @@
 (two solution cells, three graded test cells -- one with visible and hidden tests, one
 hidden-only -- 6 points -- and a last cell that no test follows) and runs nbgrader's ``generate_assignment`` (gradebook +
 release).  :func:`toy_class` is a class of toy submissions covering every broken and
-hostile case, as :class:`autograder.cases.Case` (the same model as the real assignment's
+hostile case, as :class:`autograder.example_classes.cases.Case` (the same model as the real assignment's
 example classes); :func:`write_cases` puts cases into ``submitted/``.
 Used by tests/test_autograder_grade.py, tests/test_nbgrader_exchange.py, tests/test_autograder_sandbox.py.
 """
@@ -15,10 +15,11 @@ import os
 
 import nbformat
 
-from autograder import cases
-from autograder.cases import Case, Context
+from autograder.example_classes import cases
+from autograder.example_classes.cases import Case, Context
 from autograder.config import course_config, coursedir_for, venv_on_path
-from autograder.submissions import delete_cell, duplicate_cell, edit_cell, fill, read
+from autograder.example_classes.submissions import delete_cell, duplicate_cell, edit_cell, fill
+from autograder.notebooks import read
 
 ASSIGNMENT = "toy"
 NOTEBOOK = "toy.ipynb"

@@ -1,6 +1,6 @@
 """Grades for Canvas: an nbgrader export plug-in that writes a Canvas gradebook import file.
 
-    nbgrader export --exporter=autograder.canvas.CanvasExportPlugin [--to canvas_grades.csv]
+    nbgrader export --exporter=autograder.plugins.canvas.CanvasExportPlugin [--to canvas_grades.csv]
 
 Canvas imports a gradebook CSV (Grades > Import) whose first columns identify the student
 (``Student``, ``ID``, ``SIS User ID``, ``SIS Login ID``, ``Section``) followed by one column
@@ -73,14 +73,14 @@ class CanvasExportPlugin(ExportPlugin):
 def _display_name(student) -> str:
     last, first = (student.last_name or "").strip(), (student.first_name or "").strip()
     if last and first:
-        return "%s, %s" % (last, first)
+        return f"{last}, {first}"
     return last or first or student.id
 
 
 def _number(x) -> str:
     """A score as Canvas reads it: up to 4 decimals, no trailing zeros (30, 27.5, 4.25), never
     rounded to a whole point, never "-0"."""
-    return ("%.4f" % (round(float(x), 4) + 0.0)).rstrip("0").rstrip(".")
+    return (f"{round(float(x), 4) + 0.0:.4f}").rstrip("0").rstrip(".")
 
 
 def read_canvas_csv(path) -> dict[str, dict[str, str]]:

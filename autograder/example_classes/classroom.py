@@ -1,9 +1,9 @@
 """The bundled example classes, hostile students included: one class per assignment.
 
-Every submission is *built*, never written by hand (an :class:`autograder.cases.Case`):
+Every submission is *built*, never written by hand (an :class:`autograder.example_classes.cases.Case`):
 it starts from the release notebook, fills the solution cells with the reference solution
-read from the source notebook (:class:`~autograder.cases.Context`), then deletes,
-duplicates or edits cells (:mod:`autograder.submissions`) or appends code to a solution
+read from the source notebook (:class:`~autograder.example_classes.cases.Context`), then deletes,
+duplicates or edits cells (:mod:`autograder.example_classes.submissions`) or appends code to a solution
 cell.  No solution code lives in this file.  Each student comes with the points nbgrader
 must give each graded cell and the problems the report must name.
 
@@ -37,7 +37,8 @@ from typing import Callable, Mapping
 
 import nbformat
 
-from . import cases, course
+from . import cases
+from .. import course
 from .cases import Case, Context
 from .submissions import delete_cell, duplicate_cell, edit_cell
 
@@ -418,7 +419,7 @@ def write_class(course_root: str, students: list[Case], assignment: str = ASSIGN
 def class_of(assignment: str, small: bool = False) -> list[Case]:
     """The class ``class-demo`` grades for ``assignment``: its full (or, with ``small``, its
     small) class of :data:`CLASSES`; for an assignment without one, its ``make demo``
-    examples (:data:`autograder.examples.EXAMPLES_BY_ASSIGNMENT`)."""
+    examples (:data:`autograder.example_classes.examples.EXAMPLES_BY_ASSIGNMENT`)."""
     from . import examples
 
     if assignment in CLASSES:
@@ -436,7 +437,7 @@ def _has_release(root: Path, assignment: str) -> bool:
         return False
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook("sqlite:///%s" % (root / "gradebook.db")) as gb:
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         try:
             gb.find_assignment(assignment)
             return True
@@ -447,8 +448,8 @@ def _has_release(root: Path, assignment: str) -> bool:
 def main_class_demo(args) -> int:
     """``python -m autograder class-demo``: for each assignment (or ``--assignment``), build its
     class into submitted/, grade it, write the class report and check every grade."""
-    from .class_report import write
-    from .grade import Options, format_report, grade
+    from ..class_report import write
+    from ..grade import Options, format_report, grade
 
     root = Path(args.into or args.course_root or course.ROOT).resolve()
     if not (root / "nbgrader_config.py").exists():
@@ -466,7 +467,7 @@ def main_class_demo(args) -> int:
         print(f"{tag} Writing {len(students)} submissions into {root / 'submitted'} ...", flush=True)
         write_class(str(root), students, assignment)
         for st in students:
-            print("    %-26s %s" % (st.name, st.description))
+            print(f"    {st.name:26} {st.description}")
         out = grade(Options.from_args(args, assignment, [st.name for st in students]))
         print(format_report(out))
         print(f"\n{tag} Class report: {write(str(root), assignment)}")

@@ -46,9 +46,10 @@ from pathlib import Path
 
 import nbformat
 
-from .course import ASSIGNMENTS, ROOT, release_nb, source_nb
+from ..course import ASSIGNMENTS, ROOT, release_nb, source_nb
 from .links import DEFAULT_REF, LinkError, badge_markdown, binder_url, parse_repo, release_path
-from .submissions import nbgrader_meta
+from ..notebooks import nbgrader_meta
+from ..settings import READ_PACKAGES
 
 __all__ = ["EXTERNAL_REFERENCES", "INSTRUCTOR_ONLY", "MANIFEST", "PublishError", "Published",
            "case_keys", "filtered_reference", "hidden_cases", "leaks", "missing_references", "plan",
@@ -59,7 +60,7 @@ __all__ = ["EXTERNAL_REFERENCES", "INSTRUCTOR_ONLY", "MANIFEST", "PublishError",
 MANIFEST = ".resnet-course-edition.json"
 
 #: The packages of the course that the edition holds (the course's pyproject also has autograder).
-STUDENT_PACKAGES = ("resnet_utils",)
+STUDENT_PACKAGES = READ_PACKAGES.default
 
 #: Where the reference data live; the edition gets them filtered (:func:`filtered_reference`).
 REFERENCE_DIR = "resnet_utils/reference"

@@ -39,8 +39,8 @@ import uuid
 from concurrent.futures import Future
 from typing import Callable
 
-from .pool import Limits, WorkerPool
-from .records import StudentResult, WorkerSpec
+from ..pool import Limits, WorkerPool
+from ..records import StudentResult, WorkerSpec
 
 BUNDLE_VERSION = 1
 
@@ -66,8 +66,8 @@ def pack(spec: WorkerSpec) -> tuple[dict, list[str]]:
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import find_all_files
 
-    from .config import load_config
-    from .worker import copy_submission
+    from ..config import load_config
+    from ..worker import copy_submission
 
     cfg = load_config(spec.config_file)
     cd = CourseDirectory(config=cfg)
@@ -101,7 +101,7 @@ def unpack_result(out: dict, workdir: str, log_path: str) -> StudentResult:
     if out.get("autograded"):
         _untar(out["autograded"], os.path.join(workdir, "course"))
     with open(log_path, "w") as fh:
-        fh.write("graded on the Dask worker %s\n" % out.get("host", "?"))
+        fh.write(f"graded on the Dask worker {out.get('host', '?')}\n")
         fh.write(out.get("log", ""))
     result.worker_log = log_path
     return result
@@ -111,7 +111,7 @@ def unpack_result(out: dict, workdir: str, log_path: str) -> StudentResult:
 @functools.cache
 def _shared(read_packages: tuple[str, ...]) -> tuple[list[str], dict[str, str], str | None]:
     """What every kernel of this Dask worker process reads: dataset cache, font cache."""
-    from . import sandbox
+    from .. import sandbox
 
     data_read, kernel_env, _ = sandbox.course_data(read_packages)
     state = tempfile.mkdtemp(prefix="autograder-dask-")
@@ -124,14 +124,14 @@ def grade_on_worker(bundle: dict, limits: dict) -> dict:
 
     from nbgrader.coursedir import CourseDirectory
 
-    from .config import load_config
+    from ..config import load_config
 
     if bundle.get("version") != BUNDLE_VERSION:
         raise RuntimeError("this Dask worker runs another version of the autograder (bundle %s, expected %s)"
                            % (bundle.get("version"), BUNDLE_VERSION))
     fields = dict(bundle["spec"])
     a, s = fields["assignment"], fields["student"]
-    tmp = tempfile.mkdtemp(prefix="ag-dask-%s-" % s[:20])
+    tmp = tempfile.mkdtemp(prefix=f"ag-dask-{s[:20]}-")
     try:
         inbox = os.path.join(tmp, "inbox")
         _untar(bundle["files"], inbox)
@@ -182,7 +182,7 @@ class DaskPool:
         try:
             self.client = Client(address, timeout=connect_timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:
-            raise RuntimeError("cannot reach the Dask scheduler at %s: %s" % (address, exc)) from exc
+            raise RuntimeError(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
         self.log_dir = log_dir
         self.limits = limits
         self._lock = threading.Lock()
@@ -209,13 +209,13 @@ class DaskPool:
         bundle, problems = pack(spec)
         limits = {"wall_limit": self.limits.wall_limit, "memory_cap": self.limits.memory_cap,
                   "disk_cap": self.limits.disk_cap}
-        fut = self.client.submit(grade_on_worker, bundle, limits, key="autograde-%s-%s" % (student, uuid.uuid4().hex[:8]),
+        fut = self.client.submit(grade_on_worker, bundle, limits, key=f"autograde-{student}-{uuid.uuid4().hex[:8]}",
                                  pure=False, retries=0)
         self._futures.append(fut)
         with self._lock:
             self._running.add(student)
 
-        log_path = os.path.join(self.log_dir, "dask-%s.log" % student)
+        log_path = os.path.join(self.log_dir, f"dask-{student}.log")
 
         def finished(f):
             try:

@@ -3,7 +3,7 @@
 This file is copied into each grading worker's private directory and run as a
 *script* (it must not import ``autograder``)::
 
-    python _kernel_launcher.py POLICY.json -f CONNECTION_FILE
+    python kernel_launcher.py POLICY.json -f CONNECTION_FILE
 
 Before ``ipykernel`` starts (so before any student code, and while the process is
 still single-threaded) it applies, in this order:

@@ -36,7 +36,7 @@ def fix_sanitize_preprocessors(pps: list) -> list:
     """Autograde.sanitize_preprocessors with nbgrader's DeduplicateIds replaced by the fixed one."""
     out = []
     for pp in pps:
-        name = pp if isinstance(pp, str) else "%s.%s" % (pp.__module__, pp.__name__)
+        name = pp if isinstance(pp, str) else f"{pp.__module__}.{pp.__name__}"
         if name in ("nbgrader.preprocessors.DeduplicateIds", "nbgrader.preprocessors.deduplicateids.DeduplicateIds"):
             out.append(DeduplicateIds)
         else:

@@ -28,7 +28,7 @@ from traitlets import Bool, Unicode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
-from .config import cfg_get, coursedir_for
+from ..config import cfg_get, coursedir_for
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -66,7 +66,7 @@ class StripHiddenTests(NbGraderPreprocessor):
     def last_line(output: NotebookNode) -> str:
         ename = output.get("ename", "Error")
         evalue = _ANSI.sub("", str(output.get("evalue", ""))).strip()
-        return ("%s: %s" % (ename, evalue)) if evalue else ename
+        return (f"{ename}: {evalue}") if evalue else ename
 
     def preprocess_cell(self, cell, resources, cell_index):
         if cell.cell_type not in ("code", "markdown", "raw"):
@@ -93,7 +93,7 @@ def feedback_preprocessors(configured: list | None = None) -> list:
     from nbgrader.preprocessors import GetGrades
 
     pps = list(configured) if configured else [GetGrades, CSSHTMLHeaderPreprocessor]
-    names = [p if isinstance(p, str) else "%s.%s" % (p.__module__, p.__name__) for p in pps]
+    names = [p if isinstance(p, str) else f"{p.__module__}.{p.__name__}" for p in pps]
     if not any(n.endswith("StripHiddenTests") for n in names):
         pps.insert(0, StripHiddenTests)
     return pps

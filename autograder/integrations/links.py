@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urlsplit
 
-from .course import ASSIGNMENTS, RELEASE_NB, ROOT, release_nb
+from ..course import ASSIGNMENTS, RELEASE_NB, ROOT, release_nb
 
 __all__ = ["BADGE_IMAGE", "BINDER", "DEFAULT_PATH", "DEFAULT_REF", "LinkError", "badge_markdown",
            "binder_url", "check_hub", "check_path", "check_ref", "links_text", "nbgitpuller_url",

@@ -6,7 +6,7 @@ reference solution taken from the *source* notebook, and then applies small, nam
 changes (:func:`mutate` to the code, :func:`delete_cell` / :func:`edit_cell` /
 :func:`duplicate_cell` to the notebook). If the source notebook changes so that a change
 no longer applies, they raise instead of silently producing a correct submission.
-(:mod:`autograder.cases` says what grade each example must get.)
+(:mod:`autograder.example_classes.cases` says what grade each example must get.)
 """
 
 from __future__ import annotations
@@ -17,18 +17,10 @@ from pathlib import Path
 
 import nbformat
 
+from ..notebooks import nbgrader_meta, read
+
 _SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n(.*?)^[ \t]*### END SOLUTION[^\n]*\n?",
                        re.S | re.M)
-
-
-def nbgrader_meta(cell) -> dict:
-    """The cell's nbgrader metadata ({} when it has none)."""
-    return cell.get("metadata", {}).get("nbgrader", {}) or {}
-
-
-def read(path) -> nbformat.NotebookNode:
-    """Read a notebook (format 4)."""
-    return nbformat.read(str(path), as_version=4)
 
 
 def solution_sources(source_nb) -> dict[str, str]:

@@ -1,8 +1,8 @@
 """The bundled example submissions of ``make demo``, with the grade each must get.
 
-Each example (an :class:`autograder.cases.Case`) starts from the release notebook and
+Each example (an :class:`autograder.example_classes.cases.Case`) starts from the release notebook and
 fills the solution cells with the reference solution of the source notebook, then applies
-one realistic mistake (:func:`autograder.submissions.mutate`), so no solution code is
+one realistic mistake (:func:`autograder.example_classes.submissions.mutate`), so no solution code is
 written twice.  ``python -m autograder demo`` does, for each assignment of
 :data:`EXAMPLES_BY_ASSIGNMENT`: regenerate the release, write these examples into
 ``submitted/``, autograde them with nbgrader, check every grade (and the message each
@@ -14,9 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from . import cases, course
+from . import cases
+from .. import course
 from .cases import Case, Context
-from .submissions import fill, mutate, nbgrader_meta, read
+from .submissions import fill, mutate
+from ..notebooks import nbgrader_meta, read
 
 CELLS = course.graded_cells()
 ALL = set(CELLS)
@@ -198,7 +200,7 @@ def write_submissions(course_root: Path, examples=None, assignment: str = course
 def autograde(course_root: Path, students: list[str], jobs: int | None = None,
               assignment: str = course.ASSIGNMENT) -> None:
     """Autograde ``students`` with nbgrader, in parallel (:func:`autograder.grade.grade`)."""
-    from .grade import Options, grade
+    from ..grade import Options, grade
 
     grade(Options(assignment=assignment, course_root=str(course_root), jobs=jobs or 0,
                   students=list(students) if students else None))
@@ -221,7 +223,7 @@ def autograded_errors(course_root: Path, student: str, assignment: str = course.
     for gid, outputs in _graded_outputs(course_root, student, assignment).items():
         errors = [o for o in outputs if o.get("output_type") == "error"]
         if errors:
-            out[gid] = "%s: %s" % (errors[0].get("ename"), errors[0].get("evalue"))
+            out[gid] = f"{errors[0].get('ename')}: {errors[0].get('evalue')}"
     return out
 
 
@@ -235,7 +237,7 @@ def autograded_messages(course_root: Path, student: str, assignment: str = cours
 
 def message_differences(example: Case, messages: dict[str, str]) -> list[str]:
     """The expected messages of ``example`` that its test cells that lose points do not show."""
-    return ["%s does not say %r" % (gid, text) for gid, text in example.messages.items()
+    return [f"{gid} does not say {text!r}" for gid, text in example.messages.items()
             if text not in messages.get(gid, "")]
 
 

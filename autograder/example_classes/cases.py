@@ -8,8 +8,8 @@ never written out by hand, so no solution code is written twice.
 
 The example classes:
 
-- :data:`autograder.examples.EXAMPLES`: the ``make demo`` examples (realistic mistakes);
-- :func:`autograder.classroom.full_class` / :func:`~autograder.classroom.small_class`: the
+- :data:`autograder.example_classes.examples.EXAMPLES`: the ``make demo`` examples (realistic mistakes);
+- :func:`autograder.example_classes.classroom.full_class` / :func:`~autograder.example_classes.classroom.small_class`: the
   broken and hostile class (``python -m autograder class-demo``, tests/test_autograder_hostile_class.py);
 - ``tests/toy_course.py``: the toy course's class (the grader tests without TensorFlow).
 
@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Union
 
 import nbformat
 
-from .submissions import fill, read, solution_sources
+from .submissions import fill, solution_sources
+from ..notebooks import read
 
 if TYPE_CHECKING:
-    from .records import GradingRun
+    from ..records import GradingRun
 
 Built = Union[nbformat.NotebookNode, bytes]  # bytes: a file that is not a notebook
 
@@ -84,7 +85,7 @@ def points(cells: Mapping[str, float], earned: Iterable[str], partial: Mapping[s
     earned, partial = set(earned), dict(partial or {})
     unknown = (earned | set(partial)) - set(cells)
     if unknown:
-        raise KeyError("not graded cells: %s" % sorted(unknown))
+        raise KeyError(f"not graded cells: {sorted(unknown)}")
     return {g: float(partial.get(g, p if g in earned else 0.0)) for g, p in cells.items()}
 
 
@@ -131,7 +132,7 @@ def check(run: GradingRun, cases: Iterable[Case]) -> list[str]:
     for case in cases:
         r = by.get(case.name)
         if r is None:
-            bad.append("%s: not graded" % case.name)
+            bad.append(f"{case.name}: not graded")
             continue
         diff = differences(case, r.scores)
         if diff:
@@ -140,5 +141,5 @@ def check(run: GradingRun, cases: Iterable[Case]) -> list[str]:
         text = "\n".join(r.problems + r.flags)
         for p in case.problems:
             if p not in text:
-                bad.append("%s: the report does not mention %r" % (case.name, p))
+                bad.append(f"{case.name}: the report does not mention {p!r}")
     return bad

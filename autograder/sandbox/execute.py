@@ -1,7 +1,7 @@
 """The grading kernel's sandbox, seen from the grading worker.
 
 - :func:`prepare` writes, into a worker's private directory, the sandbox policy, the
-  kernel launcher (``_kernel_launcher.py``: memory cap, capabilities, Landlock, audit
+  kernel launcher (``kernel_launcher.py``: memory cap, capabilities, Landlock, audit
   hook) and a ``python3`` kernelspec that starts the kernel through it, and returns
   the environment the worker (and so nbgrader's kernel) must run with.
 - :class:`SandboxedExecute` is nbgrader's ``Execute`` preprocessor with three extra
@@ -45,9 +45,10 @@ from typing import Any
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
-from traitlets import Bool, Integer, List, Unicode
 
 from nbgrader.preprocessors import Execute
+
+from .. import settings
 
 #: events recorded by :class:`SandboxedExecute` in this (worker) process
 EVENTS: list[dict[str, Any]] = []
@@ -111,7 +112,7 @@ def prepare(
     memory_cap_bytes: int,
     file_size_cap_bytes: int = 1 << 30,
     threads: int | None = None,
-    read_packages: tuple[str, ...] = ("resnet_utils",),
+    read_packages: tuple[str, ...] = settings.READ_PACKAGES.default,
     extra_read_dirs: tuple[str, ...] = (),
     course_root: str | None = None,
     landlock: bool = True,
@@ -166,13 +167,13 @@ def prepare(
         "debug": bool(os.environ.get("AUTOGRADER_SANDBOX_DEBUG")),
         "audit_hook": bool(audit_hook),
     }
-    shutil.copyfile(os.path.join(os.path.dirname(__file__), "_kernel_startup.py"),
+    shutil.copyfile(os.path.join(os.path.dirname(__file__), "kernel_startup.py"),
                     os.path.join(scratch, "ipython", "profile_default", "startup", "00-autograder.py"))
     policy_path = os.path.join(sbox, "policy.json")
     with open(policy_path, "w") as fh:
         json.dump(policy, fh, indent=1)
     launcher = os.path.join(sbox, "kernel_launcher.py")
-    shutil.copyfile(os.path.join(os.path.dirname(__file__), "_kernel_launcher.py"), launcher)
+    shutil.copyfile(os.path.join(os.path.dirname(__file__), "kernel_launcher.py"), launcher)
 
     kdir = os.path.join(jpath, "kernels", "python3")
     os.makedirs(kdir, exist_ok=True)
@@ -278,7 +279,7 @@ def course_data(read_packages: tuple[str, ...] | list[str], prepare_data: bool =
                 problem = "could not prepare the dataset cache in %s: %s" % (
                     data_dir, (proc.stderr.strip().splitlines() or ["?"])[-1][:200])
         except (OSError, subprocess.TimeoutExpired) as exc:
-            problem = "could not prepare the dataset cache in %s: %s" % (data_dir, exc)
+            problem = f"could not prepare the dataset cache in {data_dir}: {exc}"
     if not os.path.isdir(data_dir):
         return [], {}, problem
     return [data_dir], {"RESNET_DATA_DIR": data_dir}, problem
@@ -314,7 +315,7 @@ def read_denials(workdir: str) -> tuple[list[str], list[str]]:
 # ------------------------------------------------------------------------- preprocessor
 def _error_output(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
-                        traceback=["%s: %s" % (ename, evalue)])
+                        traceback=[f"{ename}: {evalue}"])
 
 
 def _out_size(out: NotebookNode) -> int:
@@ -331,38 +332,16 @@ def _out_size(out: NotebookNode) -> int:
 class SandboxedExecute(Execute):
     """nbgrader's Execute, made safe for untrusted notebooks (see module docstring)."""
 
-    max_output_bytes = Integer(
-        2_000_000, help="Output bytes kept per cell; the rest is dropped (-1: no limit)."
-    ).tag(config=True)
-
-    max_total_output_bytes = Integer(
-        16_000_000, help="Output bytes kept per notebook; the rest is dropped (-1: no limit)."
-    ).tag(config=True)
-
-    iopub_timeout = Integer(15).tag(config=True)
-
-    run_after_last_test = Bool(
-        False, help="Also run the code cells after the notebook's last graded test cell. They cannot "
-                    "change a grade (the assignments' training, saving and plots come last), so by "
-                    "default they are not run: each gets a note saying so."
-    ).tag(config=True)
-
-    unresponsive_grace = Integer(
-        15, help="Seconds a kernel has to answer after a timeout's interrupt before it is stopped."
-    ).tag(config=True)
+    max_output_bytes = settings.MAX_OUTPUT_BYTES.trait()
+    max_total_output_bytes = settings.MAX_TOTAL_OUTPUT_BYTES.trait()
+    iopub_timeout = settings.IOPUB_TIMEOUT.trait()
+    run_after_last_test = settings.RUN_AFTER_LAST_TEST.trait()
+    unresponsive_grace = settings.UNRESPONSIVE_GRACE.trait()
 
     # -- used only when no grading worker prepared the sandbox (plain `nbgrader autograde`)
-    memory_cap = Integer(
-        6 << 30, help="Address-space cap of the grading kernel in bytes (0: none); plain nbgrader only "
-                      "(`python -m autograder grade` takes --memory-cap)."
-    ).tag(config=True)
-
-    read_packages = List(
-        Unicode(), ["resnet_utils"], help="Packages the grading kernel may import besides the Python "
-                                          "installation; plain nbgrader only."
-    ).tag(config=True)
-
-    landlock = Bool(True, help="Use Linux Landlock when the kernel offers it; plain nbgrader only.").tag(config=True)
+    memory_cap = settings.MEMORY_CAP.trait("Plain nbgrader only (`python -m autograder grade` takes --memory-cap).")
+    read_packages = settings.READ_PACKAGES.trait("Plain nbgrader only.")
+    landlock = settings.LANDLOCK.trait("Plain nbgrader only.")
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("shutdown_kernel", "immediate")  # no graceful shutdown: nothing to save
@@ -436,7 +415,7 @@ class SandboxedExecute(Execute):
         if cell.cell_type != "code" or not cell.source.strip():
             return super().preprocess_cell(cell, resources, index)
         if self._dead:
-            cell.outputs = [_error_output("KernelDied", "not run: the kernel %s earlier" % self._dead)]
+            cell.outputs = [_error_output("KernelDied", f"not run: the kernel {self._dead} earlier")]
             return cell, resources
         if self._last_test is not None and index > self._last_test:
             cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=NOT_RUN_AFTER_LAST_TEST)]
