@@ -105,52 +105,53 @@ def grade(opts: Options) -> GradingRun:
     logs = os.path.join(state, "logs", a)
     os.makedirs(logs, exist_ok=True)
     with _one_run_at_a_time(state):
-        # 1. the gradebook: backup, template, layout of the assignment
-        gradebook.backup_db(db, os.path.join(state, "gradebook.backup.db"))
-        template = os.path.join(state, f"template-{a}.db")
-        gradebook.make_template(db, template)
-        layout = scan.gradebook_layout("sqlite:///" + template, a)
-        exercises, max_points = _exercises(layout)
-        max_total = sum(max_points.values())
-
-        # 2. what every kernel reads
-        data_read, kernel_env, data_problem = sandbox.course_data(opts.read_packages, opts.prepare_data)
-        mpl_cache = sandbox.mpl_cache(state)
-        if data_problem and opts.progress:
-            print("warning: " + data_problem, file=sys.stderr)
-
-        # 3.-4. grade each student in a worker, merge each result as it comes
+        # the class, then the workers: they start (and import nbgrader) while the gradebook is prepared
         everyone = find_students(cd, a)
         students = list(dict.fromkeys(opts.students)) if opts.students else everyone
         jobs = max(1, min(opts.jobs or os.cpu_count() or 1, len(students) or 1))
         threads = opts.threads if opts.threads or opts.scheduler else (
             max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
-        results = {s: StudentResult(s, status="missing", problems=["no submission found in %s" % os.path.join(
-                   cd.submitted_directory, s, a)]) for s in students if s not in everyone}
-        progress = report.Progress(len(students), enabled=opts.progress)
-        progress.update(done=len(results), running=0)
-        failed = len(results)
-        workdirs: dict[str, str] = {}
-
-        def prepare(student: str) -> tuple[str, str]:
-            """The student's temporary directory and spec file (called by the pool)."""
-            wd = tempfile.mkdtemp(prefix=f"ag-{student[:20]}-", dir=opts.workdir_root or None)
-            workdirs[student] = wd
-            spec = WorkerSpec(
-                course_root=root, config_file=os.path.join(root, "nbgrader_config.py"), assignment=a,
-                student=student, workdir=wd, gradebook_template=template,
-                result_path=os.path.join(wd, "result.json"), timeout=opts.timeout, memory_cap=opts.memory_cap,
-                threads=threads, sandbox=opts.sandbox, landlock=opts.landlock,
-                read_packages=list(opts.read_packages), extra_read_dirs=list(opts.extra_read_dirs) + data_read,
-                kernel_env=kernel_env, mpl_cache=mpl_cache, max_output_bytes=opts.max_output_bytes)
-            spec_path = os.path.join(wd, "spec.json")
-            with open(spec_path, "w") as fh:
-                json.dump(spec.to_dict(), fh)
-            return wd, spec_path
-
         limits = Limits(wall_limit=opts.wall_limit, memory_cap=opts.memory_cap, disk_cap=opts.disk_cap)
-        with _sigterm_as_keyboard_interrupt(), _closing_progress(progress):
-            with _pool(opts, jobs, logs, limits) as pool:
+        with _pool(opts, jobs, logs, limits) as pool:
+            # 1. the gradebook: backup, template, layout of the assignment
+            gradebook.backup_db(db, os.path.join(state, "gradebook.backup.db"))
+            template = os.path.join(state, f"template-{a}.db")
+            gradebook.make_template(db, template)
+            layout = scan.gradebook_layout("sqlite:///" + template, a)
+            exercises, max_points = _exercises(layout)
+            max_total = sum(max_points.values())
+
+            # 2. what every kernel reads
+            data_read, kernel_env, data_problem = sandbox.course_data(opts.read_packages, opts.prepare_data)
+            mpl_cache = sandbox.mpl_cache(state)
+            if data_problem and opts.progress:
+                print("warning: " + data_problem, file=sys.stderr)
+
+            # 3.-4. grade each student in a worker, merge each result as it comes
+            results = {s: StudentResult(s, status="missing", problems=["no submission found in %s" % os.path.join(
+                       cd.submitted_directory, s, a)]) for s in students if s not in everyone}
+            progress = report.Progress(len(students), enabled=opts.progress)
+            progress.update(done=len(results), running=0)
+            failed = len(results)
+            workdirs: dict[str, str] = {}
+
+            def prepare(student: str) -> tuple[str, str]:
+                """The student's temporary directory and spec file (called by the pool)."""
+                wd = tempfile.mkdtemp(prefix=f"ag-{student[:20]}-", dir=opts.workdir_root or None)
+                workdirs[student] = wd
+                spec = WorkerSpec(
+                    course_root=root, config_file=os.path.join(root, "nbgrader_config.py"), assignment=a,
+                    student=student, workdir=wd, gradebook_template=template,
+                    result_path=os.path.join(wd, "result.json"), timeout=opts.timeout, memory_cap=opts.memory_cap,
+                    threads=threads, sandbox=opts.sandbox, landlock=opts.landlock,
+                    read_packages=list(opts.read_packages), extra_read_dirs=list(opts.extra_read_dirs) + data_read,
+                    kernel_env=kernel_env, mpl_cache=mpl_cache, max_output_bytes=opts.max_output_bytes)
+                spec_path = os.path.join(wd, "spec.json")
+                with open(spec_path, "w") as fh:
+                    json.dump(spec.to_dict(), fh)
+                return wd, spec_path
+
+            with _sigterm_as_keyboard_interrupt(), _closing_progress(progress):
                 futures = [pool.submit(s, partial(prepare, s)) for s in students if s not in results]
                 for future in as_completed(futures):
                     r = future.result()

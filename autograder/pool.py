@@ -190,6 +190,8 @@ class WorkerPool:
         self._workers: list[WorkerProcess] = []  # alive or busy, to close or kill at the end
         self._started = 0
         self._stop = threading.Event()
+        # started now, so that they import nbgrader while the grader prepares the gradebook
+        self._spare = [self._new_worker() for _ in range(jobs)]
 
     def __enter__(self) -> WorkerPool:
         return self
@@ -236,10 +238,15 @@ class WorkerPool:
         with self._lock:
             if w is not None:
                 self._workers.remove(w)  # an idle worker that exited: replaced
-            self._started += 1
-            w = WorkerProcess(self._started, os.path.join(self.log_dir, f"worker-{self._started}.log"))
-            self._workers.append(w)
+            w = self._spare.pop() if self._spare else self._new_worker()
         self._local.worker = w
+        return w
+
+    def _new_worker(self) -> WorkerProcess:
+        """Start a worker process (with the lock held, or before the pool's threads run)."""
+        self._started += 1
+        w = WorkerProcess(self._started, os.path.join(self.log_dir, f"worker-{self._started}.log"))
+        self._workers.append(w)
         return w
 
     def _retire(self, w: WorkerProcess) -> None:
@@ -256,7 +263,7 @@ class WorkerPool:
         killed = None
         last_watch = 0.0
         while True:
-            time.sleep(0.2)
+            time.sleep(0.05)  # a finished student is noticed at once; the limits are checked once a second
             if self._stop.is_set():
                 w.kill_tree()
                 return None

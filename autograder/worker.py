@@ -289,7 +289,14 @@ def grade_one(spec_path: str) -> None:
 
 
 def serve() -> int:
-    """``--serve``: grade the students whose spec paths arrive on stdin, one per line."""
+    """``--serve``: grade the students whose spec paths arrive on stdin, one per line. What
+    grading imports is imported first, while the grader prepares the first student."""
+    import nbformat  # noqa: F401
+    from nbgrader.api import Gradebook  # noqa: F401
+    from nbgrader.converters import Autograde  # noqa: F401
+
+    from . import mistakes, sandbox, scan  # noqa: F401
+
     while True:
         line = sys.stdin.readline()
         if not line:

@@ -282,8 +282,9 @@ def _layer_fails(fn) -> bool:
     layer_fn = namespace.get("resnet_layer") if isinstance(namespace, dict) else None
     if layer_fn is None:
         return False
-    return not _grading.passes_own_checks(layer_fn, "resnet_layer", check_resnet_layer,
-                                          functools.partial(check_resnet_layer, conv_first=False))
+    return not (_grading.passes_own_checks(layer_fn, "resnet_layer", check_resnet_layer)
+                and _grading.passes_own_checks(layer_fn, "resnet_layer conv_first=False",
+                                               functools.partial(check_resnet_layer, conv_first=False)))
 
 
 def _note(function: str, fn) -> str:
@@ -319,7 +320,9 @@ def check_resnet_layer(resnet_layer, input_shape=(8, 8, 3), num_filters=4, kerne
             return out
         return keras.Model(inputs, out)
 
-    _check_network("resnet_layer", resnet_layer, params, build)
+    label = (_grading.visible_label("resnet_layer", check_resnet_layer, params)
+             or _grading.visible_label("resnet_layer", check_resnet_layer, params, conv_first=False))
+    _grading.remembered(resnet_layer, label, lambda: _check_network("resnet_layer", resnet_layer, params, build))
 
 
 # ----------------------------------------------------------------------------- exercises 2, 3

@@ -179,7 +179,7 @@ def test_a_note_runs_the_block_checks_once_per_function_across_reloads_and_ignor
         pass
 
     assert grading.passes_own_checks(passing, "block", check) is True
-    assert grading.passes_own_checks(failing, "block", check, check) is False
+    assert grading.passes_own_checks(failing, "block", check) is False
     fresh = importlib.reload(grading)  # what every test cell does
     assert fresh.passes_own_checks(passing, "block", check) is True
     assert fresh.passes_own_checks(failing, "block", check) is False
@@ -197,6 +197,25 @@ def test_a_note_runs_the_block_checks_once_per_function_across_reloads_and_ignor
     fresh._OWN_CHECKS = "not a dict"
     assert importlib.reload(grading).passes_own_checks(failing, "block", check) is False
     assert grading.score(5) is None  # the checks' penalties and output were set aside
+
+
+def test_a_visible_block_check_remembers_its_outcome_for_the_note_and_a_hidden_one_does_not(solution, capsys):
+    fn = solution["identity_block"]
+    assert grading.visible_label("identity_block", grading.check_identity_block,
+                                 {"f": 2, "filters": [4, 4, 6], "stage": 1, "block": "a",
+                                  "input_shape": [3, 4, 4, 6]}) == "identity_block"
+    assert grading.visible_label("identity_block", grading.check_identity_block, {"f": 3}) is None
+    grading._OWN_CHECKS.clear()
+    grading.check_identity_block(fn, f=3, filters=[2, 3, 5], stage=3, block="c", input_shape=(2, 5, 5, 5))
+    assert grading._OWN_CHECKS == {}  # a hidden case says nothing about the visible tests
+    grading.check_identity_block(fn)
+    assert grading._OWN_CHECKS == {(id(fn), "identity_block"): (fn, True)}
+    broken = load_functions({"identity_block": "def identity_block(X, *a, **k):\n    return X\n"})["identity_block"]
+    with pytest.raises(AssertionError):
+        grading.check_identity_block(broken)
+    assert grading._OWN_CHECKS[(id(broken), "identity_block")] == (broken, False)
+    assert grading.passes_own_checks(broken, "identity_block", lambda f: 1 / 0) is False  # not run again
+    capsys.readouterr()
 
 
 #: the exercises whose functions return numbers (no layers, nothing to penalize)
