@@ -1,22 +1,19 @@
-"""The grading kernel's sandbox, seen from the grading worker.
+"""nbgrader's ``Execute`` preprocessor made safe for untrusted notebooks: :class:`SandboxedExecute`.
 
-- :func:`prepare` writes, into a worker's private directory, the sandbox policy, the
-  kernel launcher (``kernel_launcher.py``: memory cap, capabilities, Landlock, audit
-  hook) and a ``python3`` kernelspec that starts the kernel through it, and returns
-  the environment the worker (and so nbgrader's kernel) must run with.
-- :class:`SandboxedExecute` is nbgrader's ``Execute`` preprocessor with three extra
-  safeguards: a cap on the bytes of output kept per cell (an output flood cannot
-  blow up the worker's memory or the autograded notebook), a kernel that dies (or
-  stops answering) no longer aborts the whole notebook (the cells already run keep
-  their outputs, every later code cell gets an error output so that no test can
-  pass without having run), and it records what happened for the report. It does not
-  run the code cells after the last graded test cell, which cannot change a grade (the
-  assignments' training, saving and plots): each gets a note (:data:`NOT_RUN_AFTER_LAST_TEST`;
-  ``run_after_last_test = True`` runs them).
+It starts the kernel in the sandbox that :func:`~autograder.sandbox.policy.prepare` sets up
+(:mod:`.policy`), and adds three safeguards to nbgrader's ``Execute``: a cap on the bytes of
+output kept per cell (an output flood cannot blow up the worker's memory or the autograded
+notebook), a kernel that dies (or stops answering) no longer aborts the whole notebook (the
+cells already run keep their outputs, every later code cell gets an error output so that no
+test can pass without having run), and it records what happened for the report
+(:data:`EVENTS`). It does not run the code cells after the last graded test cell
+(:func:`last_test_index`), which cannot change a grade (the assignments' training, saving and
+plots): each gets a note (:data:`NOT_RUN_AFTER_LAST_TEST`; ``run_after_last_test = True`` runs
+them).
 
 One implementation serves both ways of grading:
 
-- ``python -m autograder grade``: each worker process calls :func:`prepare` for its
+- ``python -m autograder grade``: each worker process calls :func:`~.policy.prepare` for its
   student and runs with the returned environment (``AUTOGRADER_SANDBOX`` is set);
   :class:`SandboxedExecute` then starts the kernel the worker prepared.
 - plain ``nbgrader autograde`` (the course's ``nbgrader_config.py`` lists
@@ -35,10 +32,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import shutil
-import subprocess
-import sys
 import tempfile
 from typing import Any
 
@@ -49,6 +43,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute
 
 from .. import settings
+from .policy import add_kernel_name, course_data, mpl_cache, prepare, read_denials, use_mpl_cache
 
 #: events recorded by :class:`SandboxedExecute` in this (worker) process
 EVENTS: list[dict[str, Any]] = []
@@ -63,253 +58,6 @@ def last_test_index(nb) -> int | None:
     graded = [i for i, cell in enumerate(nb.cells)
               if cell.get("metadata", {}).get("nbgrader", {}).get("grade") and cell.cell_type == "code"]
     return graded[-1] if graded else None
-
-#: /etc files a Python/TensorFlow kernel may need (the rest of /etc stays unreadable)
-ETC_READ_FILES = [
-    "/etc/ld.so.cache", "/etc/localtime", "/etc/timezone", "/etc/nsswitch.conf", "/etc/passwd",
-    "/etc/group", "/etc/hosts", "/etc/host.conf", "/etc/resolv.conf", "/etc/os-release",
-    "/etc/lsb-release", "/etc/mime.types", "/etc/gai.conf", "/etc/debian_version",
-]
-ETC_READ_DIRS = ["/etc/ssl", "/etc/ca-certificates", "/etc/fonts", "/etc/alternatives",
-                 "/etc/matplotlibrc", "/etc/jupyter", "/etc/ipython", "/etc/ld.so.conf.d",
-                 "/etc/python3", "/etc/pki"]
-SYSTEM_READ_DIRS = ["/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin", "/sys",
-                    "/opt/conda"]
-PROC_READ_FILES = ["/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/loadavg",
-                   "/proc/uptime", "/proc/version", "/proc/filesystems", "/proc/sys/kernel/osrelease", "/proc/sys/vm/overcommit_memory",
-                   "/proc/pressure/cpu", "/proc/pressure/memory"]
-DEV_READ_FILES = ["/dev/urandom", "/dev/random", "/dev/zero"]
-DEV_RW_FILES = ["/dev/null", "/dev/full"]
-
-#: environment variables passed through to the grading kernel (everything else is dropped,
-#: so that instructors' tokens and secrets never reach student code)
-ENV_PASSTHROUGH = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "CI", "TF_CPP_MIN_LOG_LEVEL",
-                   "CUDA_VISIBLE_DEVICES", "KERAS_BACKEND", "PYTHONHASHSEED", "NBGRADER_EXECUTION")
-ENV_PASSTHROUGH_PREFIXES = ("LC_", "RESNET_", "COURSE_")
-
-
-def package_dir(name: str) -> str | None:
-    """The directory of an importable top-level package, without importing it."""
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None:
-        return None
-    if spec.submodule_search_locations:
-        return os.path.realpath(list(spec.submodule_search_locations)[0])
-    if spec.origin:
-        return os.path.realpath(spec.origin)
-    return None
-
-
-def prepare(
-    workdir: str,
-    kernel_cwd: str,
-    *,
-    memory_cap_bytes: int,
-    file_size_cap_bytes: int = 1 << 30,
-    threads: int | None = None,
-    read_packages: tuple[str, ...] = settings.READ_PACKAGES.default,
-    extra_read_dirs: tuple[str, ...] = (),
-    course_root: str | None = None,
-    landlock: bool = True,
-    audit_hook: bool = True,
-    enabled: bool = True,
-    extra_env: dict[str, str] | None = None,
-) -> dict[str, str]:
-    """Prepare the sandbox in ``workdir``; return the environment for the worker.
-
-    ``kernel_cwd`` (the submission's autograded directory, where nbgrader runs the
-    kernel) and ``workdir/scratch`` (HOME, TMPDIR, caches) are the only writable
-    places; the Python installation, the packages named in ``read_packages``, the
-    ``extra_read_dirs`` and a few system files are readable; nothing else is.
-    """
-    workdir = os.path.realpath(workdir)
-    scratch = os.path.join(workdir, "scratch")
-    runtime = os.path.join(workdir, "runtime")
-    sbox = os.path.join(workdir, "sandbox")
-    jpath = os.path.join(workdir, "jupyter")
-    for d in (scratch, runtime, sbox, os.path.join(scratch, "ipython", "profile_default", "startup"),
-              os.path.join(scratch, "tmp"), os.path.join(scratch, "mpl")):
-        os.makedirs(d, exist_ok=True)
-    os.makedirs(kernel_cwd, exist_ok=True)
-
-    read_dirs = [d for d in SYSTEM_READ_DIRS + ETC_READ_DIRS if os.path.exists(d)]
-    # the allowed packages, importable whatever way they are installed (editable install,
-    # PYTHONPATH ...): links to them in a folder put on the kernel's PYTHONPATH
-    pkgs = os.path.join(workdir, "pkgs")
-    os.makedirs(pkgs, exist_ok=True)
-    for name in read_packages:
-        d = package_dir(name)
-        if d:
-            read_dirs.append(d)
-            link = os.path.join(pkgs, os.path.basename(d))
-            if not os.path.lexists(link):
-                os.symlink(d, link)
-    read_dirs.append(pkgs)
-    read_dirs += [os.path.realpath(d) for d in extra_read_dirs]
-    read_dirs.append(runtime)  # the kernel's connection file
-    read_dirs.append(sbox)  # the launcher itself (tracebacks show its source)
-    policy = {
-        "log_path": os.path.join(sbox, "denials.log"),
-        "memory_cap_bytes": int(memory_cap_bytes or 0),
-        "file_size_cap_bytes": int(file_size_cap_bytes or 0),
-        "read_dirs": read_dirs,
-        "write_dirs": [os.path.realpath(kernel_cwd), scratch],
-        "read_files": ETC_READ_FILES + PROC_READ_FILES + DEV_READ_FILES,
-        "rw_files": DEV_RW_FILES,
-        "list_dirs": ["/proc"],
-        "course_root": os.path.realpath(course_root) if course_root else None,
-        "landlock": bool(landlock),
-        "debug": bool(os.environ.get("AUTOGRADER_SANDBOX_DEBUG")),
-        "audit_hook": bool(audit_hook),
-    }
-    shutil.copyfile(os.path.join(os.path.dirname(__file__), "kernel_startup.py"),
-                    os.path.join(scratch, "ipython", "profile_default", "startup", "00-autograder.py"))
-    policy_path = os.path.join(sbox, "policy.json")
-    with open(policy_path, "w") as fh:
-        json.dump(policy, fh, indent=1)
-    launcher = os.path.join(sbox, "kernel_launcher.py")
-    shutil.copyfile(os.path.join(os.path.dirname(__file__), "kernel_launcher.py"), launcher)
-
-    kdir = os.path.join(jpath, "kernels", "python3")
-    os.makedirs(kdir, exist_ok=True)
-    if enabled:
-        argv = [sys.executable, launcher, policy_path, "-f", "{connection_file}"]
-    else:
-        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
-    with open(os.path.join(kdir, "kernel.json"), "w") as fh:
-        json.dump({"argv": argv, "display_name": "Python 3 (autograder sandbox)",
-                   "language": "python", "metadata": {"debugger": False}}, fh, indent=1)
-
-    env = {k: v for k, v in os.environ.items()
-           if k in ENV_PASSTHROUGH or k.startswith(ENV_PASSTHROUGH_PREFIXES)}
-    env.update({
-        "HOME": scratch,
-        "TMPDIR": os.path.join(scratch, "tmp"),
-        "IPYTHONDIR": os.path.join(scratch, "ipython"),
-        "MPLCONFIGDIR": os.path.join(scratch, "mpl"),
-        "KERAS_HOME": os.path.join(scratch, "keras"),
-        "XDG_CACHE_HOME": os.path.join(scratch, "cache"),
-        "XDG_CONFIG_HOME": os.path.join(scratch, "config"),
-        "JUPYTER_RUNTIME_DIR": runtime,
-        "JUPYTER_DATA_DIR": os.path.join(scratch, "jupyter"),
-        "JUPYTER_CONFIG_DIR": os.path.join(scratch, "jupyter-config"),
-        "JUPYTER_PATH": jpath,
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "MPLBACKEND": "agg",
-        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-        "AUTOGRADER_SANDBOX": "1" if enabled else "0",
-    })
-    env["PYTHONPATH"] = pkgs
-    try:  # packages installed with `pip install --user` stay importable under the new HOME
-        import site
-
-        if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
-            env["PYTHONUSERBASE"] = site.getuserbase()
-            env.pop("PYTHONNOUSERSITE", None)
-    except Exception:
-        pass
-    env.update(extra_env or {})
-    if threads:
-        t = str(int(threads))
-        env.update({"TF_NUM_INTRAOP_THREADS": t, "TF_NUM_INTEROP_THREADS": t,
-                    "OMP_NUM_THREADS": t, "OPENBLAS_NUM_THREADS": t, "MKL_NUM_THREADS": t,
-                    "NUMEXPR_NUM_THREADS": t})
-    return env
-
-
-def add_kernel_name(workdir: str, kernel_name: str) -> None:
-    """Make the sandbox's kernelspec (written by :func:`prepare` as ``python3``) also answer to
-    ``kernel_name`` (the course's ``Execute.kernel_name`` or the notebook's kernelspec)."""
-    kdir = os.path.join(os.path.realpath(workdir), "jupyter", "kernels")
-    if kernel_name and kernel_name != "python3" and os.sep not in kernel_name:
-        shutil.copytree(os.path.join(kdir, "python3"), os.path.join(kdir, kernel_name), dirs_exist_ok=True)
-
-
-# ------------------------------------------------------------ what every kernel reads
-def mpl_cache(state: str) -> str | None:
-    """Build matplotlib's font cache once in ``state/mplcache``; each kernel gets a copy
-    (:func:`use_mpl_cache`) instead of rebuilding it. None when it could not be built."""
-    d = os.path.join(state, "mplcache")
-    os.makedirs(d, exist_ok=True)
-    if any(f.startswith("fontlist") for f in os.listdir(d)):
-        return d
-    try:
-        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], capture_output=True, timeout=300,
-                       env=dict(os.environ, MPLCONFIGDIR=d, MPLBACKEND="agg"))
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return d if any(f.startswith("fontlist") for f in os.listdir(d)) else None
-
-
-def use_mpl_cache(cache: str | None, env: dict[str, str]) -> None:
-    """Copy the prebuilt font cache into the kernel's ``MPLCONFIGDIR`` (from :func:`prepare`)."""
-    if cache and os.path.isdir(cache):
-        for f in os.listdir(cache):
-            if f.startswith("fontlist") and f.endswith(".json"):
-                shutil.copyfile(os.path.join(cache, f), os.path.join(env["MPLCONFIGDIR"], f))
-
-
-def course_data(read_packages: tuple[str, ...] | list[str], prepare_data: bool = True
-                ) -> tuple[list[str], dict[str, str], str | None]:
-    """The course's data folder (resnet_utils' dataset cache), filled once here so that the
-    kernels only read it: (extra read dirs, kernel environment, problem or None)."""
-    if "resnet_utils" not in read_packages:
-        return [], {}, None
-    pkg = package_dir("resnet_utils")
-    if not pkg:
-        return [], {}, None
-    data_dir = os.environ.get("RESNET_DATA_DIR") or os.path.join(os.path.dirname(pkg), "datasets")
-    data_dir = os.path.realpath(data_dir)
-    problem = None
-    if prepare_data:
-        code = ("import warnings; warnings.simplefilter('ignore')\n"
-                "from resnet_utils import data\n"
-                "data.load_dataset(%r)\n" % data_dir)
-        try:
-            proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900,
-                                  env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-            if proc.returncode != 0:
-                problem = "could not prepare the dataset cache in %s: %s" % (
-                    data_dir, (proc.stderr.strip().splitlines() or ["?"])[-1][:200])
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            problem = f"could not prepare the dataset cache in {data_dir}: {exc}"
-    if not os.path.isdir(data_dir):
-        return [], {}, problem
-    return [data_dir], {"RESNET_DATA_DIR": data_dir}, problem
-
-
-#: refusals that the kernel's own machinery causes (ipykernel's child-process check at shutdown)
-#: and matplotlib's / platform's probes for system tools
-QUIET_DENIALS = re.compile(r"^(os\.listdir read /proc|open read /proc/\d+/stat"
-                           r"|subprocess\.Popen (fc-list|uname|ldconfig|nvidia-smi|lscpu))$")
-
-
-def read_denials(workdir: str) -> tuple[list[str], list[str]]:
-    """(denial lines, info lines) written by the kernel launcher's audit hook."""
-    path = os.path.join(os.path.realpath(workdir), "sandbox", "denials.log")
-    deny, info = [], []
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(1 << 20)
-    except OSError:
-        return deny, info
-    ready = False
-    for line in data.decode("utf-8", "replace").splitlines():
-        if line.startswith("DENY "):
-            if ready and line[5:] not in deny and not QUIET_DENIALS.match(line[5:]):
-                deny.append(line[5:])
-        elif line.startswith("INFO "):
-            info.append(line[5:])
-            if line == "INFO ready":
-                ready = True
-    return deny, info
 
 
 # ------------------------------------------------------------------------- preprocessor
@@ -455,8 +203,7 @@ class SandboxedExecute(Execute):
             # first, so that LimitOutput keeps it; stdout: a stderr output would cost a test its points
             cell.outputs.insert(0, NotebookNode(
                 output_type="stream", name="stdout",
-                text="[autograder] this cell printed too much: %d bytes of its output were dropped\n"
-                % self._dropped))
+                text=f"[autograder] this cell printed too much: {self._dropped} bytes of its output were dropped\n"))
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 EVENTS.append({"event": "error", "cell": grade_id, "index": index,
