@@ -48,7 +48,7 @@ def point(ResNet50, epochs: int, seed: int) -> dict:
     keras.utils.set_random_seed(s.seed)
     model = ResNet50(input_shape=X_train.shape[1:], classes=len(classes))
     training.prepare(model, s)
-    training.compile_model(model, s, len(X_train))
+    training.compile_with_settings(model, s, len(X_train))
     t0 = time.perf_counter()
     history = training.fit(model, X_train, Y_train, s)
     fit_s = time.perf_counter() - t0

@@ -5,7 +5,7 @@
 Each configuration runs in a fresh Python process, set up as the notebook's first cell sets
 up its kernel (``resnet_utils.cpu.tune``: oneDNN on, malloc's mmap threshold fixed; the course
 kernel's ``MALLOC_ARENA_MAX=2``): it builds the reference solution's ResNet50 (6 classes,
-64x64x3 inputs), compiles it with the notebook's recipe (``training.compile_model``: AdamW,
+64x64x3 inputs), compiles it with the notebook's recipe (``training.compile_with_settings``: AdamW,
 the warm-up/cosine schedule) and runs ``--steps`` training steps (``train_on_batch``) on
 random images. It records the process's high-water RSS (``ru_maxrss``) after the model is
 built and after the steps, and the time of a step once traced (median of the steps after
@@ -58,7 +58,7 @@ keras.utils.set_random_seed(0)
 model = reference_resnet50()(input_shape=(64, 64, 3), classes=6)
 s = training.settings(batch_size=batch, run_eagerly=eager, verbose=0)
 training.prepare(model, s)
-training.compile_model(model, s, 1000)
+training.compile_with_settings(model, s, 1000)
 built = high_water()
 rng = np.random.default_rng(0)
 x = rng.random((batch, 64, 64, 3), dtype="float32")

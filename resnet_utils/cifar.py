@@ -8,10 +8,11 @@ Atienza, keras-team/keras PRs #8059 and #8231), rewritten for Keras 3:
 - inputs scaled to [0, 1], then the training set's mean image subtracted
   (:func:`subtract_pixel_mean`);
 - augmentation with Keras preprocessing layers inside a ``tf.data`` pipeline: random shifts
-  of up to 10% of the height and width, random horizontal flips (:func:`augmentation`);
+  of up to 10% of the height and width, random horizontal flips (:func:`augmenter`);
 - Adam, the step schedule ``lr_schedule`` of the notebook through ``LearningRateScheduler``
   (squeezed into a short run's epochs by :meth:`Recipe.schedule`), and a ``ModelCheckpoint``
-  to a ``.keras`` file that keeps the best ``val_accuracy`` (:func:`callbacks`).
+  to a ``.keras`` file that keeps the best ``val_accuracy`` (:func:`callbacks`,
+  :func:`compile_with_schedule`).
 
 The example also had ``ReduceLROnPlateau``; it is dropped here because it never acted:
 ``LearningRateScheduler`` sets the rate to ``lr_schedule(epoch)`` at the start of every
@@ -141,9 +142,12 @@ def subtract_pixel_mean(x_train: np.ndarray, x_test: np.ndarray):
     return x_train - mean, x_test - mean, mean
 
 
-def augmentation(seed: int = 0):
+def augmenter(seed: int = 0):
     """Random shifts (up to 10% of height and width, edges repeated) and horizontal flips,
-    as Keras preprocessing layers (active only with ``training=True``)."""
+    as Keras preprocessing layers (active only with ``training=True``).
+
+    Assignment 2's augmentation (:func:`dataset` with ``augment``); assignment 1's, shifts,
+    rotations and zooms, is :func:`resnet_utils.training.augmenter`."""
     import keras
 
     return keras.Sequential([
@@ -161,7 +165,7 @@ def dataset(x, y, batch_size: int, augment: bool = False, shuffle: bool = False,
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if augment:
-        aug = augmentation(seed)
+        aug = augmenter(seed)
         ds = ds.map(lambda a, b: (aug(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -263,11 +267,14 @@ def callbacks(schedule, path) -> list:
     ]
 
 
-def compile_model(model, schedule, run_eagerly: bool = False) -> None:
-    """Adam at ``schedule(0)``, sparse categorical cross-entropy (integer labels), accuracy.
+def compile_with_schedule(model, schedule, run_eagerly: bool = False) -> None:
+    """Compile with assignment 2's recipe: Adam at ``schedule(0)`` (the per-epoch ``schedule``
+    then sets the rate through :func:`callbacks`), sparse categorical cross-entropy (integer
+    labels), accuracy.
 
     ``jit_compile=False``: XLA compiles a ResNet's training step for longer than a short
-    CPU run takes."""
+    CPU run takes. (Assignment 1's recipe, AdamW from its settings, is
+    :func:`resnet_utils.training.compile_with_settings`.)"""
     import keras
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule(0)),
@@ -294,7 +301,7 @@ def train(model, d: CifarData, r: Recipe, lr_schedule, path=None, seed: int = 0,
     y_fit, y_val = y_train[:-r.n_val], y_train[-r.n_val:]
     x_fit, x_val, _ = subtract_pixel_mean(x_fit, x_val)
     schedule = r.schedule(lr_schedule)
-    compile_model(model, schedule, run_eagerly=r.run_eagerly)
+    compile_with_schedule(model, schedule, run_eagerly=r.run_eagerly)
     path = path or checkpoint_path(model.name)
     history = model.fit(dataset(x_fit, y_fit, r.batch_size, augment=r.augment, shuffle=True, seed=seed),
                         validation_data=dataset(x_val, y_val, r.batch_size),

@@ -10,9 +10,10 @@
   or an Arm Neoverse V1 (``DefaultOneDnnPolicy`` in tensorflow/core/util/port.cc); elsewhere,
   e.g. on the 2-core AMD EPYC that the course's
   benchmarks run on, TensorFlow falls back to its Eigen kernels. On that CPU a training step of
-  the assignment's ResNet50 (batch 32, 64x64 images) took 1.4-1.7 s with oneDNN and 2.9-3.4 s
-  without. oneDNN may round differently ("slightly different numerical results"), which the
-  graders' tolerances allow for.
+  the assignment's ResNet50 (batch 32, 64x64 images) is much faster with oneDNN than without
+  (``step_s`` of the runs "graph, batch 32 (the notebook's default)" and "graph, batch 32,
+  Eigen kernels (oneDNN off)" in ``bench/results/training_memory.json``). oneDNN may round
+  differently ("slightly different numerical results"), which the graders' tolerances allow for.
 - **glibc malloc** (Linux only): TensorFlow frees and allocates large tensors at every step.
   With glibc's defaults, freeing a block above the mmap threshold (128 KiB at first) raises the
   threshold up to that block's size (at most 32 MiB), so later blocks of such sizes come from

@@ -528,7 +528,7 @@ def train_model(
         logits = model(xb, training=False)
         return loss_fn(yb, logits) * tf.cast(tf.shape(yb)[0], tf.float32), tf.reduce_sum(_hits(logits, yb))
 
-    augmenter = _augmenter(seed) if augment else None
+    augment_batch = _augmenter(seed) if augment else None
     rng = np.random.default_rng(seed)
     history: dict = {"loss": [], "accuracy": [], "epoch_time": []}
     if has_test:
@@ -540,7 +540,7 @@ def train_model(
         loss_sum = correct = 0.0
         for start in range(0, m, batch_size):
             idx = order[start : start + batch_size]
-            xb = x_train[idx] if augmenter is None else augmenter(x_train[idx])
+            xb = x_train[idx] if augment_batch is None else augment_batch(x_train[idx])
             loss, corr = train_step(xb, y_train[idx])
             loss_sum += float(loss) * len(idx)
             correct += float(corr)
@@ -566,7 +566,11 @@ def train_model(
 
 
 def _augmenter(seed):
-    """Random horizontal flip and +-4 pixel shift (zero padding), NumPy only."""
+    """Random horizontal flip and +-4 pixel shift (zero padding), NumPy only.
+
+    The walkthroughs' augmentation (:func:`train_model` with ``augment``): a function of a
+    batch, with its own random generator, where :func:`resnet_utils.cifar.augmenter` (10%
+    shifts with repeated edges) is a Keras model."""
     rng = np.random.default_rng(seed + 1)
 
     def augment(xb):

@@ -550,7 +550,7 @@ def _residual_block_figure(f, filters, shape, s):
     def filters_text(F):
         return f"{_dim(F)} filters"
 
-    # the main path, left to right: (text, kind, gid)
+    # the main path, left to right: (text, kind) of each box; all are drawn with the gid "main"
     main = [
         ("X", "tensor"),
         ("Conv2D 1×1\n" + filters_text(F1) + (f"\n{stride}" if conv_block else "") + "\n2a", "Conv2D"),

@@ -5,7 +5,7 @@ The student's network is never changed here; everything about *training* is:
 - :func:`prepare`: zero-initialise the last BatchNorm scale :math:`\\gamma` of every
   residual branch (each identity block then starts as the identity, Goyal et al. 2017) and
   optionally re-draw the convolution kernels with independent seeds.
-- :func:`compile_model`: AdamW with a one-cycle-like schedule (linear warm-up, then
+- :func:`compile_with_settings`: AdamW with a one-cycle-like schedule (linear warm-up, then
   cosine decay to zero; :func:`learning_rate_schedule`) and label smoothing.
 - :func:`fit`: a ``tf.data`` pipeline (optionally with random shifts, rotations and zooms,
   Keras preprocessing layers), validation on held-out training images.
@@ -18,14 +18,15 @@ The student's network is never changed here; everything about *training* is:
 Two modes:
 
 - **full** (a student running the notebook): the recipe above, sized by epochs so that the
-  whole notebook takes about 10 minutes on a slow 2-core CPU (``bench/bench_notebook.py``
-  measures time, memory and accuracy; ``bench/results/notebook.json`` has the figures and
-  ``bench/results/training_curve.json`` what other epoch counts give).
+  whole notebook fits the time target of ``bench/bench_notebook.py`` on a slow 2-core CPU
+  (it measures time, memory and accuracy; ``bench/results/notebook.json`` has the target and
+  the figures, ``bench/results/training_curve.json`` what other epoch counts give).
 - **fast** (:func:`resnet_utils.config.fast_mode`: nbgrader executing the notebook, which
   sets ``NBGRADER_EXECUTION`` to ``autograde`` or ``validate``; or ``RESNET_FAST=1``): a few
   images and one epoch, run
-  eagerly (tracing ResNet50 into a graph alone takes ~45 s on such a CPU), only to show
-  that the cells run.
+  eagerly (tracing ResNet50 into a graph alone costs more than such a run: the first training
+  step's time, graph vs eager, is ``first_step_s`` in ``bench/results/training_memory.json``),
+  only to show that the cells run.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ ENV_OVERRIDES = {"epochs": "RESNET_EPOCHS", "batch_size": "RESNET_BATCH_SIZE", "
 #: The memory, in bytes, that a full run of the notebook with :data:`FULL` needs: its peak of
 #: anonymous memory plus the peak of mapped library pages (the code TensorFlow runs), both as
 #: charged to a memory cgroup without a limit holding the kernel and the process driving it,
-#: rounded up to 0.1 GB (``bench/results/binder.json``, the run "no limit": 1794 + 330 MiB).
+#: rounded up to 0.1 GB (``bench/results/binder.json``, the run "no limit": ``anon_peak_mib`` +
+#: ``mapped_file_peak_mib``).
 #: With less, the page cache that the libraries need is evicted and read back over and over.
 FULL_NEEDS_BYTES = 2_300_000_000
 #: What a full run changes where its container allows less (:func:`memory_plan`): half the
@@ -270,8 +272,9 @@ def learning_rate_schedule(total_steps: int, s: Settings):
     The same values as Keras's ``CosineDecay(warmup_target=..., warmup_steps=...)``, computed
     without a ``tf.cond``: AdamW evaluates the schedule once per variable for its weight
     decay, and with Keras's schedule each evaluation traces a conditional (one per trainable
-    variable of ResNet50; on a 2-core CPU its first training step, tracing included, took
-    59-68 s with Keras's schedule and 52 s with this one).
+    variable of ResNet50), which makes the first training step, tracing included, slower
+    (that step's time with this schedule: ``first_step_s`` in
+    ``bench/results/training_memory.json``).
     """
     import keras
 
@@ -297,19 +300,21 @@ def learning_rate_schedule(total_steps: int, s: Settings):
     return WarmupCosine(s.learning_rate, warmup, max(1, total_steps))
 
 
-def compile_model(model, s: Settings, n_examples: int):
-    """Compile with AdamW on the schedule (Adam when ``weight_decay`` is 0), label-smoothed
-    cross-entropy and accuracy.
+def compile_with_settings(model, s: Settings, n_examples: int):
+    """Compile with assignment 1's recipe from the settings ``s``: AdamW on the warm-up/cosine
+    schedule (Adam when ``weight_decay`` is 0), label-smoothed cross-entropy on one-hot labels,
+    and accuracy.
 
     ``n_examples`` is the number of training images passed to :func:`fit` (it fixes the
-    schedule's length). No XLA: it is slow to compile on a CPU.
+    schedule's length). No XLA: it is slow to compile on a CPU. (Assignment 2's recipe, Adam
+    with a per-epoch schedule, is :func:`resnet_utils.cifar.compile_with_schedule`.)
     """
     import keras
 
     schedule = learning_rate_schedule(s.epochs * steps_per_epoch(n_examples, s), s)
     if s.weight_decay:
         optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=s.weight_decay)
-    else:   # the same update without the decay step (which Keras traces once per variable: ~10 s more)
+    else:   # the same update without the decay step (which Keras traces once per variable)
         optimizer = keras.optimizers.Adam(learning_rate=schedule)
     model.compile(optimizer=optimizer,
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing),
@@ -318,7 +323,11 @@ def compile_model(model, s: Settings, n_examples: int):
 
 
 def augmenter(seed: int = 0):
-    """Random shifts (10%), rotations (±18°) and zooms (±10%) as a Keras model (training mode only)."""
+    """Random shifts (10%), rotations (±18°) and zooms (±10%) as a Keras model (training mode only).
+
+    Assignment 1's augmentation (:func:`fit` with ``augment``); assignment 2's, shifts and
+    flips, is :func:`resnet_utils.cifar.augmenter`.
+    """
     import keras
 
     return keras.Sequential([
@@ -407,9 +416,9 @@ def save_model(model, path) -> Path:
     ``metadata.json`` and ``model.weights.h5`` into a temporary folder next to ``path``, and
     they are stored (uncompressed, as Keras does) in the zip file ``path``, streamed from
     disk. ``model.save(path)`` itself, on a machine with enough free memory, builds the
-    weights file in memory and copies it before writing it (``keras.src.saving.saving_lib``);
-    for a model with 96 MiB of weights that is about 110 MiB of Python memory at its peak,
-    against about 8 here (``tests/test_training.py`` measures both with ``tracemalloc``).
+    weights file in memory and copies it before writing it (``keras.src.saving.saving_lib``):
+    at its peak, Python memory about the size of the weights, where this function needs a
+    small fraction of that (``tests/test_training.py`` measures both with ``tracemalloc``).
     ``keras.models.load_model(path)`` reads the file like any other ``.keras`` file.
     """
     import zipfile
@@ -492,7 +501,7 @@ def _batchnorm_input_moments(model, X, training: bool, batch_size: int, n_batche
     BatchNorm normalises with the batch's statistics, as during ``fit``) or in inference
     mode. Only whole batches are used. In graph mode (``eager=False``, one ``tf.function``
     trace) TensorFlow frees each intermediate tensor as soon as it is used; an eager call
-    of a functional model keeps them all until it returns (about 10 MB per image here).
+    of a functional model keeps them all until it returns (memory that grows with the batch).
     Returns ``(layers, means, variances)`` with ``means[k]`` of shape ``(n_batches, channels)``.
     """
     import keras

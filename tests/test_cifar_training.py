@@ -109,7 +109,7 @@ def test_subtract_pixel_mean():
 
 
 def test_augmentation_shifts_and_flips_only_in_training():
-    aug = cifar.augmentation(seed=0)
+    aug = cifar.augmenter(seed=0)
     kinds = [type(layer).__name__ for layer in aug.layers]
     assert kinds == ["RandomTranslation", "RandomFlip"]
     t, f = aug.layers

@@ -231,7 +231,7 @@ def test_recalibration_restores_the_accuracy_of_stale_batchnorm_statistics(full_
     s = training.settings(epochs=4, batch_size=32, validation_split=0.0, learning_rate=1e-2, augment=False,
                           label_smoothing=0.0, zero_init_residual=False, recalibration_batches=8, verbose=0)
     X, Y, y = _shifted_data()
-    training.compile_model(model, s, len(X))
+    training.compile_with_settings(model, s, len(X))
     history = training.fit(model, X, Y, s)
     assert history.history["accuracy"][-1] > 0.9              # BatchNorm in training mode: it has learnt the task
     assert training.recalibrate_batchnorm(model, X, s) == 8
@@ -279,7 +279,7 @@ def test_fit_augments_in_a_pipeline_and_describe_reports_the_last_epoch(full_env
     np.testing.assert_array_equal(np.asarray(aug(x, training=False)), x)
 
     model = _bn_net()
-    training.compile_model(model, s, 40)
+    training.compile_with_settings(model, s, 40)
     X, Y, _ = _shifted_data(n=40)
     history = training.fit(model, X, Y, s)
     assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
@@ -296,7 +296,7 @@ def test_saved_model_reloads_with_identical_predictions(tmp_path, full_env):
     model = _bn_net()
     s = training.settings(epochs=1, augment=False, verbose=0, run_eagerly=True)  # eager: no seconds of tracing
     X, Y, _ = _shifted_data(n=64)
-    training.compile_model(model, s, len(X))
+    training.compile_with_settings(model, s, len(X))
     training.fit(model, X, Y, s)
     training.recalibrate_batchnorm(model, X, s)
     expected = model.predict(X, verbose=0)
@@ -406,10 +406,10 @@ def test_compile_uses_adamw_with_decay_and_adam_without(full_env):
     import keras
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
-    training.compile_model(model, training.settings(weight_decay=1e-3), 40)
+    training.compile_with_settings(model, training.settings(weight_decay=1e-3), 40)
     assert type(model.optimizer) is keras.optimizers.AdamW
     assert model.optimizer.weight_decay == pytest.approx(1e-3)
-    training.compile_model(model, training.settings(weight_decay=0.0), 40)
+    training.compile_with_settings(model, training.settings(weight_decay=0.0), 40)
     assert type(model.optimizer) is keras.optimizers.Adam
     assert model.optimizer.weight_decay is None
 
