@@ -60,12 +60,12 @@ def _add_grading_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_grade(args) -> int:
-    from .grade import GradingError, Options, format_report, grade
+    from .grade import GradeRunError, Options, format_report, grade
 
     students = [s for arg in (args.student or []) for s in arg.split(",") if s] or None
     try:
         out = grade(Options.from_args(args, args.assignment, students))
-    except GradingError as exc:
+    except GradeRunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(format_report(out))

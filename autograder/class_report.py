@@ -41,14 +41,13 @@ FLAG_CODES = {
     "grader.duplicated_cell", "grader.tampering_blocked", "grader.monkeypatch", "grader.suspicious_code",
     "grader.crashed", "grader.not_saved", "grader.not_autograded", "grader.other",
 }
-STUB = re.compile(r"^\s*(#.*)?$")
 
 
 def load_run(root: str, assignment: str) -> dict[str, Any]:
     path = os.path.join(root, ".autograder", f"{assignment}-results.json")
     if not os.path.exists(path):
-        raise FileNotFoundError("no grading results for %r in %s: run `python -m autograder grade %s` first"
-                                % (assignment, path, assignment))
+        raise FileNotFoundError(f"no grading results for {assignment!r} in {path}: run `python -m autograder grade "
+                                f"{assignment}` first")
     with open(path) as fh:
         return json.load(fh)
 
@@ -207,13 +206,13 @@ def render(run: dict[str, Any], root: str, out_path: str, solution_ids: dict[str
     graded = [r for r in results if r.get("status") == "graded"]
     totals = sorted(r.get("total") or 0.0 for r in graded)
     median = totals[len(totals) // 2] if totals else None
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Class report: %s</title><style>%s</style>"
-             "</head><body>" % (e(a), CSS),
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Class report: {e(a)}</title><style>{CSS}</style>"
+             "</head><body>",
              f"<h1>Class report: {e(a)}</h1>",
-             "<p>%d students, %d graded; median total %s of %s; %d flagged for a human look.</p>"
-             % (len(results), len(graded), _fmt(median), _fmt(run["max_total"]), len(flags)),
-             "<h2>Score distribution</h2><img alt='score distribution' src='data:image/png;base64,%s'>"
-             % distribution_figure(run),
+             f"<p>{len(results):d} students, {len(graded):d} graded; median total {_fmt(median)} of "
+             f"{_fmt(run['max_total'])}; {len(flags):d} flagged for a human look.</p>",
+             "<h2>Score distribution</h2><img alt='score distribution' "
+             f"src='data:image/png;base64,{distribution_figure(run)}'>",
              "<h2>Most common mistakes</h2><table id='mistakes'><tr><th>mistake code</th><th>students</th>"
              "<th>example message</th><th>who</th></tr>"]
     parts += _code_rows(mistakes)
@@ -226,19 +225,17 @@ def render(run: dict[str, Any], root: str, out_path: str, solution_ids: dict[str
         parts.append(f"<tr><td>{e(s)}</td><td class='flag'>{'<br>'.join((e(x[:300]) for x in flags[s]))}</td></tr>")
     parts.append("</table><h2>Students</h2><table id='students'><tr><th>student</th>"
                  + "".join(f"<th>{e(ex)} ({_fmt(run['max_points'][ex])})</th>" for ex in run["exercises"])
-                 + "<th>total (%s)</th><th>status</th><th>mistakes</th><th>penalties</th><th>feedback</th></tr>"
-                 % _fmt(run["max_total"]))
+                 + f"<th>total ({_fmt(run['max_total'])})</th><th>status</th><th>mistakes</th><th>penalties</th>"
+                 "<th>feedback</th></tr>")
     out_dir = os.path.dirname(os.path.abspath(out_path))
     for r in results:
         s = r["student"]
         fb = [os.path.relpath(p, out_dir) for p in sorted(Path(root, "feedback", s, a).glob("*.html"))]
         link = " ".join(f"<a href='{e(p)}'>{e(os.path.basename(p))}</a>" for p in fb) or "-"
-        parts.append("<tr data-student='%s'><td>%s</td>%s<td class='num'>%s</td><td>%s</td><td>%s</td><td>%s</td>"
-                     "<td>%s</td></tr>"
-                     % (e(s), e(s),
-                        "".join("<td class='num'>%s</td>" % _fmt(r.get("exercises", {}).get(ex)) for ex in run["exercises"]),
-                        _fmt(r.get("total")), e(r.get("status", "")),
-                        e(student_codes(r, penalties=False)), e(student_codes(r, penalties=True)), link))
+        points = "".join(f"<td class='num'>{_fmt(r.get('exercises', {}).get(ex))}</td>" for ex in run["exercises"])
+        parts.append(f"<tr data-student='{e(s)}'><td>{e(s)}</td>{points}<td class='num'>{_fmt(r.get('total'))}</td>"
+                     f"<td>{e(r.get('status', ''))}</td><td>{e(student_codes(r, penalties=False))}</td>"
+                     f"<td>{e(student_codes(r, penalties=True))}</td><td>{link}</td></tr>")
     parts.append("</table></body></html>")
     return "\n".join(parts)
 
@@ -246,8 +243,8 @@ def render(run: dict[str, Any], root: str, out_path: str, solution_ids: dict[str
 def _code_rows(entries: list[dict[str, Any]], tr: str = "<tr>") -> list[str]:
     """Table rows of :func:`common_mistakes` or :func:`common_penalties`: code, count, example, who."""
     e = html.escape
-    return ["%s<td><code>%s</code></td><td class='num'>%d</td><td>%s</td><td>%s</td></tr>"
-            % (tr, e(m["code"]), m["count"], e(m["example"][:400]), e(", ".join(m["students"]))) for m in entries]
+    return [f"{tr}<td><code>{e(m['code'])}</code></td><td class='num'>{m['count']:d}</td>"
+            f"<td>{e(m['example'][:400])}</td><td>{e(', '.join(m['students']))}</td></tr>" for m in entries]
 
 
 def write(root: str, assignment: str, out: str | None = None) -> str:

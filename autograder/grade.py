@@ -45,13 +45,13 @@ import tempfile
 import time
 from concurrent.futures import as_completed
 from functools import partial
-from typing import Any
+from typing import Any, Callable
 
 from . import gradebook, mistakes, report, sandbox, scan, settings
 from .config import course_config, coursedir_for, quiet_nbgrader, venv_on_path
 from .files import write_json
-from .pool import Limits, WorkerPool, feedback_in_processes
-from .records import GradingRun, StudentResult, WorkerSpec
+from .pool import GradingPool, Limits, WorkerPool, feedback_in_processes
+from .records import GradingRun, Problem, StudentResult, WorkerSpec
 
 @dataclasses.dataclass
 class Options:
@@ -86,8 +86,10 @@ class Options:
                    progress=not args.quiet, scheduler=getattr(args, "scheduler", None))
 
 
-class GradingError(RuntimeError):
-    pass
+class GradeRunError(RuntimeError):
+    """The grading run cannot go on (no gradebook, another run on the course, an unreachable
+    Dask scheduler, a gradebook damaged after grading): ``python -m autograder`` says why.
+    Not :class:`resnet_utils.grading.GradingError`, a check of a test cell that failed."""
 
 
 def grade(opts: Options) -> GradingRun:
@@ -108,9 +110,7 @@ def grade(opts: Options) -> GradingRun:
         # the class, then the workers: they start (and import nbgrader) while the gradebook is prepared
         everyone = find_students(cd, a)
         students = list(dict.fromkeys(opts.students)) if opts.students else everyone
-        jobs = max(1, min(opts.jobs or os.cpu_count() or 1, len(students) or 1))
-        threads = opts.threads if opts.threads or opts.scheduler else (
-            max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
+        jobs, threads = _jobs_and_threads(opts, len(students))
         limits = Limits(wall_limit=opts.wall_limit, memory_cap=opts.memory_cap, disk_cap=opts.disk_cap)
         with _pool(opts, jobs, logs, limits) as pool:
             # 1. the gradebook: backup, template, layout of the assignment
@@ -126,44 +126,21 @@ def grade(opts: Options) -> GradingRun:
             mpl_cache = sandbox.mpl_cache(state)
             if data_problem and opts.progress:
                 print("warning: " + data_problem, file=sys.stderr)
+            specs = SpecFiles(WorkerSpec(
+                course_root=root, config_file=os.path.join(root, "nbgrader_config.py"), assignment=a,
+                student="", workdir="", gradebook_template=template, result_path="", timeout=opts.timeout,
+                memory_cap=opts.memory_cap, threads=threads, sandbox=opts.sandbox, landlock=opts.landlock,
+                read_packages=list(opts.read_packages), extra_read_dirs=list(opts.extra_read_dirs) + data_read,
+                kernel_env=kernel_env, mpl_cache=mpl_cache, max_output_bytes=opts.max_output_bytes),
+                workdir_root=opts.workdir_root)
 
             # 3.-4. grade each student in a worker, merge each result as it comes
-            results = {s: StudentResult(s, status="missing", problems=["no submission found in %s" % os.path.join(
-                       cd.submitted_directory, s, a)]) for s in students if s not in everyone}
+            results = {s: _no_submission(cd, s, a) for s in students if s not in everyone}
             progress = report.Progress(len(students), enabled=opts.progress)
             progress.update(done=len(results), running=0)
-            failed = len(results)
-            workdirs: dict[str, str] = {}
-
-            def prepare(student: str) -> tuple[str, str]:
-                """The student's temporary directory and spec file (called by the pool)."""
-                wd = tempfile.mkdtemp(prefix=f"ag-{student[:20]}-", dir=opts.workdir_root or None)
-                workdirs[student] = wd
-                spec = WorkerSpec(
-                    course_root=root, config_file=os.path.join(root, "nbgrader_config.py"), assignment=a,
-                    student=student, workdir=wd, gradebook_template=template,
-                    result_path=os.path.join(wd, "result.json"), timeout=opts.timeout, memory_cap=opts.memory_cap,
-                    threads=threads, sandbox=opts.sandbox, landlock=opts.landlock,
-                    read_packages=list(opts.read_packages), extra_read_dirs=list(opts.extra_read_dirs) + data_read,
-                    kernel_env=kernel_env, mpl_cache=mpl_cache, max_output_bytes=opts.max_output_bytes)
-                spec_path = os.path.join(wd, "spec.json")
-                with open(spec_path, "w") as fh:
-                    json.dump(spec.to_dict(), fh)
-                return wd, spec_path
-
-            with _sigterm_as_keyboard_interrupt(), _closing_progress(progress):
-                futures = [pool.submit(s, partial(prepare, s)) for s in students if s not in results]
-                for future in as_completed(futures):
-                    r = future.result()
-                    _save_student(r, cfg, cd, a, layout, root, logs, workdirs[r.student])
-                    if not opts.keep_workdirs:
-                        shutil.rmtree(workdirs[r.student], ignore_errors=True)
-                    results[r.student] = r
-                    failed += bool(r.problems or not r.graded)
-                    progress.update(done=len(results), failed=failed, running=pool.running(),
-                                    note="%s: %s/%s%s" % (r.student, report.fmt_points(r.total),
-                                                          report.fmt_points(max_total),
-                                                          "  (%s)" % r.problems[0][:70] if r.problems else ""))
+            save = partial(_save_student, cfg=cfg, cd=cd, assignment=a, layout=layout, root=root, logs=logs)
+            _grade_and_merge(pool, [s for s in students if s not in results], specs, save, results, progress,
+                             max_total, keep_workdirs=opts.keep_workdirs)
 
         # 5. feedback and grades.csv
         ordered = [results[s] for s in students]
@@ -171,13 +148,10 @@ def grade(opts: Options) -> GradingRun:
         if opts.feedback and graded:
             for s, err in feedback_in_processes(root, a, graded, jobs, state).items():
                 if err:
-                    results[s].problems.append(f"no feedback: {err}")
+                    results[s].problems.append(Problem("grader.other", f"no feedback: {err}"))
         if opts.export:
             gradebook.export_csv(cfg, cd, os.path.join(root, "grades.csv"))
-        ok = gradebook.integrity(db)
-        if ok != "ok":
-            raise GradingError("gradebook.db integrity check failed after grading: %s (backup in %s)"
-                               % (ok, os.path.join(state, "gradebook.backup.db")))
+        _check_integrity_after_grading(db, os.path.join(state, "gradebook.backup.db"))
 
         # 6. the record of the run
         run = GradingRun(assignment=a, exercises=exercises, max_points=max_points, max_total=max_total,
@@ -209,7 +183,15 @@ def format_report(run: GradingRun) -> str:
 
 
 # --------------------------------------------------------------------------- the steps
-def _pool(opts: Options, jobs: int, logs: str, limits: Limits):
+def _jobs_and_threads(opts: Options, students: int) -> tuple[int, int | None]:
+    """How many students at a time, and the TF/BLAS threads of each kernel (None: all)."""
+    jobs = max(1, min(opts.jobs or os.cpu_count() or 1, students or 1))
+    threads = opts.threads if opts.threads or opts.scheduler else (
+        max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None)
+    return jobs, threads
+
+
+def _pool(opts: Options, jobs: int, logs: str, limits: Limits) -> GradingPool:
     """The local worker pool, or with ``opts.scheduler`` the Dask cluster (same interface)."""
     if not opts.scheduler:
         return WorkerPool(jobs, logs, limits, keep_workdirs=opts.keep_workdirs)
@@ -218,7 +200,64 @@ def _pool(opts: Options, jobs: int, logs: str, limits: Limits):
     try:
         return DaskPool(opts.scheduler, logs, limits, keep_workdirs=opts.keep_workdirs)
     except RuntimeError as exc:
-        raise GradingError(str(exc)) from exc
+        raise GradeRunError(str(exc)) from exc
+
+
+@dataclasses.dataclass
+class SpecFiles:
+    """Each student's temporary directory and spec file, made when the pool asks for them
+    (:data:`autograder.pool.Prepare`): ``base`` is the spec of every student, whose
+    ``student``, ``workdir`` and ``result_path`` :meth:`prepare` fills in."""
+
+    base: WorkerSpec
+    workdir_root: str | None = None  # where the temporary directories go (None: the system's)
+    workdirs: dict[str, str] = dataclasses.field(default_factory=dict)  # student -> its directory
+
+    def prepare(self, student: str) -> tuple[str, str]:
+        """The student's new temporary directory and its ``spec.json``: ``(workdir, spec_path)``."""
+        wd = tempfile.mkdtemp(prefix=f"ag-{student[:20]}-", dir=self.workdir_root or None)
+        self.workdirs[student] = wd
+        spec = dataclasses.replace(self.base, student=student, workdir=wd, result_path=os.path.join(wd, "result.json"))
+        spec_path = os.path.join(wd, "spec.json")
+        with open(spec_path, "w") as fh:
+            json.dump(spec.to_dict(), fh)
+        return wd, spec_path
+
+
+def _no_submission(cd, student: str, assignment: str) -> StudentResult:
+    """The result of a student asked for who has no submission."""
+    where = os.path.join(cd.submitted_directory, student, assignment)
+    missing = Problem("grader.no_submission", f"no submission found in {where}")
+    return StudentResult(student, status="missing", problems=[missing])
+
+
+def _grade_and_merge(pool: GradingPool, students: list[str], specs: SpecFiles,
+                     save: Callable[..., None], results: dict[str, StudentResult], progress: report.Progress,
+                     max_total: float, keep_workdirs: bool = False) -> None:
+    """Grade ``students`` in the pool; save each result as it comes (``save(result,
+    workdir=...)``: :func:`_save_student`) and add it to ``results``; Ctrl-C or SIGTERM stops
+    everything (the pool kills every worker and kernel)."""
+    failed = len(results)
+    with _sigterm_as_keyboard_interrupt(), _closing_progress(progress):
+        futures = [pool.submit(s, partial(specs.prepare, s)) for s in students]
+        for future in as_completed(futures):
+            r = future.result()
+            save(r, workdir=specs.workdirs[r.student])
+            if not keep_workdirs:
+                shutil.rmtree(specs.workdirs[r.student], ignore_errors=True)
+            results[r.student] = r
+            failed += bool(r.problems or not r.graded)
+            first = f"  ({r.problems[0].text[:70]})" if r.problems else ""
+            progress.update(done=len(results), failed=failed, running=pool.running(),
+                            note=f"{r.student}: {report.fmt_points(r.total)}/{report.fmt_points(max_total)}{first}")
+
+
+def _check_integrity_after_grading(db: str, backup: str) -> None:
+    """GradeRunError when the gradebook fails SQLite's integrity check (``backup``: the copy
+    taken before the run)."""
+    ok = gradebook.integrity(db)
+    if ok != "ok":
+        raise GradeRunError(f"gradebook.db integrity check failed after grading: {ok} (backup in {backup})")
 
 
 def _checked_gradebook(cd, assignment: str) -> str:
@@ -228,18 +267,18 @@ def _checked_gradebook(cd, assignment: str) -> str:
     try:
         db = gradebook.sqlite_path(cd.db_url)
     except ValueError as exc:
-        raise GradingError(str(exc))
+        raise GradeRunError(str(exc))
     if not os.path.exists(db):
-        raise GradingError("no gradebook at %s: run `python -m autograder release` (nbgrader "
-                           "generate_assignment) first" % db)
+        raise GradeRunError(f"no gradebook at {db}: run `python -m autograder release` (nbgrader "
+                            "generate_assignment) first")
     with Gradebook(cd.db_url, cd.course_id) as gb:
         try:
             gb.find_assignment(assignment)
         except MissingEntry:
-            raise GradingError(f"assignment {assignment!r} is not in the gradebook: run generate_assignment first")
+            raise GradeRunError(f"assignment {assignment!r} is not in the gradebook: run generate_assignment first")
     ok = gradebook.integrity(db)
     if ok != "ok":
-        raise GradingError(f"gradebook.db fails SQLite's integrity check: {ok}")
+        raise GradeRunError(f"gradebook.db fails SQLite's integrity check: {ok}")
     return db
 
 
@@ -253,7 +292,7 @@ def _one_run_at_a_time(state: str):
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         lock.close()
-        raise GradingError(f"another `autograder grade` is running on this course ({state})")
+        raise GradeRunError(f"another `autograder grade` is running on this course ({state})")
     try:
         yield
     finally:
@@ -320,16 +359,11 @@ def _exercise_points(scores: dict[str, float | None], layout: dict[str, Any]) ->
     return ex
 
 
-def _save_student(r: StudentResult, cfg, cd, assignment: str, layout: dict[str, Any], root: str, logs: str,
+def _save_student(r: StudentResult, *, cfg, cd, assignment: str, layout: dict[str, Any], root: str, logs: str,
                   workdir: str) -> None:
     """One student's result as the worker left it -> into the gradebook, the report and the logs."""
     r.worker_log = os.path.relpath(r.worker_log, root)
-    if not r.graded and r.error:
-        if not any(r.error in p for p in r.problems) and r.error not in ("no gradable notebook",
-                                                                         "unreadable notebook"):
-            r.problems.append(f"not autograded: {r.error}")
-    if not r.graded and not r.problems:
-        r.problems.append(f"not autograded (see {r.worker_log})")
+    r.problems += _not_autograded(r)
     worker_scores = dict(r.scores)
     try:
         saved = gradebook.merge_with_retries(cfg, cd, assignment, r.student, list(layout),
@@ -337,12 +371,9 @@ def _save_student(r: StudentResult, cfg, cd, assignment: str, layout: dict[str, 
     except Exception as exc:  # never lose the batch because of one student
         saved = gradebook.SavedGrades({}, None, None)
         r.status = "failed"
-        r.problems.append(f"could not save grades: {type(exc).__name__}: {exc}")
+        r.problems.append(Problem("grader.not_saved", f"could not save grades: {type(exc).__name__}: {exc}"))
     if r.graded:
-        for gid, sc in worker_scores.items():
-            if sc is not None and saved.scores.get(gid) is not None and abs(float(sc) - float(saved.scores[gid])) > 1e-9:
-                r.problems.append("grader warning: %s scored %s in the worker, %s in the gradebook"
-                                  % (gid, sc, saved.scores[gid]))
+        r.problems += _score_differences(worker_scores, saved.scores)
     r.mistakes = mistakes.student_mistakes(r.problems + r.flags, [m for m in r.mistakes if m.get("cell")])
     r.scores = saved.scores
     r.total = saved.total
@@ -354,3 +385,23 @@ def _save_student(r: StudentResult, cfg, cd, assignment: str, layout: dict[str, 
     if r.log:
         with open(os.path.join(logs, r.student + ".nbgrader.log"), "w") as fh:
             fh.write(r.log)
+
+
+def _not_autograded(r: StudentResult) -> list[Problem]:
+    """Why a submission that was not autograded was not, unless its problems already say it."""
+    if r.graded:
+        return []
+    if r.error and not any(r.error in p.text for p in r.problems) and r.error not in ("no gradable notebook",
+                                                                                     "unreadable notebook"):
+        return [Problem("grader.not_autograded", f"not autograded: {r.error}")]
+    if not r.problems:
+        return [Problem("grader.not_autograded", f"not autograded (see {r.worker_log})")]
+    return []
+
+
+def _score_differences(worker: dict[str, float | None], saved: dict[str, float | None]) -> list[Problem]:
+    """A warning per cell whose score in the gradebook is not the worker's (a manual grade kept ...)."""
+    return [Problem("grader.score_differs", f"grader warning: {gid} scored {sc} in the worker, {saved[gid]} "
+                                            "in the gradebook")
+            for gid, sc in worker.items()
+            if sc is not None and saved.get(gid) is not None and abs(float(sc) - float(saved[gid])) > 1e-9]

@@ -7,75 +7,57 @@ key ``mistakes`` of each student) and counted by the class report
 - **test failures**, read from the graded test cells of the autograded notebook: the checks
   of ``resnet_utils.grading`` end their messages with ``(mistake code: identity_block.relu_before_add)``;
   a test without one (a plain ``assert``) gets ``<test cell>.<exception name>``;
-- **grader events**, from the problems the grader reported (timeout, memory cap, kernel died,
+- **grader events**, the problems the grader reported (timeout, memory cap, kernel died,
   unreadable notebook, edited or deleted test cells, tampering, ...): ``grader.<event>``;
   mistakes in the student's code that stop a whole cell are ``student.syntax_error`` and
-  ``student.exception``;
+  ``student.exception``.  Each problem gets its code where it is found (a
+  :class:`~autograder.records.Problem`: the worker, the static scan, the pool, the grader);
+  :data:`GRADER_EVENTS` lists them all;
 - **penalties**, output-neutral deviations (e.g. a misnamed layer) that a *passing* graded test
   cell found: its checks print one stdout line per penalty, ending with
-  ``(penalty code: ResNet50.layer_name)`` (:data:`resnet_utils.grading.PENALTY_MARKER`), and the
+  ``(penalty code: ResNet50.layer_name)`` (:data:`resnet_utils.codes.PENALTY_MARKER`), and the
   cell's partial score is the points less the penalties.  These entries carry ``"penalty": True``.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from resnet_utils.grading import PENALTY_MARKER
+from resnet_utils.codes import split_code, split_penalty_code, strip_ansi
 
-#: the marker the course's checks put at the end of a failure message
-CODE_MARKER = re.compile(r"\s*\(mistake code: ([A-Za-z0-9_.\-]+)\)\s*$")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+if TYPE_CHECKING:
+    from .records import Problem
 
-#: grader problems -> codes (first match wins; patterns match the start of a problem line)
-EVENT_CODES: list[tuple[re.Pattern, str]] = [(re.compile(p), c) for p, c in [
-    (r"timeout in ", "grader.timeout"),
-    (r"kernel stopped responding", "grader.kernel_unresponsive"),
-    (r"kernel died", "grader.kernel_died"),
-    (r"memory cap hit", "grader.memory_cap"),
-    (r"wall-clock limit hit", "grader.wall_clock_limit"),
-    (r"disk cap hit", "grader.disk_cap"),
-    (r"output flood truncated", "grader.output_truncated"),
-    (r"(not a readable notebook|autograded notebook unreadable|.*unreadable notebook)", "grader.notebook_unreadable"),
-    (r"notebook missing", "grader.notebook_missing"),
-    (r"no submission found", "grader.no_submission"),
-    (r"test cell '[^']*' edited", "grader.test_cell_edited"),
-    (r"test cell '[^']*' deleted", "grader.test_cell_deleted"),
-    (r"solution cell '[^']*' deleted", "grader.solution_cell_deleted"),
-    (r"duplicated cell", "grader.duplicated_cell"),
-    (r"tampering blocked", "grader.tampering_blocked"),
-    (r".*(monkeypatches|redefines test helper)", "grader.monkeypatch"),
-    (r"cell [^:]*: ", "grader.suspicious_code"),  # the static scan's other flags
-    (r"syntax error in ", "student.syntax_error"),
-    (r"exception in ", "student.exception"),
-    (r"grading worker crashed|grader error|grading task failed", "grader.crashed"),
-    (r"could not save grades", "grader.not_saved"),
-    (r"not autograded", "grader.not_autograded"),
-    (r"grader warning: .* in the gradebook", "grader.score_differs"),  # e.g. a manual grade kept
-    (r"errors in \d+ other cell", "student.errors_in_other_cells"),
-    (r"\d+ later cell\(s\) not run", "grader.cells_not_run"),
-]]
-_NOTEBOOK_PREFIX = re.compile(r"^[^:/]+\.ipynb: ")
-
-
-def event_code(problem: str) -> str:
-    """The code of one problem (or static-scan flag) line of the grader's report
-    (``grader.other`` when unknown)."""
-    problem = _NOTEBOOK_PREFIX.sub("", problem)
-    for pattern, code in EVENT_CODES:
-        if pattern.match(problem):
-            return code
-    return "grader.other"
-
-
-def split_code(message: str) -> tuple[str | None, str]:
-    """``(code, message without the marker)`` of a check's failure message."""
-    text = _ANSI.sub("", message).rstrip()
-    m = CODE_MARKER.search(text)
-    if not m:
-        return None, text
-    return m.group(1), text[:m.start()].rstrip()
+#: every code of a grader event (a :class:`~autograder.records.Problem`), with what it means
+GRADER_EVENTS: dict[str, str] = {
+    "grader.timeout": "a cell ran longer than the timeout",
+    "grader.kernel_unresponsive": "the kernel ignored the timeout's interrupt and was stopped",
+    "grader.kernel_died": "the kernel died",
+    "grader.memory_cap": "the kernel (or the worker) went over the memory cap",
+    "grader.wall_clock_limit": "the student's grading went over the wall-clock limit",
+    "grader.disk_cap": "the student's directory went over the disk cap",
+    "grader.output_truncated": "a cell printed too much: its output was truncated",
+    "grader.notebook_unreadable": "a notebook (submitted or autograded) is not a readable notebook",
+    "grader.notebook_missing": "a notebook of the assignment is not in the submission",
+    "grader.no_submission": "no submission at all",
+    "grader.test_cell_edited": "a test cell was edited (the original is what runs)",
+    "grader.test_cell_deleted": "a test cell was deleted",
+    "grader.solution_cell_deleted": "a solution cell was deleted",
+    "grader.duplicated_cell": "an nbgrader cell is in the notebook more than once",
+    "grader.tampering_blocked": "the sandbox refused a file or process access",
+    "grader.monkeypatch": "the static scan: a cell monkeypatches a module or redefines a test helper",
+    "grader.suspicious_code": "the static scan: a cell does something else suspicious (files, processes, ...)",
+    "student.syntax_error": "a cell the student wrote has a syntax error",
+    "student.exception": "a solution cell raised an exception",
+    "grader.crashed": "the grading worker (or the Dask task) failed",
+    "grader.not_saved": "the grades could not be saved in the gradebook",
+    "grader.not_autograded": "nbgrader could not autograde the submission",
+    "grader.score_differs": "the gradebook's score differs from the worker's (e.g. a manual grade kept)",
+    "student.errors_in_other_cells": "cells that are neither solution nor test cells raised errors",
+    "grader.cells_not_run": "cells were not run after the kernel stopped",
+    "grader.other": "anything else (symlinks or special files dropped, a notebook too large, "
+                    "an extra notebook, an unknown cell id, no feedback, ...)",
+}
 
 
 def _graded_test_cells(nb, grade_ids, solution_ids):
@@ -94,7 +76,7 @@ def _stdout(cell) -> str:
         if o.get("output_type") == "stream" and o.get("name") == "stdout":
             text = o.get("text", "")
             parts.append("".join(text) if isinstance(text, list) else str(text))
-    return _ANSI.sub("", "".join(parts))
+    return strip_ansi("".join(parts))
 
 
 def test_failures(nb, grade_ids: set[str] | dict, solution_ids: set[str] | list = ()) -> list[dict[str, str]]:
@@ -106,7 +88,7 @@ def test_failures(nb, grade_ids: set[str] | dict, solution_ids: set[str] | list 
             if o.get("output_type") != "error":
                 continue
             ename = o.get("ename", "Error")
-            code, message = split_code(str(o.get("evalue", "")))
+            code, message = split_code(strip_ansi(str(o.get("evalue", ""))).rstrip())
             out.append({"cell": gid, "code": code or f"{gid}.{ename}",
                         "message": (f"{ename}: {message}").strip()[:600]})
             break
@@ -123,21 +105,20 @@ def test_penalties(nb, grade_ids: set[str] | dict, solution_ids: set[str] | list
             continue
         seen = set()
         for line in _stdout(cell).splitlines():
-            m = PENALTY_MARKER.search(line)
-            if m and m.group(1) not in seen:
-                seen.add(m.group(1))
-                out.append({"cell": gid, "code": m.group(1), "message": line[:m.start()].strip()[:600],
-                            "penalty": True})
+            code, message = split_penalty_code(line)
+            if code and code not in seen:
+                seen.add(code)
+                out.append({"cell": gid, "code": code, "message": message.strip()[:600], "penalty": True})
     return out
 
 
-def student_mistakes(problems: list[str], tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every mistake of one student: grader events (``problems``: the report's problem and
-    flag lines; one entry per code) then ``tests``, the test failures and penalties (as is)."""
+def student_mistakes(problems: list[Problem], tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every mistake of one student: grader events (``problems``: the report's problems and
+    flags; one entry per code, with its first line) then ``tests``, the test failures and
+    penalties (as is)."""
     seen, out = set(), []
     for p in problems:
-        code = event_code(p)
-        if code not in seen:
-            seen.add(code)
-            out.append({"code": code, "message": p[:600], "cell": None})
+        if p.code not in seen:
+            seen.add(p.code)
+            out.append({"code": p.code, "message": p.text[:600], "cell": None})
     return out + [dict(t) for t in tests]

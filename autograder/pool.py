@@ -15,14 +15,19 @@ thread's students one after the other and is replaced when it is killed or dies.
 - Not a ``ProcessPoolExecutor``: killing one of its processes (a student over a limit)
   breaks the whole pool (``BrokenProcessPool`` fails every pending student), it knows
   nothing of the kernel, a grandchild that must die too, and it gives no per-worker log.
-- Not one fresh process per student: a new Python that imports nbgrader costs about
-  5 s on the 2-core reference machine, on top of ~30 s per student.  The worker resets
-  what one student could leave for the next (environment, working directory, temporary
-  directory, the sandbox's event list) and kills any kernel left over
-  (:meth:`WorkerProcess.reap_kernels`); student code itself only ever runs in the kernel.
+- Not one fresh process per student: a new Python that imports nbgrader would add a
+  noticeable part of the time one student takes (``bench/results/grading.json`` has the
+  measured time per student).  The worker resets what one student could leave for the
+  next (environment, working directory, temporary directory, the sandbox's event list) and
+  kills any kernel left over (:meth:`WorkerProcess.reap_kernels`); student code itself only
+  ever runs in the kernel.
 
 :func:`feedback_in_processes` runs nbgrader's ``generate_feedback`` in a few processes
 at once (they only read the gradebook).
+
+:class:`GradingPool` is what :func:`autograder.grade.grade` uses of a pool: this module's
+:class:`WorkerPool` and the Dask cluster's :class:`autograder.integrations.cluster.DaskPool`
+both have it.
 """
 
 from __future__ import annotations
@@ -37,12 +42,36 @@ import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
-from .records import StudentResult
+from .records import Problem, StudentResult
 from .report import human_bytes
 from .settings import GiB
 
+#: called by a pool when a student's turn comes: makes the student's temporary directory and
+#: spec file (:class:`~autograder.records.WorkerSpec`), returns ``(workdir, spec_path)``
+Prepare = Callable[[], tuple[str, str]]
+
+
+class GradingPool(Protocol):
+    """What :func:`autograder.grade.grade` uses of a pool of graders (:class:`WorkerPool`,
+    :class:`autograder.integrations.cluster.DaskPool`).
+
+    A context manager: leaving it normally waits for every student, leaving it on an
+    exception (Ctrl-C, SIGTERM) stops grading now."""
+
+    def __enter__(self) -> GradingPool: ...
+
+    def __exit__(self, exc_type, exc, tb) -> None: ...
+
+    def submit(self, student: str, prepare: Prepare) -> Future[StudentResult]:
+        """Grade ``student``: a future of the :class:`~autograder.records.StudentResult` as its
+        grader left it, plus what the pool measured (elapsed time, peak memory, the log)."""
+        ...
+
+    def running(self) -> int:
+        """How many students are being graded now."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -202,7 +231,7 @@ class WorkerPool:
         else:
             self.kill()
 
-    def submit(self, student: str, prepare: Callable[[], tuple[str, str]]) -> Future:
+    def submit(self, student: str, prepare: Prepare) -> Future[StudentResult]:
         return self._executor.submit(self._grade, student, prepare)
 
     def running(self) -> int:
@@ -254,7 +283,7 @@ class WorkerPool:
             self._workers.remove(w)
         self._local.worker = None
 
-    def _grade(self, student: str, prepare: Callable[[], tuple[str, str]]) -> StudentResult | None:
+    def _grade(self, student: str, prepare: Prepare) -> StudentResult | None:
         if self._stop.is_set():
             return None
         w = self._worker()
@@ -288,7 +317,7 @@ class WorkerPool:
         w.student = None
         return result
 
-    def _over_limit(self, w: WorkerProcess, now: float) -> str | None:
+    def _over_limit(self, w: WorkerProcess, now: float) -> Problem | None:
         """Measure the worker's tree; the reason to stop it, or None."""
         rss = 0
         for p in w.tree():
@@ -302,18 +331,20 @@ class WorkerPool:
         w.peak_rss = max(w.peak_rss, rss)
         lim = self.limits
         if now - w.t0 > lim.wall_limit:
-            return f"wall-clock limit hit: stopped after {lim.wall_limit} s"
+            return Problem("grader.wall_clock_limit", f"wall-clock limit hit: stopped after {lim.wall_limit} s")
         if lim.memory_cap and rss > lim.memory_cap + GiB:
-            return f"memory cap hit: {human_bytes(rss)} in use (cap {human_bytes(lim.memory_cap)}); stopped"
+            return Problem("grader.memory_cap", f"memory cap hit: {human_bytes(rss)} in use "
+                                                f"(cap {human_bytes(lim.memory_cap)}); stopped")
         if now - w.last_disk_check > 5:
             w.last_disk_check = now
             size = dir_size(w.workdir)
             if size > lim.disk_cap:
-                return f"disk cap hit: {human_bytes(size)} written (cap {human_bytes(lim.disk_cap)}); stopped"
+                return Problem("grader.disk_cap", f"disk cap hit: {human_bytes(size)} written "
+                                                  f"(cap {human_bytes(lim.disk_cap)}); stopped")
         return None
 
     @staticmethod
-    def _result(w: WorkerProcess, killed: str | None) -> StudentResult:
+    def _result(w: WorkerProcess, killed: Problem | None) -> StudentResult:
         if killed:
             result = StudentResult(w.student, status="failed", problems=[killed])
         elif os.path.exists(w.result_path):
@@ -322,8 +353,9 @@ class WorkerPool:
         else:
             time.sleep(0.5)  # the rest of the worker's output
             tail = b"".join(w.tail)[-600:].decode("utf-8", "replace").strip().splitlines()
-            result = StudentResult(w.student, status="failed", problems=[
-                f"grading worker crashed (exit code {w.proc.returncode}){': ' + tail[-1][:150] if tail else ''}"])
+            last = f": {tail[-1][:150]}" if tail else ""
+            crashed = Problem("grader.crashed", f"grading worker crashed (exit code {w.proc.returncode}){last}")
+            result = StudentResult(w.student, status="failed", problems=[crashed])
         result.peak_rss = w.peak_rss
         result.peak_kernel_vms = w.peak_vms
         result.elapsed = round(time.time() - w.t0, 1)

@@ -9,6 +9,8 @@
   (memory, elapsed time, total, points per exercise) and the report prints it.
 - :class:`GradingRun`: what :func:`autograder.grade.grade` returns (and saves as
   ``.autograder/<assignment>-results.json``).
+- :class:`Problem`: one problem (or static-scan flag) of a student, its text as the report
+  shows it and its mistake code (:mod:`autograder.mistakes`), given where it is found.
 """
 
 from __future__ import annotations
@@ -23,6 +25,35 @@ from .settings import MAX_SUBMISSION_BYTES, READ_PACKAGES
 def _from_dict(cls, data: dict[str, Any]):
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in names})
+
+
+#: the code of a problem whose code is not known (a problem line of a results file written
+#: before the codes were saved, that no saved mistake names)
+UNKNOWN_CODE = "grader.other"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A problem the grader reports about a student: ``text`` is the report's line,
+    ``code`` its mistake code (``grader.timeout``, ``student.syntax_error``, ... see
+    :data:`autograder.mistakes.GRADER_EVENTS`), set where the problem is found."""
+
+    code: str
+    text: str
+
+
+def _problems(texts: list[str], codes: list[str] | None, mistakes: list[dict[str, Any]]) -> list[Problem]:
+    """The problems saved as ``texts`` and ``codes`` (two lists of the same length).  A results
+    file of an earlier version saved the texts only: a line gets the code of the saved grader
+    event (``mistakes``: one per code, with its first line) that quotes it, else
+    :data:`UNKNOWN_CODE`."""
+    if codes is not None and len(codes) == len(texts):
+        return [Problem(c, t) for c, t in zip(codes, texts)]
+    quoted: dict[str, str] = {}
+    for m in mistakes:
+        if m.get("cell") is None and not m.get("penalty"):
+            quoted.setdefault(m.get("message", ""), m.get("code", UNKNOWN_CODE))
+    return [Problem(quoted.get(t[:600], UNKNOWN_CODE), t) for t in texts]
 
 
 @dataclass
@@ -64,8 +95,8 @@ class StudentResult:
     student: str
     assignment: str | None = None
     status: str = "failed"  # "graded", "failed" (not autograded) or "missing" (no submission)
-    problems: list[str] = field(default_factory=list)  # what the report says, one line each
-    flags: list[str] = field(default_factory=list)  # static-scan findings ("flagged: ...")
+    problems: list[Problem] = field(default_factory=list)  # what the report says, one line each
+    flags: list[Problem] = field(default_factory=list)  # static-scan findings ("flagged: ...")
     scores: dict[str, float | None] = field(default_factory=dict)  # grade_id -> points
     denials: list[str] = field(default_factory=list)  # file/process accesses the sandbox refused
     sandbox: list[str] = field(default_factory=list)  # the sandbox's INFO lines (limits, Landlock ...)
@@ -87,14 +118,25 @@ class StudentResult:
     mistakes: list[dict[str, Any]] = field(default_factory=list)  # {code, cell, message}: autograder.mistakes
 
     def to_dict(self) -> dict[str, Any]:
+        """As saved (JSON): ``problems`` and ``flags`` are their lines of text, their codes go
+        in ``problem_codes`` and ``flag_codes`` (same order)."""
         data = dataclasses.asdict(self)
         if data["traceback"] is None:
             del data["traceback"]
+        data["problems"] = [p.text for p in self.problems]
+        data["flags"] = [f.text for f in self.flags]
+        data["problem_codes"] = [p.code for p in self.problems]
+        data["flag_codes"] = [f.code for f in self.flags]
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StudentResult:
-        return _from_dict(cls, data)
+        """The inverse of :meth:`to_dict`; also reads a result saved without the codes (see
+        :func:`_problems`)."""
+        result = _from_dict(cls, data)
+        result.problems = _problems(data.get("problems", []), data.get("problem_codes"), result.mistakes)
+        result.flags = _problems(data.get("flags", []), data.get("flag_codes"), result.mistakes)
+        return result
 
     @property
     def graded(self) -> bool:

@@ -31,8 +31,9 @@ class Progress:
         frac = self.done / self.total if self.total else 1.0
         n = int(round(frac * self.width))
         el = int(time.time() - self.t0)
-        return "[%s%s] %d/%d graded, %d with failures, %d running, %02d:%02d" % (
-            "#" * n, "." * (self.width - n), self.done, self.total, self.failed, self.running, el // 60, el % 60)
+        bar = "#" * n + "." * (self.width - n)
+        return (f"[{bar}] {self.done:d}/{self.total:d} graded, {self.failed:d} with failures, "
+                f"{self.running:d} running, {el // 60:02d}:{el % 60:02d}")
 
     def update(self, *, done: int | None = None, failed: int | None = None, running: int | None = None,
                note: str | None = None) -> None:
@@ -89,9 +90,9 @@ def table(results: list[StudentResult], exercises: list[str], max_points: dict[s
     for r, row in zip(results, rows):
         lines.append(line(row))
         for p in r.problems:
-            lines.append("    - " + p)
+            lines.append("    - " + p.text)
         for f in r.flags:
-            lines.append("    - flagged: " + f)
+            lines.append("    - flagged: " + f.text)
     return "\n".join(lines)
 
 
@@ -107,8 +108,8 @@ def summary(results: list[StudentResult], wall: float, jobs: int) -> str:
     graded = sum(1 for r in results if r.graded)
     peak = max([r.peak_rss or 0 for r in results] + [0])
     times = [r.elapsed for r in results if r.elapsed]
-    return ("%d students, %d autograded, %d not autogradable; %.0f s wall with %d job(s) "
-            "(%.0f s per student on average, peak %s per student)" % (
-                len(results), graded, len(results) - graded, wall, jobs,
-                (sum(times) / len(times)) if times else 0, human_bytes(peak)))
+    average = (sum(times) / len(times)) if times else 0
+    return (f"{len(results):d} students, {graded:d} autograded, {len(results) - graded:d} not autogradable; "
+            f"{wall:.0f} s wall with {jobs:d} job(s) ({average:.0f} s per student on average, "
+            f"peak {human_bytes(peak)} per student)")
 

@@ -9,6 +9,9 @@
   are what make cheating earn nothing.
 - :func:`inspect_autograded`: timeouts, dead kernels, memory errors, truncated output,
   exceptions in solution cells, from the autograded notebook.
+
+Every problem and flag is a :class:`~autograder.records.Problem`: the report's line and its
+mistake code (:data:`autograder.mistakes.GRADER_EVENTS`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import re
 from typing import Any
 
 import nbformat
+
+from .records import Problem
 
 #: modules whose attributes student code has no business assigning
 WATCHED_MODULES = {"np", "numpy", "tf", "tensorflow", "keras", "resnet_utils", "grading", "builtins",
@@ -90,19 +95,27 @@ def helper_names(test_sources: list[str]) -> set[str]:
     return names
 
 
-def scan_code(source: str, helpers: set[str] = frozenset(), solution_names: set[str] = frozenset()) -> tuple[list[str], str | None]:
-    """Static scan of one cell the student wrote: (flags, syntax error or None)."""
-    flags: list[str] = []
+#: the codes of the static scan's findings: a monkeypatch (or a test helper redefined), anything else
+MONKEYPATCH = "grader.monkeypatch"
+SUSPICIOUS = "grader.suspicious_code"
+
+
+def scan_code(source: str, helpers: set[str] = frozenset(),
+              solution_names: set[str] = frozenset()) -> tuple[list[Problem], str | None]:
+    """Static scan of one cell the student wrote: (findings, syntax error or None).  A finding
+    is ``grader.monkeypatch`` (a module's attribute assigned, a test helper redefined) or
+    ``grader.suspicious_code`` (anything else)."""
+    findings: list[Problem] = []
     try:
         tree = ast.parse(_to_python(source))
     except SyntaxError as exc:
-        return flags, f"line {exc.lineno}: {exc.msg}"
+        return findings, f"line {exc.lineno}: {exc.msg}"
     except (ValueError, RecursionError) as exc:
-        return flags, str(exc)[:80]
+        return findings, str(exc)[:80]
 
-    def add(msg):
-        if msg not in flags:
-            flags.append(msg)
+    def add(msg, code=SUSPICIOUS):
+        if all(f.text != msg for f in findings):
+            findings.append(Problem(code, msg))
 
     aliases: dict[str, str] = {}
     for node in ast.walk(tree):
@@ -127,16 +140,16 @@ def scan_code(source: str, helpers: set[str] = frozenset(), solution_names: set[
                         name = _dotted(sub) or ""
                         root = name.split(".")[0]
                         if root in WATCHED_MODULES or aliases.get(root, "").split(".")[0] in WATCHED_MODULES:
-                            add(f"monkeypatches {name}")
+                            add(f"monkeypatches {name}", MONKEYPATCH)
                     elif isinstance(sub, ast.Subscript):
                         name = _dotted(sub.value) or ""
                         if name in ("sys.modules", "globals()", "__builtins__", "builtins.__dict__"):
                             add(f"writes {name}[...]")
                     elif isinstance(sub, ast.Name) and sub.id in helpers and sub.id not in solution_names:
-                        add(f"redefines test helper {sub.id}")
+                        add(f"redefines test helper {sub.id}", MONKEYPATCH)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             if node.name in helpers and node.name not in solution_names:
-                add(f"redefines test helper {node.name}")
+                add(f"redefines test helper {node.name}", MONKEYPATCH)
         elif isinstance(node, ast.Call):
             name = _dotted(node.func) or ""
             short = name
@@ -157,7 +170,7 @@ def scan_code(source: str, helpers: set[str] = frozenset(), solution_names: set[
                 add(f"path literal {node.value[:60]!r}")
         elif isinstance(node, ast.Name) and node.id in ("__builtins__", "__loader__", "__spec__"):
             add(f"uses {node.id}")
-    return flags, None
+    return findings, None
 
 
 # ---------------------------------------------------------------------------- gradebook
@@ -213,9 +226,11 @@ def _nb_cells_by_id(nb) -> dict[str, list]:
 
 def inspect_submission(sub_dir: str, layout: dict[str, Any], *, add_missing_cells: bool = True,
                        max_bytes: int = 100 << 20) -> dict[str, Any]:
-    """Problems and static-scan flags of one submission directory (nothing is executed)."""
-    problems: list[str] = []
-    flags: list[str] = []
+    """Problems and static-scan flags of one submission directory (nothing is executed):
+    ``{"problems": [Problem], "flags": [Problem], "fatal": None or why nbgrader cannot grade
+    it, "notebooks": [file names]}``."""
+    problems: list[Problem] = []
+    flags: list[Problem] = []
     fatal = None
     present = {os.path.splitext(f)[0]: f for f in sorted(os.listdir(sub_dir)) if f.endswith(".ipynb")} \
         if os.path.isdir(sub_dir) else {}
@@ -226,9 +241,9 @@ def inspect_submission(sub_dir: str, layout: dict[str, Any], *, add_missing_cell
             msg = f"notebook missing: {name}.ipynb"
             if unknown:
                 msg += f" (found {', '.join((repr(u) for u in unknown))} instead: renamed?)"
-            problems.append(msg)
+            problems.append(Problem("grader.notebook_missing", msg))
     if unknown and all(n in present for n in expected):
-        problems.append(f"extra notebook(s) ignored: {', '.join(unknown)}")
+        problems.append(Problem("grader.other", f"extra notebook(s) ignored: {', '.join(unknown)}"))
     if not any(n in present for n in expected):
         fatal = "no gradable notebook"
     for name in expected:
@@ -237,70 +252,93 @@ def inspect_submission(sub_dir: str, layout: dict[str, Any], *, add_missing_cell
         path = os.path.join(sub_dir, present[name])
         size = os.path.getsize(path)
         if size > max_bytes:
-            problems.append(f"{present[name]}: notebook too large ({size >> 20} MB)")
+            problems.append(Problem("grader.other", f"{present[name]}: notebook too large ({size >> 20} MB)"))
             fatal = fatal or "notebook too large"
             continue
         try:
             nb = nbformat.read(path, as_version=4)
         except Exception as exc:  # JSON or schema error
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            problems.append(f"{present[name]}: not a readable notebook ({type(exc).__name__}: {first[:90]})")
+            problems.append(Problem("grader.notebook_unreadable", f"{present[name]}: not a readable notebook "
+                                                                  f"({type(exc).__name__}: {first[:90]})"))
             fatal = fatal or "unreadable notebook"
             continue
-        info = layout[name]
-        by_id = _nb_cells_by_id(nb)
-        src = {c["name"]: c for c in info["cells"]}
-        for gid, occurrences in by_id.items():
-            if len(occurrences) > 1:
-                problems.append("duplicated cell '%s' (%d copies; nbgrader keeps the last one's id)"
-                                % (gid, len(occurrences)))
-            if gid not in src:
-                problems.append(f"unknown nbgrader cell id '{gid}' (ignored by nbgrader)")
-        for c in info["cells"]:
-            gid = c["name"]
-            if gid not in by_id:
-                if gid in info["grade"] and gid not in info["solution"]:
-                    problems.append("test cell '%s' deleted (%s)" % (
-                        gid, "restored by nbgrader" if add_missing_cells else "scores 0"))
-                elif gid in info["solution"]:
-                    problems.append(f"solution cell '{gid}' deleted")
-                elif gid in info["task"]:
-                    problems.append(f"task cell '{gid}' deleted")
-                continue
-            _, cell = by_id[gid][-1]
-            if c["locked"]:
-                got = cell.source.strip()
-                if cell.cell_type != c["cell_type"] or (
-                        got != c["source"].strip() and got != strip_hidden_tests(c["source"]).strip()):
-                    kind = "test cell" if gid in info["grade"] else "read-only cell"
-                    problems.append(f"{kind} '{gid}' edited (the original is what runs)")
-        # static scan of every cell the student could write
-        locked = {c["name"] for c in info["cells"] if c["locked"]}
-        helpers = helper_names([c["source"] for c in info["cells"] if c["name"] in info["grade"]])
-        for i, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if gid in locked:
-                continue
-            where = f"cell '{gid}'" if gid else f"cell {i + 1}"
-            f, syntax = scan_code(cell.source, helpers, set(info["solution"]))
-            if syntax:
-                problems.append(f"syntax error in {where} ({syntax})")
-            if f:
-                flags.append(f"{where}: {'; '.join(f[:6]) + (' ...' if len(f) > 6 else '')}")
+        problems += _cell_problems(nb, layout[name], add_missing_cells)
+        nb_problems, nb_flags = _scan_cells(nb, layout[name])
+        problems += nb_problems
+        flags += nb_flags
     return {"problems": problems, "flags": flags, "fatal": fatal,
             "notebooks": sorted(present.values())}
 
 
+def _cell_problems(nb, info: dict[str, Any], add_missing_cells: bool) -> list[Problem]:
+    """The nbgrader cells of a submitted notebook that are duplicated, unknown, deleted or
+    edited (compared with the assignment's ``info`` from :func:`gradebook_layout`)."""
+    problems: list[Problem] = []
+    by_id = _nb_cells_by_id(nb)
+    src = {c["name"]: c for c in info["cells"]}
+    for gid, occurrences in by_id.items():
+        if len(occurrences) > 1:
+            problems.append(Problem("grader.duplicated_cell", f"duplicated cell '{gid}' ({len(occurrences)} "
+                                                              "copies; nbgrader keeps the last one's id)"))
+        if gid not in src:
+            problems.append(Problem("grader.other", f"unknown nbgrader cell id '{gid}' (ignored by nbgrader)"))
+    for c in info["cells"]:
+        gid = c["name"]
+        if gid not in by_id:
+            if gid in info["grade"] and gid not in info["solution"]:
+                fate = "restored by nbgrader" if add_missing_cells else "scores 0"
+                problems.append(Problem("grader.test_cell_deleted", f"test cell '{gid}' deleted ({fate})"))
+            elif gid in info["solution"]:
+                problems.append(Problem("grader.solution_cell_deleted", f"solution cell '{gid}' deleted"))
+            elif gid in info["task"]:
+                problems.append(Problem("grader.other", f"task cell '{gid}' deleted"))
+            continue
+        _, cell = by_id[gid][-1]
+        if c["locked"]:
+            got = cell.source.strip()
+            if cell.cell_type != c["cell_type"] or (
+                    got != c["source"].strip() and got != strip_hidden_tests(c["source"]).strip()):
+                test = gid in info["grade"]
+                problems.append(Problem("grader.test_cell_edited" if test else "grader.other",
+                                        f"{'test cell' if test else 'read-only cell'} '{gid}' edited "
+                                        "(the original is what runs)"))
+    return problems
+
+
+def _scan_cells(nb, info: dict[str, Any]) -> tuple[list[Problem], list[Problem]]:
+    """Static scan of every cell the student could write: ``(syntax errors, flags)``; a cell's
+    flag line names its first six findings, ``grader.monkeypatch`` when one of those is one."""
+    problems: list[Problem] = []
+    flags: list[Problem] = []
+    locked = {c["name"] for c in info["cells"] if c["locked"]}
+    helpers = helper_names([c["source"] for c in info["cells"] if c["name"] in info["grade"]])
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in locked:
+            continue
+        where = f"cell '{gid}'" if gid else f"cell {i + 1}"
+        found, syntax = scan_code(cell.source, helpers, set(info["solution"]))
+        if syntax:
+            problems.append(Problem("student.syntax_error", f"syntax error in {where} ({syntax})"))
+        if found:
+            shown = found[:6]
+            code = MONKEYPATCH if any(f.code == MONKEYPATCH for f in shown) else SUSPICIOUS
+            more = " ..." if len(found) > 6 else ""
+            flags.append(Problem(code, f"{where}: {'; '.join(f.text for f in shown)}{more}"))
+    return problems, flags
+
+
 # --------------------------------------------------------------------------- autograded
-def inspect_autograded(nb_path: str, layout_nb: dict[str, Any], timeout: int | None = None) -> list[str]:
+def inspect_autograded(nb_path: str, layout_nb: dict[str, Any], timeout: int | None = None) -> list[Problem]:
     """Runtime problems visible in an autograded notebook's outputs."""
     try:
         nb = nbformat.read(nb_path, as_version=4)
     except Exception as exc:
-        return [f"autograded notebook unreadable: {exc}"]
-    problems: list[str] = []
+        return [Problem("grader.notebook_unreadable", f"autograded notebook unreadable: {exc}")]
+    problems: list[Problem] = []
     solutions = set(layout_nb.get("solution", []))
     grades = set(layout_nb.get("grade", {}))
     not_run = 0
@@ -316,43 +354,47 @@ def inspect_autograded(nb_path: str, layout_nb: dict[str, Any], timeout: int | N
                 continue  # the timeout's interrupt
             if out.get("output_type") == "stream" and "[autograder] this cell printed too much" in out.get("text", ""):
                 m = re.search(r"(\d+) bytes of its output were dropped", out["text"])
-                problems.append("output flood truncated in %s (%s dropped)" % (
-                    where, _human(int(m.group(1))) if m else "output"))
+                problems.append(Problem("grader.output_truncated", f"output flood truncated in {where} "
+                                        f"({_human(int(m.group(1))) if m else 'output'} dropped)"))
             if out.get("output_type") != "error":
                 continue
             ename, evalue = out.get("ename", ""), str(out.get("evalue", ""))
+            unresponsive = Problem("grader.kernel_unresponsive", f"kernel stopped responding in {where} (ignored "
+                                                                 "the timeout's interrupt); it was stopped")
             if ename == "KernelDied":
                 if evalue.startswith("not run"):
                     not_run += 1
                 elif "stopped responding" in evalue:
-                    problems.append("kernel stopped responding in %s (ignored the timeout's interrupt); "
-                                    "it was stopped" % where)
+                    problems.append(unresponsive)
                 else:
-                    problems.append(f"kernel died in {where}")
+                    problems.append(Problem("grader.kernel_died", f"kernel died in {where}"))
             elif ename == "CellTimeoutError":
-                line = "timeout in %s%s" % (where, " (stopped after %ss)" % timeout if timeout else "")
+                stopped = f" (stopped after {timeout}s)" if timeout else ""
+                line = Problem("grader.timeout", f"timeout in {where}{stopped}")
                 if line not in problems:
                     problems.append(line)
                 if "stopped responding" in evalue:
-                    problems.append("kernel stopped responding in %s (ignored the timeout's interrupt); "
-                                    "it was stopped" % where)
+                    problems.append(unresponsive)
             elif ename in ("MemoryError", "ResourceExhaustedError") or "Unable to allocate" in evalue \
                     or "OOM when allocating" in evalue:
-                problems.append(f"memory cap hit in {where} ({ename})")
+                problems.append(Problem("grader.memory_cap", f"memory cap hit in {where} ({ename})"))
             elif ename == "PermissionError" and "autograder sandbox" in evalue:
-                problems.append(f"tampering blocked in {where}: {evalue.split('(', 1)[-1].rstrip(')')[:100]}")
+                problems.append(Problem("grader.tampering_blocked", f"tampering blocked in {where}: "
+                                        f"{evalue.split('(', 1)[-1].rstrip(')')[:100]}"))
             elif gid in grades and gid not in solutions:
                 continue  # a failing test: its points say it all
             elif ename in ("SyntaxError", "IndentationError", "TabError") and gid in solutions:
-                problems.append(f"syntax error in {where}")
+                problems.append(Problem("student.syntax_error", f"syntax error in {where}"))
             elif gid in solutions:
-                problems.append(f"exception in {where}: {ename}: {evalue.splitlines()[0][:80] if evalue else ''}")
+                problems.append(Problem("student.exception", f"exception in {where}: {ename}: "
+                                        f"{evalue.splitlines()[0][:80] if evalue else ''}"))
             else:
                 others.append(f"{where}: {ename}")
     if not_run:
-        problems.append(f"{not_run} later cell(s) not run after the kernel stopped")
+        problems.append(Problem("grader.cells_not_run", f"{not_run} later cell(s) not run after the kernel stopped"))
     if others:
-        problems.append(f"errors in {len(others)} other cell(s) (first: {others[0]})")
+        problems.append(Problem("student.errors_in_other_cells",
+                                f"errors in {len(others)} other cell(s) (first: {others[0]})"))
     return problems
 
 

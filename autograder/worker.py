@@ -5,18 +5,21 @@ it reads the path of a :class:`~autograder.records.WorkerSpec` (JSON) per line o
 and grades those students one after the other (``python -m autograder.worker SPEC.json``
 grades one).  For each student the worker:
 
-1. builds a private course root in its work directory: a copy of the gradebook holding
-   only the assignment's definition (no other student, no grades), the assignment's
-   non-notebook source files, and this student's submission (symlinks and special files
-   dropped) -- no other student's work, no ``source/`` notebook, no ``release/``;
-2. looks at the submission (missing/renamed/unreadable notebooks, deleted, duplicated or
-   edited cells, static scan of the student's code);
-3. prepares the sandbox (:mod:`autograder.sandbox`) and runs nbgrader's own ``Autograde``
-   converter, with the course's ``nbgrader_config.py`` and nbgrader's ``Execute``
-   replaced by :class:`autograder.sandbox.SandboxedExecute`;
-4. writes ``result.json`` (a :class:`~autograder.records.StudentResult`): status,
-   problems, the scores nbgrader saved in the private gradebook (the grader re-saves them
-   into the real one from the autograded notebook).
+1. builds a private course root in its work directory (:func:`private_course`): a copy of
+   the gradebook holding only the assignment's definition (no other student, no grades), the
+   assignment's non-notebook source files, and this student's submission (symlinks and
+   special files dropped) -- no other student's work, no ``source/`` notebook, no ``release/``;
+2. looks at the submission (:func:`autograder.scan.inspect_submission`: missing/renamed/
+   unreadable notebooks, deleted, duplicated or edited cells, static scan of the student's code);
+3. prepares the sandbox (:func:`enter_sandbox`, :mod:`autograder.sandbox`) and runs nbgrader's
+   own ``Autograde`` converter (:func:`autograde`), with the course's ``nbgrader_config.py``
+   and nbgrader's ``Execute`` replaced by :class:`autograder.sandbox.SandboxedExecute`
+   (:func:`configure_autograde`);
+4. collects what happened (:func:`collect`) and writes ``result.json`` (a
+   :class:`~autograder.records.StudentResult`): status, problems (each a
+   :class:`~autograder.records.Problem` with its mistake code), the scores nbgrader saved in
+   the private gradebook (the grader re-saves them into the real one from the autograded
+   notebook).
 
 ``python -m autograder.worker --feedback ROOT ASSIGNMENT OUT.json STUDENT...`` runs
 nbgrader's generate_feedback for a few students instead (:func:`feedback_main`).
@@ -35,17 +38,17 @@ import traceback
 
 from .config import cfg_get, course_config, load_config, quiet_nbgrader, venv_on_path
 from .files import write_json
-from .records import StudentResult, WorkerSpec
+from .records import Problem, StudentResult, WorkerSpec
 
 
-def copy_submission(src: str, dst: str, max_bytes: int) -> list[str]:
+def copy_submission(src: str, dst: str, max_bytes: int) -> list[Problem]:
     """Copy a submission directory: plain files and directories only, at most ``max_bytes``."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     total = 0
     count = 0
     os.makedirs(dst, exist_ok=True)
     if os.path.islink(src) or not os.path.isdir(src):
-        return ["the submission folder is a symlink or not a folder: nothing copied"]
+        return [Problem("grader.other", "the submission folder is a symlink or not a folder: nothing copied")]
     for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
         rel = os.path.relpath(dirpath, src)
         target_dir = os.path.join(dst, rel) if rel != "." else dst
@@ -53,68 +56,106 @@ def copy_submission(src: str, dst: str, max_bytes: int) -> list[str]:
         for d in dirnames:
             p = os.path.join(dirpath, d)
             if os.path.islink(p):
-                problems.append(f"symlink removed from the submission: {os.path.join(rel, d)}")
+                problems.append(Problem("grader.other", f"symlink removed from the submission: {os.path.join(rel, d)}"))
             else:
                 keep.append(d)
                 os.makedirs(os.path.join(target_dir, d), exist_ok=True)
         dirnames[:] = keep
         for f in filenames:
             p = os.path.join(dirpath, f)
+            name = os.path.normpath(os.path.join(rel, f))
             st = os.lstat(p)
             if stat.S_ISLNK(st.st_mode):
-                problems.append(f"symlink removed from the submission: {os.path.normpath(os.path.join(rel, f))}")
+                problems.append(Problem("grader.other", f"symlink removed from the submission: {name}"))
                 continue
             if not stat.S_ISREG(st.st_mode):
-                problems.append(f"special file removed from the submission: {os.path.normpath(os.path.join(rel, f))}")
+                problems.append(Problem("grader.other", f"special file removed from the submission: {name}"))
                 continue
             total += st.st_size
             count += 1
             if count > 10000:
-                problems.append("more than 10000 files in the submission: the rest not copied")
+                problems.append(Problem("grader.other", "more than 10000 files in the submission: the rest not copied"))
                 return problems
             if total > max_bytes:
-                problems.append("submission larger than %d MB: %s and later files not copied"
-                                % (max_bytes >> 20, os.path.normpath(os.path.join(rel, f))))
+                problems.append(Problem("grader.other", f"submission larger than {max_bytes >> 20} MB: "
+                                                        f"{name} and later files not copied"))
                 return problems
             shutil.copyfile(p, os.path.join(target_dir, f))
             shutil.copystat(p, os.path.join(target_dir, f))
     return problems
 
 
-def _replace_execute(pps: list) -> list:
-    from nbgrader.preprocessors import Execute
-
+def sandboxed_preprocessors(pps: list) -> list:
+    """Autograde.autograde_preprocessors with nbgrader's Execute replaced by
+    :class:`autograder.sandbox.SandboxedExecute` (RuntimeError when there is none)."""
+    from .plugins.nbfixes import swap_preprocessor
     from .sandbox import SandboxedExecute
 
-    out = []
-    for pp in pps:
-        if pp is Execute or pp in ("nbgrader.preprocessors.Execute", "nbgrader.preprocessors.execute.Execute",
-                                   "autograder.sandbox.SandboxedExecute"):
-            out.append(SandboxedExecute)
-        else:
-            out.append(pp)
+    out = swap_preprocessor(pps, ("nbgrader.preprocessors.Execute", "nbgrader.preprocessors.execute.Execute",
+                                  "autograder.sandbox.SandboxedExecute"), SandboxedExecute)
     if SandboxedExecute not in out:
         raise RuntimeError("Autograde.autograde_preprocessors has no Execute preprocessor to sandbox")
     return out
 
 
 def run(spec: WorkerSpec) -> StudentResult:
+    """Grade the student of ``spec`` (the steps of the module docstring)."""
     t0 = time.time()
-    from nbgrader.api import Gradebook
-    from nbgrader.converters import Autograde
-    from nbgrader.coursedir import CourseDirectory
-    from nbgrader.utils import capture_log, find_all_files
-
-    from . import mistakes, sandbox, scan
-    from .plugins.nbfixes import fix_sanitize_preprocessors
+    from . import sandbox, scan
 
     a, s = spec.assignment, spec.student
     work = os.path.realpath(spec.workdir)
-    root = os.path.join(work, "course")
-    os.makedirs(root, exist_ok=True)
     result = StudentResult(student=s, assignment=a)
-
     cfg = load_config(spec.config_file)
+
+    # 1. the private course root
+    cd, problems = private_course(spec, cfg, os.path.join(work, "course"))
+    result.problems += problems
+    timings = {"setup": round(time.time() - t0, 2)}
+
+    # 2. look at it
+    layout = scan.gradebook_layout(cd.db_url, a)
+    add_missing = bool(cfg_get(cfg, "OverwriteCells", "add_missing_cells", False))
+    info = scan.inspect_submission(cd.format_path(cd.submitted_directory, s, a), layout,
+                                   add_missing_cells=add_missing)
+    result.problems += info["problems"]
+    result.flags = info["flags"]
+    result.notebooks = info["notebooks"]
+
+    # 3. sandbox + nbgrader autograde
+    kernel_cwd = cd.format_path(cd.autograded_directory, s, a)
+    env = enter_sandbox(spec, cfg, work, kernel_cwd)
+    result.cell_timeout = configure_autograde(cfg, spec)
+    app = autograde_app(cfg, cd.root, a, s)
+    sandbox.use_mpl_cache(spec.mpl_cache, env)  # a prebuilt matplotlib font cache (not rebuilt per kernel)
+    timings["inspect"] = round(time.time() - t0, 2)
+    out = autograde(app, info["fatal"])
+    timings["autograde"] = round(time.time() - t0, 2)
+    result.timings = timings
+    result.log = (out.get("log") or "")[-20000:]
+    if not out.get("success"):
+        result.error = autograde_error(out.get("error") or "", info["fatal"])
+
+    # 4. what happened
+    collect(result, work, kernel_cwd, layout)
+    if out.get("success") and result.autograded:
+        result.status = "graded"
+        result.scores = saved_scores(cd.db_url, layout, a, s)
+    result.elapsed = round(time.time() - t0, 2)
+    return result
+
+
+# ------------------------------------------------------------ 1. the private course root
+def private_course(spec: WorkerSpec, cfg, root: str):
+    """Build the student's private course root at ``root`` (the worker's ``course/``): the
+    gradebook template, the assignment's non-notebook source files and the submission
+    (:func:`copy_submission`).  ``cfg`` (the course's configuration) now points at it.
+    Returns ``(its CourseDirectory, the problems of the copy)``."""
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.utils import find_all_files
+
+    a, s = spec.assignment, spec.student
+    os.makedirs(root, exist_ok=True)
     main_cd = CourseDirectory(config=cfg)
     main_cd.root = spec.course_root
     cfg.CourseDirectory.root = root
@@ -122,7 +163,6 @@ def run(spec: WorkerSpec) -> StudentResult:
     cd = CourseDirectory(config=cfg)
     cd.root = root
 
-    # 1. the private course root
     shutil.copyfile(spec.gradebook_template, os.path.join(root, "gradebook.db"))
     src_main = main_cd.format_path(main_cd.source_directory, ".", a)
     src_priv = cd.format_path(cd.source_directory, ".", a)
@@ -134,19 +174,18 @@ def run(spec: WorkerSpec) -> StudentResult:
             shutil.copyfile(f, dst)
     sub_main = main_cd.format_path(main_cd.submitted_directory, s, a)
     sub_priv = cd.format_path(cd.submitted_directory, s, a)
-    result.problems += copy_submission(sub_main, sub_priv, spec.max_submission_bytes)
+    return cd, copy_submission(sub_main, sub_priv, spec.max_submission_bytes)
 
-    timings = {"setup": round(time.time() - t0, 2)}
-    # 2. look at it
-    layout = scan.gradebook_layout(cd.db_url, a)
-    add_missing = bool(cfg_get(cfg, "OverwriteCells", "add_missing_cells", False))
-    info = scan.inspect_submission(sub_priv, layout, add_missing_cells=add_missing)
-    result.problems += info["problems"]
-    result.flags = info["flags"]
-    result.notebooks = info["notebooks"]
 
-    # 3. sandbox + nbgrader autograde
-    kernel_cwd = cd.format_path(cd.autograded_directory, s, a)
+# ------------------------------------------------------- 3. sandbox + nbgrader autograde
+def enter_sandbox(spec: WorkerSpec, cfg, work: str, kernel_cwd: str) -> dict[str, str]:
+    """Prepare the sandbox of the student's kernel (:func:`autograder.sandbox.prepare`) and
+    make this process's environment, temporary directory and working directory the student's
+    (nothing of the previous student is left); the kernel's environment."""
+    import tempfile
+
+    from . import sandbox
+
     env = sandbox.prepare(
         work, kernel_cwd,
         memory_cap_bytes=spec.memory_cap,
@@ -162,13 +201,20 @@ def run(spec: WorkerSpec) -> StudentResult:
                             or cfg_get(cfg, "SandboxedExecute", "kernel_name", None))
     os.environ.clear()
     os.environ.update(env)
-    import tempfile
-
     tempfile.tempdir = None  # tempfile caches TMPDIR: this student's, not the previous one's
     os.chdir(work)
+    return env
+
+
+def configure_autograde(cfg, spec: WorkerSpec) -> int:
+    """Configure nbgrader's Autograde for the sandbox: SandboxedExecute for Execute, the
+    fixed DeduplicateIds, the spec's timeout and output limits; the cell timeout (seconds)."""
+    from nbgrader.converters import Autograde
+
+    from .plugins.nbfixes import fix_sanitize_preprocessors
 
     pps = cfg_get(cfg, "Autograde", "autograde_preprocessors", None)
-    cfg.Autograde.autograde_preprocessors = _replace_execute(
+    cfg.Autograde.autograde_preprocessors = sandboxed_preprocessors(
         list(pps or Autograde.class_traits()["autograde_preprocessors"].default()))
     spps = cfg_get(cfg, "Autograde", "sanitize_preprocessors", None)
     cfg.Autograde.sanitize_preprocessors = fix_sanitize_preprocessors(
@@ -181,78 +227,125 @@ def run(spec: WorkerSpec) -> StudentResult:
     for key in ("max_output_bytes", "max_total_output_bytes"):
         if getattr(spec, key):
             setattr(cfg.SandboxedExecute, key, int(getattr(spec, key)))
-    cell_timeout = cfg_get(cfg, "Execute", "timeout", 30)
-    result.cell_timeout = cell_timeout
+    return cfg_get(cfg, "Execute", "timeout", 30)
+
+
+def autograde_app(cfg, root: str, assignment: str, student: str):
+    """nbgrader's Autograde converter for this student of the private course at ``root``."""
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
 
     cd = CourseDirectory(config=cfg)
     cd.root = root
-    cd.assignment_id = a
-    cd.student_id = s
+    cd.assignment_id = assignment
+    cd.student_id = student
     app = Autograde(coursedir=cd, config=cfg)
     app.force = True
     app.create_student = True
-    sandbox.use_mpl_cache(spec.mpl_cache, env)  # a prebuilt matplotlib font cache (not rebuilt per kernel)
-    timings["inspect"] = round(time.time() - t0, 2)
-    if info["fatal"] in ("unreadable notebook", "notebook too large"):
-        # nbgrader would stop on it too; do not start a kernel for nothing
-        out = {"success": False, "error": info["fatal"]}
-    else:
-        out = capture_log(app)
-    timings["autograde"] = round(time.time() - t0, 2)
-    result.timings = timings
-    result.log = (out.get("log") or "")[-20000:]
-    if not out.get("success"):
-        err = out.get("error") or ""
-        last = [ln for ln in err.strip().splitlines() if ln.strip()]
-        result.error = last[-1][:300] if last else "nbgrader autograde failed"
-        if info["fatal"]:
-            result.error = info["fatal"]
+    return app
 
-    # 4. what happened
+
+def autograde(app, fatal: str | None) -> dict:
+    """Run nbgrader's Autograde (:func:`nbgrader.utils.capture_log`: ``{"success", "error",
+    "log"}``), unless the inspection found a notebook nbgrader would stop on too (``fatal``):
+    then no kernel is started for nothing."""
+    from nbgrader.utils import capture_log
+
+    if fatal in ("unreadable notebook", "notebook too large"):
+        return {"success": False, "error": fatal}
+    return capture_log(app)
+
+
+def autograde_error(error: str, fatal: str | None) -> str:
+    """Why nbgrader could not autograde the submission: what the inspection found (``fatal``),
+    else the last line of nbgrader's error."""
+    if fatal:
+        return fatal
+    last = [ln for ln in error.strip().splitlines() if ln.strip()]
+    return last[-1][:300] if last else "nbgrader autograde failed"
+
+
+# ---------------------------------------------------------------------- 4. what happened
+def collect(result: StudentResult, work: str, kernel_cwd: str, layout: dict) -> None:
+    """Add what the autograding left to ``result``: the sandbox's refusals and messages, the
+    runtime problems and the mistakes (test failures, penalties) of each autograded notebook
+    in ``kernel_cwd``, the events of SandboxedExecute; then de-duplicate the problems."""
+    from . import sandbox
+
     denials, sb_info = sandbox.read_denials(work)
     result.denials = denials[:50]
     result.sandbox = sb_info
-    autograded = {}
-    runtime_problems: list[str] = []
-    if os.path.isdir(kernel_cwd):
-        for nb_name in layout:
-            p = os.path.join(kernel_cwd, nb_name + ".ipynb")
-            if os.path.exists(p):
-                autograded[nb_name] = p
-                runtime_problems += scan.inspect_autograded(p, layout[nb_name], cell_timeout)
-                try:
-                    import nbformat
-
-                    nb = nbformat.read(p, as_version=4)
-                    ids = layout[nb_name]["grade"], layout[nb_name].get("solution", [])
-                    result.mistakes += mistakes.test_failures(nb, *ids) + mistakes.test_penalties(nb, *ids)
-                except Exception as exc:  # the problems above already say the notebook is unreadable
-                    result.log += f"\n[worker] no mistake codes: {exc}"
-    # refusals not already reported with the cell they happened in
-    logged = [d for d in denials if not any(d.split(" ", 1)[-1] in p for p in runtime_problems)]
-    for d in logged[:5]:
-        result.problems.append(f"tampering blocked by the sandbox: {d[:160]}")
-    if len(logged) > 5:
-        result.problems.append(f"tampering blocked by the sandbox: {len(logged) - 5} more attempt(s)")
+    autograded, runtime_problems, found, note = read_autograded(kernel_cwd, layout, result.cell_timeout)
+    result.mistakes += found
+    result.log += note
+    result.problems += tampering_problems(denials, runtime_problems)
     result.problems += runtime_problems
     result.autograded = sorted(autograded)
-    if out.get("success") and autograded:
-        result.status = "graded"
-        with Gradebook(cd.db_url) as gb:
-            for nb_name in layout:
-                try:
-                    snb = gb.find_submission_notebook(nb_name, a, s)
-                except Exception:
-                    continue
-                for g in snb.grades:
-                    result.scores[g.cell.name] = g.auto_score
     result.events = sandbox.EVENTS[:100]
-    # de-duplicate problems (also a short one that a longer one already says), keep order
-    seen = set()
-    probs = [p for p in result.problems if not (p in seen or seen.add(p))]
-    result.problems = [p for p in probs if not any(q != p and q.startswith(p) for q in probs)]
-    result.elapsed = round(time.time() - t0, 2)
-    return result
+    result.problems = distinct_problems(result.problems)
+
+
+def read_autograded(kernel_cwd: str, layout: dict, cell_timeout: int | None):
+    """The autograded notebooks in ``kernel_cwd``: ``({notebook: path}, runtime problems
+    (:func:`autograder.scan.inspect_autograded`), mistakes (test failures then penalties,
+    :mod:`autograder.mistakes`), a note for the log when a notebook cannot be read)``."""
+    import nbformat
+
+    from . import mistakes, scan
+
+    autograded: dict[str, str] = {}
+    problems: list[Problem] = []
+    found: list[dict] = []
+    note = ""
+    if not os.path.isdir(kernel_cwd):
+        return autograded, problems, found, note
+    for nb_name in layout:
+        p = os.path.join(kernel_cwd, nb_name + ".ipynb")
+        if not os.path.exists(p):
+            continue
+        autograded[nb_name] = p
+        problems += scan.inspect_autograded(p, layout[nb_name], cell_timeout)
+        try:
+            nb = nbformat.read(p, as_version=4)
+            ids = layout[nb_name]["grade"], layout[nb_name].get("solution", [])
+            found += mistakes.test_failures(nb, *ids) + mistakes.test_penalties(nb, *ids)
+        except Exception as exc:  # the problems above already say the notebook is unreadable
+            note += f"\n[worker] no mistake codes: {exc}"
+    return autograded, problems, found, note
+
+
+def tampering_problems(denials: list[str], runtime_problems: list[Problem]) -> list[Problem]:
+    """The sandbox's refusals not already reported with the cell they happened in (five at
+    most, then how many more)."""
+    logged = [d for d in denials if not any(d.split(" ", 1)[-1] in p.text for p in runtime_problems)]
+    out = [Problem("grader.tampering_blocked", f"tampering blocked by the sandbox: {d[:160]}") for d in logged[:5]]
+    if len(logged) > 5:
+        out.append(Problem("grader.tampering_blocked", f"tampering blocked by the sandbox: {len(logged) - 5} "
+                                                       "more attempt(s)"))
+    return out
+
+
+def distinct_problems(problems: list[Problem]) -> list[Problem]:
+    """``problems`` without repeated lines, nor a line that a longer one begins with (in order)."""
+    seen: set[str] = set()
+    kept = [p for p in problems if not (p.text in seen or seen.add(p.text))]
+    return [p for p in kept if not any(q.text != p.text and q.text.startswith(p.text) for q in kept)]
+
+
+def saved_scores(db_url: str, layout: dict, assignment: str, student: str) -> dict[str, float | None]:
+    """The automatic scores nbgrader saved in the private gradebook: ``{grade_id: score}``."""
+    from nbgrader.api import Gradebook
+
+    scores: dict[str, float | None] = {}
+    with Gradebook(db_url) as gb:
+        for nb_name in layout:
+            try:
+                snb = gb.find_submission_notebook(nb_name, assignment, student)
+            except Exception:
+                continue
+            for g in snb.grades:
+                scores[g.cell.name] = g.auto_score
+    return scores
 
 
 def feedback_main(argv: list[str]) -> int:

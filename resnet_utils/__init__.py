@@ -14,7 +14,8 @@ Submodules (imported on demand so that ``import resnet_utils`` stays cheap):
 - :mod:`resnet_utils.summary`: a structural, order-stable summary of a Keras 3 model and
   the comparison that names the first difference.
 - :mod:`resnet_utils.grading`: the checks behind the assignment's test cells and the
-  stored reference outputs.
+  stored reference outputs; :mod:`resnet_utils.codes`: the format of the mistake and
+  penalty codes that end their messages (the grader reads them back).
 - :mod:`resnet_utils.training`: training the assignment's ResNet50 (settings, recipe,
   BatchNorm recalibration).
 - :mod:`resnet_utils.experiments`: the walkthroughs' computations (plain vs residual

@@ -32,9 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
+from . import codes as _codes
 from . import summary as _summary
 
-_summary = importlib.reload(_summary)  # a reload of this module restores its helpers too
+# a reload of this module restores its helpers too
+_codes = importlib.reload(_codes)
+_summary = importlib.reload(_summary)
 
 REFERENCE_FILE = Path(__file__).resolve().parent / "reference" / "residual_networks.json"
 #: When set to a path, checks record the function's results there instead of comparing.
@@ -50,20 +53,17 @@ class GradingError(AssertionError):
     ``code`` is the mistake code (``identity_block.relu_instead_of_add``,
     ``ResNet50.stage3.stride``, ...): the message ends with ``(mistake code: CODE)``, which the
     grader reads from the autograded notebook and counts in its class report
-    (``autograder/mistakes.py``).
+    (``autograder/mistakes.py``); :mod:`resnet_utils.codes` owns that format.
     """
 
     def __init__(self, message: str = "", code: str | None = None):
         self.code = code
-        super().__init__(f"{message}\n(mistake code: {code})" if code else message)
+        super().__init__(_codes.with_code(message, code))
 
 
-_CODE_MARKER = re.compile(r"\s*\(mistake code: ([A-Za-z0-9_.\-]+)\)\s*$")
-
-#: The end of a penalty line that a passing check prints (stdout) in a graded test cell:
-#: ``−1 point: layer 22 (AveragePooling2D) is named ... (penalty code: ResNet50.layer_name)``.
-#: The grader counts these lines like mistakes (``autograder.mistakes``).
-PENALTY_MARKER = re.compile(r"\s*\(penalty code: ([A-Za-z0-9_.\-]+)\)\s*$")
+#: The end of a penalty line that a passing check prints (stdout) in a graded test cell
+#: (:data:`resnet_utils.codes.PENALTY_MARKER`); the grader counts these lines like mistakes.
+PENALTY_MARKER = _codes.PENALTY_MARKER
 
 
 def _exercise(what: str) -> str:
@@ -306,9 +306,9 @@ def fail_check(what: str, message: str, code: str | None = None):
     a :class:`summary.Difference` or a message that already ends with a code)."""
     __tracebackhide__ = True
     text = str(message)
-    m = _CODE_MARKER.search(text)
-    if m:  # a message of an earlier GradingError: keep its code, once
-        text, code = text[:m.start()], code or m.group(1)
+    marked, rest = _codes.split_code(text)
+    if marked:  # a message of an earlier GradingError: keep its code, once
+        text, code = rest, code or marked
         if "." in code:
             raise GradingError(f"{what}:\n{text}", code=code)
     code = code or getattr(message, "code", None) or "differs"
@@ -363,8 +363,9 @@ def penalize(what: str, found: list) -> None:
             continue
         reason = PENALTY_REASONS["layer_name" if difference.code == "layer_name" else "setting"]
         _penalties[code] = str(difference)
-        print(f"−{PENALTY_POINTS} point: {what}: {difference} Your outputs equal the reference's, so "
-              f"this costs {PENALTY_POINTS} point, not the test: {reason}. (penalty code: {code})")
+        print(_codes.with_penalty_code(f"−{PENALTY_POINTS} point: {what}: {difference} Your outputs equal the "
+                                       f"reference's, so this costs {PENALTY_POINTS} point, not the test: {reason}.",
+                                       code))
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from autograder.example_classes import cases
 from autograder.example_classes.cases import Case
 from autograder.grade import Options, grade
 from autograder.notebooks import read
+from autograder.records import Problem, StudentResult
 
 GiB = 1 << 30
 
@@ -110,6 +111,32 @@ def test_every_problem_is_reported(graded):
     assert correct.problems == [] and correct.flags == []
 
 
+def test_the_saved_results_hold_the_report_lines_and_their_codes(graded):
+    """``.autograder/toy-results.json``: problems and flags are the report's lines, their codes
+    beside them; the grader events counted (``mistakes``) are those codes; a file saved without
+    the codes (the previous version's) loads with the codes of the events it counted."""
+    import json
+
+    root, students, out, _ = graded
+    with open(os.path.join(root, ".autograder", "toy-results.json")) as fh:
+        saved = json.load(fh)["results"]
+    coded = 0
+    for data in saved:
+        assert all(isinstance(p, str) for p in data["problems"] + data["flags"]), data["student"]
+        assert len(data["problem_codes"]) == len(data["problems"]) and len(data["flag_codes"]) == len(data["flags"])
+        r = StudentResult.from_dict(data)
+        said = {p.text[:600]: p.code for p in r.problems + r.flags}
+        events = [m for m in data["mistakes"] if m["cell"] is None]
+        assert all(said.get(m["message"]) == m["code"] for m in events), data["student"]
+        old = {k: v for k, v in data.items() if k not in ("problem_codes", "flag_codes")}
+        loaded = StudentResult.from_dict(old)
+        assert [p.text for p in loaded.problems] == data["problems"]
+        assert {p.code for p in loaded.problems + loaded.flags} - {"grader.other"} == \
+            {m["code"] for m in events} - {"grader.other"}
+        coded += len(events)
+    assert coded >= 15
+
+
 def test_earlier_data_is_kept(graded):
     root, students, out, _ = graded
     view = _gradebook_view(root)
@@ -198,7 +225,7 @@ def test_wall_clock_limit_and_missing_student(tmp_path):
                         students=["sleepy", "ok", "nobody"]))
     by = out.by_student()
     assert by["ok"].total == 6
-    assert by["sleepy"].problems == ["wall-clock limit hit: stopped after 20 s"]
+    assert by["sleepy"].problems == [Problem("grader.wall_clock_limit", "wall-clock limit hit: stopped after 20 s")]
     assert by["sleepy"].status == "failed" and by["sleepy"].total == 0
     assert by["nobody"].status == "missing"
     import psutil

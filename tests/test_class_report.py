@@ -9,39 +9,69 @@ import nbformat
 import pytest
 
 from autograder import class_report, mistakes
+from autograder.records import Problem
 
 
-@pytest.mark.parametrize("problem, code", [
-    ("timeout in cell 'square' (stopped after 10s)", "grader.timeout"),
-    ("kernel stopped responding in cell 'x' (ignored the timeout's interrupt); it was stopped", "grader.kernel_unresponsive"),
-    ("kernel died in cell 'add_one'", "grader.kernel_died"),
-    ("memory cap hit in cell 'add_one' (MemoryError)", "grader.memory_cap"),
-    ("memory cap hit: 7.0 GiB in use (cap 6.0 GiB); stopped", "grader.memory_cap"),
-    ("wall-clock limit hit: stopped after 60 s", "grader.wall_clock_limit"),
-    ("toy.ipynb: not a readable notebook (NotJSONError: ...)", "grader.notebook_unreadable"),
-    ("notebook missing: toy.ipynb (found 'toy (1).ipynb' instead: renamed?)", "grader.notebook_missing"),
-    ("test cell 'test_square' edited (the original is what runs)", "grader.test_cell_edited"),
-    ("test cell 'test_square' deleted (restored by nbgrader)", "grader.test_cell_deleted"),
-    ("solution cell 'add_one' deleted", "grader.solution_cell_deleted"),
-    ("duplicated cell 'test_add_one' (2 copies; nbgrader keeps the last one's id)", "grader.duplicated_cell"),
-    ("tampering blocked by the sandbox: open write /course/gradebook.db", "grader.tampering_blocked"),
-    ("cell 'identity_block': monkeypatches np.allclose", "grader.monkeypatch"),
-    ("cell 'add_one': imports os; calls os._exit", "grader.suspicious_code"),
-    ("output flood truncated in cell 'square' (17 MB dropped)", "grader.output_truncated"),
-    ("syntax error in cell 'ResNet50' (line 3: invalid syntax)", "student.syntax_error"),
-    ("errors in 1 other cell(s) (first: cell 8: AssertionError)", "student.errors_in_other_cells"),
-    ("2 later cell(s) not run after the kernel stopped", "grader.cells_not_run"),
-    ("grader warning: test_square scored 2.0 in the worker, 1.5 in the gradebook", "grader.score_differs"),
-    ("something nobody expected", "grader.other"),
-])
-def test_event_codes(problem, code):
-    assert mistakes.event_code(problem) == code
+#: problems as the grader words them, with their codes (set where each problem is found)
+EVENTS = [
+    ("grader.timeout", "timeout in cell 'square' (stopped after 10s)"),
+    ("grader.kernel_unresponsive", "kernel stopped responding in cell 'x' (ignored the timeout's interrupt); it was stopped"),
+    ("grader.kernel_died", "kernel died in cell 'add_one'"),
+    ("grader.memory_cap", "memory cap hit in cell 'add_one' (MemoryError)"),
+    ("grader.memory_cap", "memory cap hit: 7.0 GiB in use (cap 6.0 GiB); stopped"),
+    ("grader.wall_clock_limit", "wall-clock limit hit: stopped after 60 s"),
+    ("grader.notebook_unreadable", "toy.ipynb: not a readable notebook (NotJSONError: ...)"),
+    ("grader.notebook_missing", "notebook missing: toy.ipynb (found 'toy (1).ipynb' instead: renamed?)"),
+    ("grader.test_cell_edited", "test cell 'test_square' edited (the original is what runs)"),
+    ("grader.monkeypatch", "cell 'identity_block': monkeypatches np.allclose"),
+    ("grader.suspicious_code", "cell 'add_one': imports os; calls os._exit"),
+    ("grader.score_differs", "grader warning: test_square scored 2.0 in the worker, 1.5 in the gradebook"),
+]
 
 
-def test_split_code_takes_the_marker_off():
+def test_a_students_grader_events_are_the_codes_of_the_problems_one_per_code():
+    problems = [Problem(code, text) for code, text in EVENTS]
+    got = mistakes.student_mistakes(problems, [])
+    assert [m["code"] for m in got] == list(dict.fromkeys(code for code, _ in EVENTS))
+    assert got[3] == {"code": "grader.memory_cap", "message": "memory cap hit in cell 'add_one' (MemoryError)",
+                      "cell": None}  # the first line of its code
+
+
+def test_a_code_does_not_depend_on_the_wording():
+    """A reworded problem keeps its code; a line that quotes another's words (a student's file
+    name, an exception message) keeps its own."""
+    reworded = [Problem("grader.timeout", "cell 'square' ran out of time"),
+                Problem("student.exception", "exception in cell 'a': ValueError: unreadable notebook, monkeypatches"),
+                Problem("grader.other", "symlink removed from the submission: timeout in cell 'x'")]
+    assert [m["code"] for m in mistakes.student_mistakes(reworded, [])] == [
+        "grader.timeout", "student.exception", "grader.other"]
+
+
+def test_every_grader_event_is_documented_and_flag_codes_are_events():
+    assert all(code.startswith(("grader.", "student.")) and what for code, what in mistakes.GRADER_EVENTS.items())
+    assert class_report.FLAG_CODES <= set(mistakes.GRADER_EVENTS)
+    assert {code for code, _ in EVENTS} <= set(mistakes.GRADER_EVENTS)
+
+
+def test_the_codes_format_is_one_modules():
+    """resnet_utils.codes writes the markers (GradingError, penalty lines) and reads them back."""
+    from resnet_utils import codes, grading
+
     msg = "identity_block(f=2, ...): layer 9 is ReLU, expected Add.\n(mistake code: identity_block.relu_before_add)"
-    assert mistakes.split_code(msg) == ("identity_block.relu_before_add", "identity_block(f=2, ...): layer 9 is ReLU, expected Add.")
-    assert mistakes.split_code("plain message") == (None, "plain message")
+    assert str(grading.GradingError("identity_block(f=2, ...): layer 9 is ReLU, expected Add.",
+                                    code="identity_block.relu_before_add")) == msg
+    assert codes.with_code("identity_block(f=2, ...): layer 9 is ReLU, expected Add.",
+                           "identity_block.relu_before_add") == msg
+    assert codes.split_code(msg) == ("identity_block.relu_before_add",
+                                     "identity_block(f=2, ...): layer 9 is ReLU, expected Add.")
+    assert codes.split_code("plain message ") == (None, "plain message ")  # nothing else changed
+    assert codes.with_code("no code", None) == str(grading.GradingError("no code")) == "no code"
+    line = codes.with_penalty_code("-1 point: layer 22 is named 'x'.", "ResNet50.layer_name")
+    assert line == "-1 point: layer 22 is named 'x'. (penalty code: ResNet50.layer_name)"
+    assert codes.split_penalty_code(line) == ("ResNet50.layer_name", "-1 point: layer 22 is named 'x'.")
+    assert codes.split_penalty_code("no penalty") == (None, "no penalty")
+    assert codes.strip_ansi("\x1b[31mred\x1b[0m") == "red"
+    assert grading.PENALTY_MARKER.pattern == codes.PENALTY_MARKER.pattern
 
 
 def _cell(gid, outputs):
@@ -106,7 +136,7 @@ def test_penalties_survive_into_the_students_mistakes():
     tests = [{"cell": "t", "code": "a.name", "message": "-1 point: n", "penalty": True}]
     # grade.py keeps the worker's entries that have a cell, then adds the grader events first
     kept = [m for m in tests + [{"code": "grader.x", "cell": None, "message": "m"}] if m.get("cell")]
-    assert mistakes.student_mistakes(["timeout in cell 't'"], kept) == [
+    assert mistakes.student_mistakes([Problem("grader.timeout", "timeout in cell 't'")], kept) == [
         {"code": "grader.timeout", "message": "timeout in cell 't'", "cell": None}] + tests
 
 

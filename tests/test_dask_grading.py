@@ -9,7 +9,7 @@ import pytest
 import toy_course as toy
 
 from autograder.example_classes import cases
-from autograder.grade import GradingError, Options, grade
+from autograder.grade import GradeRunError, Options, grade
 
 GiB = 1 << 30
 
@@ -78,5 +78,5 @@ def test_unreachable_scheduler_says_so(tmp_path, monkeypatch):
         cluster_module.DaskPool("tcp://127.0.0.1:9", root, Limits(60, GiB, GiB), connect_timeout=2)
     monkeypatch.setattr(cluster_module.DaskPool, "__init__",
                         functools.partialmethod(cluster_module.DaskPool.__init__, connect_timeout=2))
-    with pytest.raises(GradingError, match="cannot reach the Dask scheduler"):
+    with pytest.raises(GradeRunError, match="cannot reach the Dask scheduler"):
         grade(_options(root, scheduler="tcp://127.0.0.1:9", feedback=False))

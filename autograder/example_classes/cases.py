@@ -136,9 +136,9 @@ def check(run: GradingRun, cases: Iterable[Case]) -> list[str]:
             continue
         diff = differences(case, r.scores)
         if diff:
-            bad.append("%s: %s" % (case.name, ", ".join(
-                "%s got %s expected %g" % (g, "no score" if a is None else "%g" % a, b) for g, (a, b) in diff.items())))
-        text = "\n".join(r.problems + r.flags)
+            bad.append(f"{case.name}: " + ", ".join(
+                f"{g} got {'no score' if a is None else f'{a:g}'} expected {b:g}" for g, (a, b) in diff.items()))
+        text = "\n".join(p.text for p in r.problems + r.flags)
         for p in case.problems:
             if p not in text:
                 bad.append(f"{case.name}: the report does not mention {p!r}")

@@ -1,8 +1,8 @@
 """Grading on a Dask distributed cluster: ``python -m autograder grade ASSIGNMENT --scheduler ADDRESS``.
 
-:class:`DaskPool` has the interface of :class:`autograder.pool.WorkerPool` (``submit``,
-``running``, a context manager), so :func:`autograder.grade.grade` runs the same steps
-with either.  Each student is one Dask task:
+:class:`DaskPool` has the interface of :class:`autograder.pool.WorkerPool`
+(:class:`autograder.pool.GradingPool`: ``submit``, ``running``, a context manager), so
+:func:`autograder.grade.grade` runs the same steps with either.  Each student is one Dask task:
 
 1. on the instructor's machine, the student's files are packed (:func:`pack`): the
    course's ``nbgrader_config.py``, the gradebook template (the assignment's definition,
@@ -37,10 +37,8 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future
-from typing import Callable
-
-from ..pool import Limits, WorkerPool
-from ..records import StudentResult, WorkerSpec
+from ..pool import Limits, Prepare, WorkerPool
+from ..records import Problem, StudentResult, WorkerSpec
 
 BUNDLE_VERSION = 1
 
@@ -61,7 +59,7 @@ def _untar(data: bytes, dest: str) -> None:
         tar.extractall(dest, filter="data")  # no absolute paths, links out or special files
 
 
-def pack(spec: WorkerSpec) -> tuple[dict, list[str]]:
+def pack(spec: WorkerSpec) -> tuple[dict, list[Problem]]:
     """The task's input for ``spec`` (a local worker spec): ``(bundle, problems)``."""
     from nbgrader.coursedir import CourseDirectory
     from nbgrader.utils import find_all_files
@@ -127,8 +125,8 @@ def grade_on_worker(bundle: dict, limits: dict) -> dict:
     from ..config import load_config
 
     if bundle.get("version") != BUNDLE_VERSION:
-        raise RuntimeError("this Dask worker runs another version of the autograder (bundle %s, expected %s)"
-                           % (bundle.get("version"), BUNDLE_VERSION))
+        raise RuntimeError("this Dask worker runs another version of the autograder "
+                           f"(bundle {bundle.get('version')}, expected {BUNDLE_VERSION})")
     fields = dict(bundle["spec"])
     a, s = fields["assignment"], fields["student"]
     tmp = tempfile.mkdtemp(prefix=f"ag-dask-{s[:20]}-")
@@ -171,7 +169,8 @@ def grade_on_worker(bundle: dict, limits: dict) -> dict:
 
 # ------------------------------------------------------------------------- the pool
 class DaskPool:
-    """Students graded as tasks on a Dask cluster (same interface as :class:`WorkerPool`)."""
+    """Students graded as tasks on a Dask cluster (a :class:`autograder.pool.GradingPool`, as
+    :class:`~autograder.pool.WorkerPool` is)."""
 
     def __init__(self, address: str, log_dir: str, limits: Limits, keep_workdirs: bool = False,
                  connect_timeout: float = 30):
@@ -200,8 +199,8 @@ class DaskPool:
     def workers(self) -> int:
         return len(self.client.scheduler_info().get("workers", {}))
 
-    def submit(self, student: str, prepare: Callable[[], tuple[str, str]]) -> Future:
-        done: Future = Future()
+    def submit(self, student: str, prepare: Prepare) -> Future[StudentResult]:
+        done: Future[StudentResult] = Future()
         t0 = time.time()
         workdir, spec_path = prepare()
         with open(spec_path) as fh:
@@ -221,12 +220,12 @@ class DaskPool:
             try:
                 result = unpack_result(f.result(), workdir, log_path)
             except BaseException as exc:  # the task failed: reported, the batch goes on
-                result = StudentResult(student, status="failed",
-                                       problems=["grading task failed on the Dask cluster: %s: %s"
-                                                 % (type(exc).__name__, str(exc)[:200])])
+                why = f"grading task failed on the Dask cluster: {type(exc).__name__}: {str(exc)[:200]}"
+                result = StudentResult(student, status="failed", problems=[Problem("grader.crashed", why)])
                 result.worker_log = log_path
                 result.elapsed = round(time.time() - t0, 1)  # queueing included: no better measure
-            result.problems = problems + [p for p in result.problems if p not in problems]
+            copied = {p.text for p in problems}  # what pack() dropped, said once
+            result.problems = problems + [p for p in result.problems if p.text not in copied]
             with self._lock:
                 self._running.discard(student)
             done.set_result(result)

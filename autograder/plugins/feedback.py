@@ -20,7 +20,6 @@ The course's ``nbgrader_config.py`` lists it first in ``GenerateFeedback.preproc
 from __future__ import annotations
 
 import copy
-import re
 
 from nbformat.notebooknode import NotebookNode
 from traitlets import Bool, Unicode
@@ -28,9 +27,10 @@ from traitlets import Bool, Unicode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
 
+from resnet_utils.codes import strip_ansi
+
 from ..config import cfg_get, coursedir_for
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 HIDDEN_NOTE = "# (hidden tests ran here; their code is not part of the feedback)"
 
@@ -65,7 +65,7 @@ class StripHiddenTests(NbGraderPreprocessor):
     @staticmethod
     def last_line(output: NotebookNode) -> str:
         ename = output.get("ename", "Error")
-        evalue = _ANSI.sub("", str(output.get("evalue", ""))).strip()
+        evalue = strip_ansi(str(output.get("evalue", ""))).strip()
         return (f"{ename}: {evalue}") if evalue else ename
 
     def preprocess_cell(self, cell, resources, cell_index):

@@ -32,13 +32,17 @@ class DeduplicateIds(_NbgraderDeduplicateIds):
         return cell, resources
 
 
-def fix_sanitize_preprocessors(pps: list) -> list:
-    """Autograde.sanitize_preprocessors with nbgrader's DeduplicateIds replaced by the fixed one."""
+def swap_preprocessor(pps: list, names: tuple[str, ...], new: type) -> list:
+    """``pps`` (a list of preprocessor classes or their dotted names) with every entry named
+    one of ``names`` (a class by its ``module.Name``) replaced by ``new``."""
     out = []
     for pp in pps:
         name = pp if isinstance(pp, str) else f"{pp.__module__}.{pp.__name__}"
-        if name in ("nbgrader.preprocessors.DeduplicateIds", "nbgrader.preprocessors.deduplicateids.DeduplicateIds"):
-            out.append(DeduplicateIds)
-        else:
-            out.append(pp)
+        out.append(new if name in names else pp)
     return out
+
+
+def fix_sanitize_preprocessors(pps: list) -> list:
+    """Autograde.sanitize_preprocessors with nbgrader's DeduplicateIds replaced by the fixed one."""
+    return swap_preprocessor(pps, ("nbgrader.preprocessors.DeduplicateIds",
+                                   "nbgrader.preprocessors.deduplicateids.DeduplicateIds"), DeduplicateIds)
