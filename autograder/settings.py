@@ -26,13 +26,6 @@ class Setting:
     default: Any
     help: str
 
-    def field(self):
-        """The dataclass field with this default (a fresh copy of a list or tuple default)."""
-        if isinstance(self.default, (list, tuple)):
-            kind = type(self.default)
-            return dataclasses.field(default_factory=lambda: kind(self.default))
-        return dataclasses.field(default=self.default)
-
     def trait(self, note: str = ""):
         """The configurable traitlet of this setting (``note`` is added to the help)."""
         from traitlets import Bool, Integer, List, Unicode
@@ -71,6 +64,3 @@ RUN_AFTER_LAST_TEST = Setting("run_after_last_test", bool, False,
 UNRESPONSIVE_GRACE = Setting("unresponsive_grace", int, 15,
                              "seconds a kernel has to answer after a timeout's interrupt before it is stopped")
 IOPUB_TIMEOUT = Setting("iopub_timeout", int, 15, "seconds to wait for a cell's output messages after its reply (nbclient's iopub_timeout)")
-
-ALL = (JOBS, TIMEOUT, MEMORY_CAP, WALL_LIMIT, DISK_CAP, READ_PACKAGES, LANDLOCK, MAX_OUTPUT_BYTES,
-       MAX_TOTAL_OUTPUT_BYTES, MAX_SUBMISSION_BYTES, RUN_AFTER_LAST_TEST, UNRESPONSIVE_GRACE, IOPUB_TIMEOUT)

@@ -246,6 +246,39 @@ def test_grade_options_from_the_command_line():
     assert defaults == Options(assignment="x")
 
 
+def test_every_setting_has_one_default_that_the_command_line_options_spec_and_nbgrader_share(monkeypatch, capsys):
+    import dataclasses
+
+    from autograder import settings
+    from autograder.__main__ import build_parser
+    from autograder.sandbox import SandboxedExecute
+
+    # one place to change a default: the command line follows
+    monkeypatch.setattr(settings, "MEMORY_CAP", dataclasses.replace(settings.MEMORY_CAP, default=3 * settings.GiB))
+    monkeypatch.setattr(settings, "WALL_LIMIT", dataclasses.replace(settings.WALL_LIMIT, default=77))
+    args = build_parser().parse_args(["grade", "toy"])
+    assert (args.memory_cap, args.wall_limit) == (3 * settings.GiB, 77)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["grade", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "in GiB (default 3)" in help_text and "(default 77)" in help_text
+    monkeypatch.undo()
+    opts, spec = Options(assignment="a"), WorkerSpec(*["x"] * 7)
+    for s in (settings.MEMORY_CAP, settings.WALL_LIMIT, settings.DISK_CAP, settings.LANDLOCK, settings.JOBS,
+              settings.TIMEOUT):
+        assert getattr(opts, s.name) == s.default, s.name
+    assert opts.read_packages == settings.READ_PACKAGES.default == ("resnet_utils",)
+    assert spec.read_packages == ["resnet_utils"] and spec.max_submission_bytes == settings.MAX_SUBMISSION_BYTES.default
+    traits = SandboxedExecute.class_traits()
+    for s in (settings.MAX_OUTPUT_BYTES, settings.MAX_TOTAL_OUTPUT_BYTES, settings.IOPUB_TIMEOUT,
+              settings.RUN_AFTER_LAST_TEST, settings.UNRESPONSIVE_GRACE, settings.MEMORY_CAP, settings.LANDLOCK):
+        assert traits[s.name].default_value == s.default and traits[s.name].metadata.get("config"), s.name
+        assert traits[s.name].help.startswith(s.help[0].upper() + s.help[1:]), s.name
+    assert list(traits["read_packages"].default()) == ["resnet_utils"]
+    with pytest.raises(TypeError, match="no traitlet for a setting of type"):
+        settings.Setting("x", float, 1.0, "a float").trait()
+
+
 def test_class_demo_grades_every_assignment_or_the_one_asked_for():
     from autograder.example_classes import classroom, examples
     from autograder import course
