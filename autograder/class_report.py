@@ -39,7 +39,7 @@ FLAG_CODES = {
     "grader.wall_clock_limit", "grader.disk_cap", "grader.output_truncated", "grader.notebook_unreadable",
     "grader.notebook_missing", "grader.no_submission", "grader.test_cell_edited", "grader.test_cell_deleted",
     "grader.duplicated_cell", "grader.tampering_blocked", "grader.monkeypatch", "grader.suspicious_code",
-    "grader.crashed", "grader.not_saved", "grader.not_autograded", "grader.other",
+    "grader.crashed", "grader.not_saved", "grader.not_autograded", "grader.regraded", "grader.other",
 }
 
 

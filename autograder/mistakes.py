@@ -55,6 +55,8 @@ GRADER_EVENTS: dict[str, str] = {
     "grader.score_differs": "the gradebook's score differs from the worker's (e.g. a manual grade kept)",
     "student.errors_in_other_cells": "cells that are neither solution nor test cells raised errors",
     "grader.cells_not_run": "cells were not run after the kernel stopped",
+    "grader.regraded": "the kernel failed in a way no student code causes (it did not start, or a cell's "
+                       "output was lost), so the notebook was graded a second time; the second run counts",
     "grader.other": "anything else (symlinks or special files dropped, a notebook too large, "
                     "an extra notebook, an unknown cell id, no feedback, ...)",
 }

@@ -101,3 +101,91 @@ def test_sandboxed_execute_prepares_its_own_sandbox_for_plain_nbgrader(tmp_path,
     assert not outside.exists()
     assert "tampering blocked by the sandbox: open write %s" % os.path.realpath(outside) in caplog.text
     assert [p.name for p in scratch_tmp.iterdir() if p.name.startswith("autograder-sandbox-")] == []
+
+
+def _two_cells():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 41"),
+                                         nbformat.v4.new_code_cell("print('answer', x + 1)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def _outputs(nb):
+    return [[(o["output_type"], o.get("ename") or o.get("text")) for o in c.outputs] for c in nb.cells]
+
+
+@pytest.fixture
+def sandboxed_events(monkeypatch):
+    """SandboxedExecute's EVENTS, empty, with the kernel started as a grading worker's would be."""
+    from autograder import sandbox
+
+    monkeypatch.setenv("AUTOGRADER_SANDBOX", "1")  # no sandbox of its own: a plain kernel, fast
+    monkeypatch.setattr(sandbox, "EVENTS", sandbox.EVENTS)
+    sandbox.EVENTS.clear()
+    yield sandbox.EVENTS
+    sandbox.EVENTS.clear()
+
+
+def test_a_lost_cell_output_is_graded_again_from_the_submitted_cells(monkeypatch, sandboxed_events):
+    """An IOPub timeout (the reply came, the output did not) is the machine's fault, not the
+    student's: the notebook runs once more from the submitted cells and that run counts; when
+    it happens again, the second run stands (the cell's kernel is stopped, later cells not run)."""
+    from nbclient.exceptions import CellTimeoutError
+    from nbconvert.preprocessors import ExecutePreprocessor
+
+    from autograder.sandbox import SandboxedExecute
+
+    real, calls = ExecutePreprocessor.preprocess_cell, []
+
+    def lose_the_first_output(self, cell, resources, index):
+        calls.append(index)
+        if len(calls) in lost:
+            raise CellTimeoutError("A cell timed out while it was being executed, after 15 seconds.\n"
+                                   "The message was: Timeout waiting for IOPub output.")
+        return real(self, cell, resources, index)
+
+    monkeypatch.setattr(ExecutePreprocessor, "preprocess_cell", lose_the_first_output)
+    lost = {1}
+    nb, _ = SandboxedExecute(timeout=60).preprocess(_two_cells(), {})
+    assert calls == [0, 0, 1]
+    assert _outputs(nb) == [[], [("stream", "answer 42\n")]]
+    assert [e["event"] for e in sandboxed_events] == ["regraded"]
+    assert "IOPub timeout" in sandboxed_events[0]["detail"]
+
+    calls.clear(), sandboxed_events.clear()
+    lost = {1, 2}
+    nb, _ = SandboxedExecute(timeout=60).preprocess(_two_cells(), {})
+    assert calls == [0, 0]
+    assert _outputs(nb) == [[("error", "CellTimeoutError")], [("error", "KernelDied")]]
+    assert [e["event"] for e in sandboxed_events] == ["regraded", "kernel_unresponsive", "error"]
+
+
+def test_a_kernel_that_does_not_start_is_started_once_more(monkeypatch, sandboxed_events):
+    """A kernel that fails before its first cell (e.g. a port taken by another process) gets a
+    second start; a second failure leaves the notebook not autograded, as nbgrader reports it."""
+    from nbclient import NotebookClient
+
+    from autograder.sandbox import SandboxedExecute
+
+    real, starts = NotebookClient.start_new_kernel_client, []
+
+    def fail_to_start(self):
+        starts.append(1)
+        if len(starts) in failing:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(self)
+
+    monkeypatch.setattr(NotebookClient, "start_new_kernel_client", fail_to_start)
+    failing = {1}
+    nb, _ = SandboxedExecute(timeout=60).preprocess(_two_cells(), {})
+    assert len(starts) == 2 and _outputs(nb) == [[], [("stream", "answer 42\n")]]
+    assert [(e["event"], e["detail"]) for e in sandboxed_events] == [
+        ("regraded", "the kernel did not start (RuntimeError: Kernel died before replying to kernel_info)")]
+
+    starts.clear()
+    failing = {1, 2}
+    with pytest.raises(RuntimeError, match="Kernel died before replying"):
+        SandboxedExecute(timeout=60).preprocess(_two_cells(), {})
+    assert len(starts) == 2

@@ -684,10 +684,10 @@ def test_cases_check_names_every_difference():
     run = _run(ann={"t1": 1.0, "t2": 0.0}, bob={"t1": 1.0, "t2": 0.0}, dan={})
     assert cases.check(run, [right]) == []
     assert cases.check(run, [wrong, absent, ungraded]) == [
-        "bob: t2 got 0 expected 2",
+        "bob: t2 got 0 expected 2 (status graded; timeout in cell 'a')",
         "bob: the report does not mention 'memory cap'",
         "cid: not graded",
-        "dan: t1 got no score expected 0, t2 got no score expected 0",
+        "dan: t1 got no score expected 0, t2 got no score expected 0 (status graded; timeout in cell 'a')",
     ]
 
 
@@ -829,3 +829,31 @@ def test_the_grader_hides_nbgraders_noise_and_nothing_else():
         warnings.warn("old API", DeprecationWarning)
         warnings.warn("a student's own warning", UserWarning)
     assert [str(w.message) for w in seen] == ["a student's own warning"]
+
+
+def test_a_class_check_says_what_the_grading_of_a_differing_student_reported():
+    """When a student's scores differ from the case's, the line says why grading thought so:
+    the problems and the sandbox's events (a kernel death, a timeout), not just the numbers."""
+    case = Case("t02", "square wrong", lambda c: c.release, {"test_square": 0.0, "test_add_one": 3.0})
+    died = StudentResult(student="t02", status="graded", scores={"test_square": 0.0, "test_add_one": 0.0},
+                         problems=[Problem("grader.kernel_died", "kernel died in cell 'test_square'")],
+                         events=[{"event": "kernel_died", "cell": "test_square", "index": 4}])
+    run = GradingRun("toy", [], {}, 5.0, [died], 1.0, 1, 1)
+    [line] = cases.check(run, [case])
+    assert line.startswith("t02: test_add_one got 0 expected 3 (status graded; ")
+    assert "kernel died in cell 'test_square'" in line and "event=kernel_died, cell=test_square, index=4" in line
+    died.scores["test_add_one"] = 3.0
+    assert cases.check(run, [case]) == []
+
+
+def test_a_second_grading_run_is_in_the_students_report(tmp_path, monkeypatch):
+    """SandboxedExecute's "regraded" event (the kernel failed, not the student) becomes a
+    problem line with its own code, so the instructor sees that the second run counted."""
+    from autograder import sandbox, worker
+
+    monkeypatch.setattr(sandbox, "EVENTS", [{"event": "regraded", "cell": None,
+                                             "detail": "the kernel did not start (RuntimeError: died)"}])
+    result = StudentResult(student="s")
+    worker.collect(result, str(tmp_path), str(tmp_path / "absent"), {})
+    assert result.problems == [Problem("grader.regraded", "graded a second time: the kernel did not start "
+                                                          "(RuntimeError: died) on the first try")]

@@ -30,7 +30,7 @@ from .submissions import fill, solution_sources
 from ..notebooks import read
 
 if TYPE_CHECKING:
-    from ..records import GradingRun
+    from ..records import GradingRun, StudentResult
 
 Built = Union[nbformat.NotebookNode, bytes]  # bytes: a file that is not a notebook
 
@@ -137,9 +137,19 @@ def check(run: GradingRun, cases: Iterable[Case]) -> list[str]:
         diff = differences(case, r.scores)
         if diff:
             bad.append(f"{case.name}: " + ", ".join(
-                f"{g} got {'no score' if a is None else f'{a:g}'} expected {b:g}" for g, (a, b) in diff.items()))
+                f"{g} got {'no score' if a is None else f'{a:g}'} expected {b:g}" for g, (a, b) in diff.items())
+                + _what_happened(r))
         text = "\n".join(p.text for p in r.problems + r.flags)
         for p in case.problems:
             if p not in text:
                 bad.append(f"{case.name}: the report does not mention {p!r}")
     return bad
+
+
+def _what_happened(r: StudentResult) -> str:
+    """What the grading of ``r`` reported, to tell why its scores differ: its status, error,
+    problems, flags and the sandbox's events (kernel deaths, timeouts, errors per cell)."""
+    parts = [f"status {r.status}"] + ([f"error {r.error}"] if r.error else [])
+    parts += [p.text for p in r.problems + r.flags]
+    parts += [", ".join(f"{k}={v}" for k, v in e.items()) for e in r.events]
+    return " (" + "; ".join(parts) + ")"

@@ -5,7 +5,9 @@ It starts the kernel in the sandbox that :func:`~autograder.sandbox.policy.prepa
 output kept per cell (an output flood cannot blow up the worker's memory or the autograded
 notebook), a kernel that dies (or stops answering) no longer aborts the whole notebook (the
 cells already run keep their outputs, every later code cell gets an error output so that no
-test can pass without having run), and it records what happened for the report
+test can pass without having run), a notebook whose kernel failed in a way no student code
+causes (it did not start, or a cell's output never arrived after the kernel's reply) is run
+once more from the submitted cells, and it records what happened for the report
 (:data:`EVENTS`). It does not run the code cells after the last graded test cell
 (:func:`last_test_index`), which cannot change a grade (the assignments' training, saving and
 plots): each gets a note (:data:`NOT_RUN_AFTER_LAST_TEST`; ``run_after_last_test = True`` runs
@@ -29,6 +31,7 @@ One implementation serves both ways of grading:
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 import os
@@ -98,22 +101,47 @@ class SandboxedExecute(Execute):
         self._own_env: dict[str, str] | None = None
 
     def preprocess(self, nb, resources=None, km=None):
-        self._dead: str | None = None
-        self._total = 0
         self._last_test = None if self.run_after_last_test else last_test_index(nb)
         if km is None and "AUTOGRADER_SANDBOX" not in os.environ:
             self._prepare_own_sandbox(resources)
         try:
-            return super().preprocess(nb, resources, km=km)
-        except (DeadKernelError, CellTimeoutError) as exc:
-            # the kernel died while starting or between cells
+            submitted, first = copy.deepcopy(nb.cells), len(EVENTS)
+            why = self._execute(nb, resources, km, last_try=km is not None)
+            if why:  # the kernel failed, not the student's code: once more, from the submitted cells
+                del EVENTS[first:]  # the first run's events: only the second run counts
+                EVENTS.append({"event": "regraded", "cell": None, "detail": why})
+                self.log.warning("graded a second time: %s on the first try", why)
+                nb.cells = submitted
+                self._execute(nb, resources, km, last_try=True)
+            return nb, resources
+        finally:
+            self._finish_own_sandbox()
+
+    def _execute(self, nb, resources, km, last_try: bool) -> str | None:
+        """Run the notebook once. Unless ``last_try``, return why to run it again when the
+        kernel failed in a way no code of the student's causes: it did not start (no cell had
+        run), or a cell's output never arrived after the kernel's reply (IOPub timeout, e.g. on
+        an overloaded machine). None when the run stands."""
+        self._dead: str | None = None
+        self._total = 0
+        self._cells_started = 0
+        self._output_lost = False
+        try:
+            super().preprocess(nb, resources, km=km)
+        except (DeadKernelError, CellTimeoutError, RuntimeError, TimeoutError) as exc:
+            # the kernel did not start, or died between cells
+            if not last_try and not self._cells_started:
+                first = str(exc).splitlines()[0][:120] if str(exc) else ""
+                return f"the kernel did not start ({type(exc).__name__}: {first})"
+            if not isinstance(exc, (DeadKernelError, CellTimeoutError)):
+                raise  # nbgrader reports the notebook as not autograded
             EVENTS.append({"event": "kernel_died", "cell": None, "detail": str(exc)[:200]})
             for cell in nb.cells:
                 if cell.cell_type == "code" and cell.source.strip() and not cell.get("outputs"):
                     cell.outputs = [_error_output("KernelDied", "not run: the kernel died")]
-            return nb, resources
-        finally:
-            self._finish_own_sandbox()
+        if self._output_lost and not last_try:
+            return "a cell's output never arrived after the kernel's reply (IOPub timeout)"
+        return None
 
     # ------------------------------------------------- a sandbox of its own (plain nbgrader)
     def _prepare_own_sandbox(self, resources) -> None:
@@ -170,6 +198,7 @@ class SandboxedExecute(Execute):
             return cell, resources
         self._cell_bytes = 0
         self._dropped = 0
+        self._cells_started += 1
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
@@ -180,8 +209,9 @@ class SandboxedExecute(Execute):
                 _error_output("KernelDied", "the kernel died while running this cell")]
             self._kill_kernel()
         except CellTimeoutError as exc:
-            # the kernel did not come back after the timeout's interrupt
+            # the kernel did not come back after the timeout's interrupt, or its output did not
             self._dead = "stopped responding"
+            self._output_lost = self._output_lost or "Timeout waiting for IOPub output" in str(exc)
             EVENTS.append({"event": "kernel_unresponsive", "cell": grade_id, "index": index,
                            "detail": str(exc).splitlines()[0][:200] if str(exc) else ""})
             cell.outputs = list(cell.get("outputs", [])) + [
