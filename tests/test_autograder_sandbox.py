@@ -2,6 +2,7 @@
 (where the OS offers Landlock) file access from C++ code is confined too."""
 
 import os
+import time
 
 import pytest
 import toy_course as toy
@@ -142,12 +143,13 @@ def test_a_lost_cell_output_is_graded_again_from_the_submitted_cells(monkeypatch
     def lose_the_first_output(self, cell, resources, index):
         calls.append(index)
         if len(calls) in lost:
+            time.sleep(slow)
             raise CellTimeoutError("A cell timed out while it was being executed, after 15 seconds.\n"
                                    "The message was: Timeout waiting for IOPub output.")
         return real(self, cell, resources, index)
 
     monkeypatch.setattr(ExecutePreprocessor, "preprocess_cell", lose_the_first_output)
-    lost = {1}
+    lost, slow = {1}, 0
     nb, _ = SandboxedExecute(timeout=60).preprocess(_two_cells(), {})
     assert calls == [0, 0, 1]
     assert _outputs(nb) == [[], [("stream", "answer 42\n")]]
@@ -160,6 +162,12 @@ def test_a_lost_cell_output_is_graded_again_from_the_submitted_cells(monkeypatch
     assert calls == [0, 0]
     assert _outputs(nb) == [[("error", "CellTimeoutError")], [("error", "KernelDied")]]
     assert [e["event"] for e in sandboxed_events] == ["regraded", "kernel_unresponsive", "error"]
+
+    # after the cell's own timeout it is the student's code that holds the kernel: no second run
+    calls.clear(), sandboxed_events.clear()
+    lost, slow = {1}, 1.2
+    nb, _ = SandboxedExecute(timeout=1).preprocess(_two_cells(), {})
+    assert calls == [0] and [e["event"] for e in sandboxed_events] == ["kernel_unresponsive", "error"]
 
 
 def test_a_kernel_that_does_not_start_is_started_once_more(monkeypatch, sandboxed_events):

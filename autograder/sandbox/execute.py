@@ -37,6 +37,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from typing import Any
 
 from jupyter_core.utils import run_sync
@@ -200,6 +201,7 @@ class SandboxedExecute(Execute):
         self._dropped = 0
         self._cells_started += 1
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        started = time.monotonic()
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
@@ -211,7 +213,10 @@ class SandboxedExecute(Execute):
         except CellTimeoutError as exc:
             # the kernel did not come back after the timeout's interrupt, or its output did not
             self._dead = "stopped responding"
-            self._output_lost = self._output_lost or "Timeout waiting for IOPub output" in str(exc)
+            # the output went missing although the cell finished in time (after a timeout's
+            # interrupt it is the student's code that holds the kernel)
+            in_time = self.timeout is None or time.monotonic() - started < self.timeout
+            self._output_lost |= in_time and "Timeout waiting for IOPub output" in str(exc)
             EVENTS.append({"event": "kernel_unresponsive", "cell": grade_id, "index": index,
                            "detail": str(exc).splitlines()[0][:200] if str(exc) else ""})
             cell.outputs = list(cell.get("outputs", [])) + [
