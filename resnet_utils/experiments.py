@@ -528,7 +528,7 @@ def train_model(
         logits = model(xb, training=False)
         return loss_fn(yb, logits) * tf.cast(tf.shape(yb)[0], tf.float32), tf.reduce_sum(_hits(logits, yb))
 
-    augment_batch = _augmenter(seed) if augment else None
+    augment_batch = augmenter(seed) if augment else None
     rng = np.random.default_rng(seed)
     history: dict = {"loss": [], "accuracy": [], "epoch_time": []}
     if has_test:
@@ -565,7 +565,7 @@ def train_model(
     return history
 
 
-def _augmenter(seed):
+def augmenter(seed: int = 0):
     """Random horizontal flip and +-4 pixel shift (zero padding), NumPy only.
 
     The walkthroughs' augmentation (:func:`train_model` with ``augment``): a function of a

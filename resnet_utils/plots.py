@@ -529,62 +529,64 @@ def _arrow(ax, start, end, **kwargs):
     ax.add_patch(FancyArrowPatch(start, end, **style))
 
 
-def _residual_block_figure(f, filters, shape, s):
-    """Draw the identity block (``s is None``) or the convolutional block (stride ``s``)."""
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    F1, F2, F3 = filters
+def _block_out_hw(filters, shape, s):
+    """The block's output height and width; refuses an identity block whose n_C is not F3."""
     n_H, n_W, n_C = shape
-    conv_block = s is not None
-    if conv_block:
-        out_H, out_W = _strided(n_H, s), _strided(n_W, s)
-        stride = f"stride ({_dim(s)}, {_dim(s)})"
-    else:
-        out_H, out_W = n_H, n_W
-        if _is_int(n_C) and _is_int(F3) and int(n_C) != int(F3):
-            raise ValueError(
-                f"the identity block adds its input to its output, so n_C must equal F3; "
-                f"got n_C = {int(n_C)} and F3 = {int(F3)} (use the convolutional block)")
+    if s is not None:
+        return _strided(n_H, s), _strided(n_W, s)
+    F3 = filters[2]
+    if _is_int(n_C) and _is_int(F3) and int(n_C) != int(F3):
+        raise ValueError(
+            f"the identity block adds its input to its output, so n_C must equal F3; "
+            f"got n_C = {int(n_C)} and F3 = {int(F3)} (use the convolutional block)")
+    return n_H, n_W
 
-    def filters_text(F):
-        return f"{_dim(F)} filters"
 
-    # the main path, left to right: (text, kind) of each box; all are drawn with the gid "main"
-    main = [
+def _block_main_path(f, filters, stride):
+    """The main path, left to right: (text, kind) of each box (``stride``: the text of the
+    convolutional block's stride, None for the identity block)."""
+    F1, F2, F3 = (f"{_dim(F)} filters" for F in filters)
+    return [
         ("X", "tensor"),
-        ("Conv2D 1×1\n" + filters_text(F1) + (f"\n{stride}" if conv_block else "") + "\n2a", "Conv2D"),
+        ("Conv2D 1×1\n" + F1 + (f"\n{stride}" if stride else "") + "\n2a", "Conv2D"),
         ("BatchNorm\n2a", "BatchNorm"),
         ("ReLU", "ReLU"),
-        (f"Conv2D {_dim(f)}×{_dim(f)}\n{filters_text(F2)}\n'same'\n2b", "Conv2D"),
+        (f"Conv2D {_dim(f)}×{_dim(f)}\n{F2}\n'same'\n2b", "Conv2D"),
         ("BatchNorm\n2b", "BatchNorm"),
         ("ReLU", "ReLU"),
-        ("Conv2D 1×1\n" + filters_text(F3) + "\n2c", "Conv2D"),
+        ("Conv2D 1×1\n" + F3 + "\n2c", "Conv2D"),
         ("BatchNorm\n2c", "BatchNorm"),
         ("Add", "Add"),
         ("ReLU", "ReLU"),
         ("output", "tensor"),
     ]
-    i_add, i_relu_out = 9, 10
-    pitch, w, h, y_short = 1.75, 1.42, 1.25, 2.0
-    xs = [i * pitch for i in range(len(main))]
 
-    fig = _figure(figsize=(12, 3.9))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.set_xlim(-0.85, xs[-1] + 0.85)
-    ax.set_ylim(-1.75, y_short + 0.85)
-    ax.axis("off")
 
+#: the block figure's layout: the index of the Add and of the last ReLU on the main path, the
+#: distance between boxes, a box's width and height, the height of the shortcut
+_ADD, _RELU_OUT, _PITCH, _W, _H, _Y_SHORT = 9, 10, 1.75, 1.42, 1.25, 2.0
+
+
+def _shape_label(ax, x, y, text, va):
+    t = ax.text(x, y, text, ha="center", va=va, fontsize=8.5, color="#222222")
+    t.set_gid("shape")
+
+
+def _draw_main_path(ax, main, xs):
+    """The boxes of the main path (gid "main") and the arrows between them."""
     for i, (text, kind) in enumerate(main):
-        width = 0.9 if kind == "tensor" else w
-        _draw_box(ax, xs[i], 0.0, width, 0.7 if kind == "tensor" else h, text, kind, "main",
-                  bold_edge=(i == i_relu_out), fontsize=9 if kind in ("tensor", "Add") else 8)
+        width = 0.9 if kind == "tensor" else _W
+        _draw_box(ax, xs[i], 0.0, width, 0.7 if kind == "tensor" else _H, text, kind, "main",
+                  bold_edge=(i == _RELU_OUT), fontsize=9 if kind in ("tensor", "Add") else 8)
     for i in range(len(main) - 1):
-        left = xs[i] + (0.45 if main[i][1] == "tensor" else w / 2)
-        right = xs[i + 1] - (0.45 if main[i + 1][1] == "tensor" else w / 2)
+        left = xs[i] + (0.45 if main[i][1] == "tensor" else _W / 2)
+        right = xs[i + 1] - (0.45 if main[i + 1][1] == "tensor" else _W / 2)
         _arrow(ax, (left, 0.0), (right, 0.0))
 
-    # tensor shapes, written under the edges where they change
+
+def _draw_edge_shapes(ax, xs, filters, shape, out_hw, conv_block):
+    """The tensor shapes, written under the edges of the main path where they change."""
+    (n_H, n_W, n_C), (F1, F2, F3), (out_H, out_W) = shape, filters, out_hw
     edge_shapes = [
         (0, _shape_text("m", n_H, n_W, n_C) + ("" if conv_block or _is_int(n_C) or _is_int(F3)
                                                  else f"\nn_C = {_dim(F3)}")),
@@ -595,45 +597,48 @@ def _residual_block_figure(f, filters, shape, s):
     ]
     for i, text in edge_shapes:
         x = (xs[i] + xs[i + 1]) / 2
-        ax.plot([x, x], [-0.08, -h / 2 - 0.25], color="#888888", linewidth=0.8, linestyle=":", zorder=1)
-        t = ax.text(x, -h / 2 - 0.3, text, ha="center", va="top", fontsize=8.5, color="#222222")
-        t.set_gid("shape")
+        ax.plot([x, x], [-0.08, -_H / 2 - 0.25], color="#888888", linewidth=0.8, linestyle=":", zorder=1)
+        _shape_label(ax, x, -_H / 2 - 0.3, text, "top")
 
-    # the shortcut: from the split point after X, above the main path, down into the Add
-    x_split = (xs[0] + xs[1]) / 2
-    x_add = xs[i_add]
+
+def _draw_shortcut(ax, xs, filters, shape, out_hw, stride):
+    """The shortcut: from the split point after X, above the main path, down into the Add;
+    through a Conv2D and a BatchNorm (gid "shortcut") when ``stride`` is given."""
+    x_split, x_add = (xs[0] + xs[1]) / 2, xs[_ADD]
     ax.plot([x_split], [0.0], "o", color="#333333", markersize=4, zorder=3)
     line = dict(color="#333333", linewidth=1.1, zorder=1)
-    _arrow(ax, (x_add, y_short), (x_add, h / 2))
-    if conv_block:
+    _arrow(ax, (x_add, _Y_SHORT), (x_add, _H / 2))
+    italic = dict(ha="center", va="bottom", fontsize=10, fontstyle="italic", color="#333333")
+    if stride:
         x_conv, x_bn = xs[4], xs[6]
-        ax.plot([x_split, x_split], [0.0, y_short], **line)
-        _arrow(ax, (x_split, y_short), (x_conv - w / 2, y_short))
-        _draw_box(ax, x_conv, y_short, w, 1.05, f"Conv2D 1×1\n{filters_text(F3)}\n{stride}\n1",
+        ax.plot([x_split, x_split], [0.0, _Y_SHORT], **line)
+        _arrow(ax, (x_split, _Y_SHORT), (x_conv - _W / 2, _Y_SHORT))
+        _draw_box(ax, x_conv, _Y_SHORT, _W, 1.05, f"Conv2D 1×1\n{_dim(filters[2])} filters\n{stride}\n1",
                   "Conv2D", "shortcut")
-        _draw_box(ax, x_bn, y_short, w, 1.05, "BatchNorm\n1", "BatchNorm", "shortcut")
-        _arrow(ax, (x_conv + w / 2, y_short), (x_bn - w / 2, y_short))
-        ax.plot([x_bn + w / 2, x_add], [y_short, y_short], **line)
-        label = ax.text((x_split + x_conv - w / 2) / 2, y_short + 0.08, "shortcut", ha="center",
-                        va="bottom", fontsize=10, fontstyle="italic", color="#333333")
-        t = ax.text((x_bn + w / 2 + x_add) / 2, y_short + 0.08, _shape_text("m", out_H, out_W, F3),
-                    ha="center", va="bottom", fontsize=8.5, color="#222222")
-        t.set_gid("shape")
+        _draw_box(ax, x_bn, _Y_SHORT, _W, 1.05, "BatchNorm\n1", "BatchNorm", "shortcut")
+        _arrow(ax, (x_conv + _W / 2, _Y_SHORT), (x_bn - _W / 2, _Y_SHORT))
+        ax.plot([x_bn + _W / 2, x_add], [_Y_SHORT, _Y_SHORT], **line)
+        label = ax.text((x_split + x_conv - _W / 2) / 2, _Y_SHORT + 0.08, "shortcut", **italic)
+        _shape_label(ax, (x_bn + _W / 2 + x_add) / 2, _Y_SHORT + 0.08,
+                     _shape_text("m", *out_hw, filters[2]), "bottom")
     else:
-        ax.plot([x_split, x_split, x_add], [0.0, y_short, y_short], **line)
-        label = ax.text((x_split + x_add) / 2, y_short + 0.08, "shortcut: X", ha="center", va="bottom",
-                        fontsize=10, fontstyle="italic", color="#333333")
-        t = ax.text((x_split + x_add) / 2, y_short - 0.08, _shape_text("m", n_H, n_W, n_C),
-                    ha="center", va="top", fontsize=8.5, color="#222222")
-        t.set_gid("shape")
+        ax.plot([x_split, x_split, x_add], [0.0, _Y_SHORT, _Y_SHORT], **line)
+        label = ax.text((x_split + x_add) / 2, _Y_SHORT + 0.08, "shortcut: X", **italic)
+        _shape_label(ax, (x_split + x_add) / 2, _Y_SHORT - 0.08, _shape_text("m", *shape), "top")
     label.set_gid("path")
-    t = ax.text((xs[1] + xs[8]) / 2, h / 2 + 0.12, "main path", ha="center", va="bottom", fontsize=10,
+
+
+def _block_labels(ax, xs, s):
+    """The path labels, the layer-name note, the legend and the title."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    t = ax.text((xs[1] + xs[8]) / 2, _H / 2 + 0.12, "main path", ha="center", va="bottom", fontsize=10,
                 fontstyle="italic", color="#333333")
     t.set_gid("path")
-    ax.text(xs[i_relu_out], h / 2 + 0.12, "ReLU after Add", ha="center", va="bottom", fontsize=8.5,
+    ax.text(xs[_RELU_OUT], _H / 2 + 0.12, "ReLU after Add", ha="center", va="bottom", fontsize=8.5,
             fontweight="bold", color="black")
-
-    names = "2a, 2b, 2c" + (", 1" if conv_block else "")
+    names = "2a, 2b, 2c" + (", 1" if s is not None else "")
     ax.text(xs[0] - 0.45, -1.72, f"{names}: suffixes of the layer names, e.g. 2a = conv_name_base + '2a' "
             "(Conv2D), bn_name_base + '2a' (BatchNorm)", ha="left", va="bottom", fontsize=7.5, color="#555555")
     handles = [Patch(facecolor=_KIND_COLOURS[k], edgecolor="#555555", label=k)
@@ -641,12 +646,29 @@ def _residual_block_figure(f, filters, shape, s):
     handles.append(Line2D([], [], color="#333333", linewidth=1.1, label="tensor (shape below)"))
     ax.legend(handles=handles, loc="lower right", ncols=5, fontsize=8, frameon=False,
               bbox_to_anchor=(1.0, -0.02), handlelength=1.4, columnspacing=1.2)
-    if conv_block:
+    if s is not None:
         ax.set_title("Convolutional block: the first main-path Conv2D and the shortcut Conv2D have "
                      f"stride ({_dim(s)}, {_dim(s)})", fontsize=11)
     else:
         ax.set_title("Identity block: the shortcut is the input X itself (same shape in and out)",
                      fontsize=11)
+
+
+def _residual_block_figure(f, filters, shape, s):
+    """Draw the identity block (``s is None``) or the convolutional block (stride ``s``)."""
+    out_hw = _block_out_hw(filters, shape, s)
+    stride = f"stride ({_dim(s)}, {_dim(s)})" if s is not None else None
+    main = _block_main_path(f, filters, stride)
+    xs = [i * _PITCH for i in range(len(main))]
+    fig = _figure(figsize=(12, 3.9))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.set_xlim(-0.85, xs[-1] + 0.85)
+    ax.set_ylim(-1.75, _Y_SHORT + 0.85)
+    ax.axis("off")
+    _draw_main_path(ax, main, xs)
+    _draw_edge_shapes(ax, xs, filters, shape, out_hw, s is not None)
+    _draw_shortcut(ax, xs, filters, shape, out_hw, stride)
+    _block_labels(ax, xs, s)
     return fig
 
 

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from autograder.example_classes.submissions import load_functions  # noqa: E402  (re-exported for the tests)
+from autograder.example_classes.submissions import load_functions  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from autograder.example_classes.submissions import mutate
-from conftest import load_functions
+from autograder.example_classes.submissions import load_functions, mutate
 from resnet_utils import grading
 
 
