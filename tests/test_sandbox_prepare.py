@@ -236,5 +236,13 @@ def test_read_denials_keeps_the_refusals_after_the_start_once_and_not_the_quiet_
     deny, info = sp.read_denials(work[0])
     assert deny == ["open read /srv/course/gradebook.db", "subprocess.Popen rm"]
     assert info == ["limits memory_cap=1 file_size_cap=2", "ready"]
+    # a second kernel (the notebook graded again): its own start-up is not the student's either
+    with open(dirs.denials_log, "a") as fh:
+        fh.write("INFO limits memory_cap=1 file_size_cap=2\nDENY os.scandir read /etc/ipython/startup\n"
+                 "INFO ready\nDENY open write /srv/course/nbgrader_config.py\n")
+    deny, info = sp.read_denials(work[0])
+    assert deny == ["open read /srv/course/gradebook.db", "subprocess.Popen rm",
+                    "open write /srv/course/nbgrader_config.py"]
+    assert info == ["limits memory_cap=1 file_size_cap=2", "ready"]
     os.remove(dirs.denials_log)
     assert sp.read_denials(work[0]) == ([], [])

@@ -373,13 +373,16 @@ def read_denials(workdir: str) -> tuple[list[str], list[str]]:
             data = fh.read(1 << 20)
     except OSError:
         return deny, info
-    ready = False
+    ready = False  # a kernel's start-up (launcher, IPython) is done: a refusal now is student code's
     for line in data.decode("utf-8", "replace").splitlines():
         if line.startswith("DENY "):
             if ready and line[5:] not in deny and not QUIET_DENIALS.match(line[5:]):
                 deny.append(line[5:])
         elif line.startswith("INFO "):
-            info.append(line[5:])
+            if line[5:] not in info:
+                info.append(line[5:])
             if line == "INFO ready":
                 ready = True
+            elif line.startswith("INFO limits "):  # the launcher's first line: a kernel (re)starts
+                ready = False
     return deny, info
