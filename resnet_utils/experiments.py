@@ -467,6 +467,41 @@ def count_weight_layers(model: keras.Model) -> int:
     return len(weight_layers(model))
 
 
+def _optimizer(name: str, learning_rate: float):
+    """``"adam"`` or ``"sgd"`` (momentum 0.9) at ``learning_rate``."""
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
+    raise ValueError(f"optimizer must be 'adam' or 'sgd', got {name!r}")
+
+
+def _steps(model: keras.Model, opt, loss_fn, image_shape):
+    """``(train_step, eval_step)``: one ``tf.function`` each, for batches of images of
+    ``image_shape`` with integer labels (traced once). ``train_step`` returns the batch's mean
+    loss and its number of hits; ``eval_step`` the batch's summed loss and its hits."""
+    variables = model.trainable_variables
+    opt.build(variables)
+    spec = (tf.TensorSpec((None, *image_shape), tf.float32), tf.TensorSpec((None,), tf.int32))
+
+    @tf.function(input_signature=spec)
+    def train_step(xb, yb):
+        with tf.GradientTape() as tape:
+            logits = model(xb, training=True)
+            loss = loss_fn(yb, logits)
+            total = loss + tf.add_n(model.losses) if model.losses else loss
+        grads = tape.gradient(total, variables)
+        opt.apply_gradients(zip(grads, variables))
+        return loss, tf.reduce_sum(_hits(logits, yb))
+
+    @tf.function(input_signature=spec)
+    def eval_step(xb, yb):
+        logits = model(xb, training=False)
+        return loss_fn(yb, logits) * tf.cast(tf.shape(yb)[0], tf.float32), tf.reduce_sum(_hits(logits, yb))
+
+    return train_step, eval_step
+
+
 def train_model(
     model: keras.Model,
     x_train,
@@ -496,12 +531,7 @@ def train_model(
     Returns ``{"loss", "accuracy", "val_loss", "val_accuracy": per-epoch lists,
     "epoch_time": seconds per epoch (the first includes tracing), "params": int}``.
     """
-    if optimizer == "adam":
-        opt = keras.optimizers.Adam(learning_rate=learning_rate)
-    elif optimizer == "sgd":
-        opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=0.9)
-    else:
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    opt = _optimizer(optimizer, learning_rate)
     x_train = np.asarray(x_train, "float32")
     y_train = np.asarray(y_train).reshape(-1).astype("int32")
     has_test = x_test is not None
@@ -509,25 +539,7 @@ def train_model(
         x_test = np.asarray(x_test, "float32")
         y_test = np.asarray(y_test).reshape(-1).astype("int32")
     loss_fn = _loss_fn()
-    variables = model.trainable_variables
-    opt.build(variables)
-    spec = (tf.TensorSpec((None, *x_train.shape[1:]), tf.float32), tf.TensorSpec((None,), tf.int32))
-
-    @tf.function(input_signature=spec)
-    def train_step(xb, yb):
-        with tf.GradientTape() as tape:
-            logits = model(xb, training=True)
-            loss = loss_fn(yb, logits)
-            total = loss + tf.add_n(model.losses) if model.losses else loss
-        grads = tape.gradient(total, variables)
-        opt.apply_gradients(zip(grads, variables))
-        return loss, tf.reduce_sum(_hits(logits, yb))
-
-    @tf.function(input_signature=spec)
-    def eval_step(xb, yb):
-        logits = model(xb, training=False)
-        return loss_fn(yb, logits) * tf.cast(tf.shape(yb)[0], tf.float32), tf.reduce_sum(_hits(logits, yb))
-
+    train_step, eval_step = _steps(model, opt, loss_fn, x_train.shape[1:])
     augment_batch = augmenter(seed) if augment else None
     rng = np.random.default_rng(seed)
     history: dict = {"loss": [], "accuracy": [], "epoch_time": []}

@@ -19,6 +19,7 @@ the data: bump :data:`DATASET_VERSION` (see ``tests/test_dataset.py`` for the pi
 from __future__ import annotations
 
 import math
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -214,76 +215,120 @@ def draw_hand(n_fingers, rng, image_size=IMAGE_SIZE):
 
     ss = _SUPERSAMPLE
     size = image_size * ss
-    unit = size / 64.0  # canvas pixels per hand-frame unit at scale 1
-
     skin = _skin_colour(rng)
     bg_pixels, bg = _background(rng, size, skin)
     canvas = Image.fromarray(bg_pixels, "RGB")
     draw = ImageDraw.Draw(canvas)
     _clutter(draw, rng, size, bg)
+    hand = _hand_proportions(rng)
+    frame = _pose(rng, size, hand)
+    pen = _Pen(draw, frame, skin, _shade(skin, 0.6), _shade(skin, 0.82), ss)
+    _draw_arm_and_palm(pen, rng, hand)
+    _draw_fingers(pen, rng, hand, raised)
+    _draw_thumb(pen, rng, hand, THUMB in raised)
+    return _finish(canvas, rng, image_size)
 
-    # ---- hand proportions (hand-frame units) ----
+
+class _Hand(NamedTuple):
+    """A hand's proportions, in hand-frame units."""
+
+    palm_w: float
+    palm_h: float
+    finger_w: float
+    finger_len: float
+    spread: float
+
+
+class _Pen(NamedTuple):
+    """Where and with what colours a hand is drawn: the canvas, the hand frame, the skin, the
+    outlines, the folded fingers (knuckles) and the outline width."""
+
+    draw: Any
+    frame: _Frame
+    skin: tuple
+    edge: tuple
+    knuckle: tuple
+    width: int
+
+    def shape(self, points, fill, outline=None):
+        self.draw.polygon(self.frame(points), fill=fill, outline=outline or self.edge, width=self.width)
+
+
+def _hand_proportions(rng) -> _Hand:
     palm_w = 19.0 * rng.uniform(0.9, 1.1)
     palm_h = 18.0 * rng.uniform(0.9, 1.1)
     finger_w = palm_w / 4.0 * rng.uniform(0.75, 0.9)
     finger_len = palm_h * rng.uniform(0.85, 1.05)
-    spread = rng.uniform(1.0, 1.8)
+    return _Hand(palm_w, palm_h, finger_w, finger_len, rng.uniform(1.0, 1.8))
 
-    # ---- pose: a point just above the knuckles lands near the image centre ----
+
+def _pose(rng, size, hand: _Hand) -> _Frame:
+    """The hand frame: a point just above the knuckles lands near the image centre."""
+    unit = size / 64.0  # canvas pixels per hand-frame unit at scale 1
     scale = rng.uniform(*STYLE["scale"]) * unit
     angle = rng.uniform(-STYLE["rotation"], STYLE["rotation"])
     frame = _Frame((0, 0), angle, scale, mirror=rng.random() < 0.5)
-    anchor = np.array(frame([(0.0, palm_h * 0.55)])[0])
+    anchor = np.array(frame([(0.0, hand.palm_h * 0.55)])[0])
     frame.c = size / 2 - anchor + rng.uniform(-STYLE["shift"], STYLE["shift"], size=2) * unit
+    return frame
 
-    edge = _shade(skin, 0.6)  # outlines
-    knuckle = _shade(skin, 0.82)  # folded fingers
 
-    # ---- forearm (with an optional sleeve), then the palm ----
+def _draw_arm_and_palm(pen: _Pen, rng, hand: _Hand) -> None:
+    """The forearm (with an optional sleeve), then the palm."""
+    palm_w, palm_h = hand.palm_w, hand.palm_h
     arm = np.array([[-0.36, -0.1], [0.36, -0.1], [0.42, -4.0], [-0.42, -4.0]]) * [palm_w, palm_h]
-    draw.polygon(frame(arm), fill=skin, outline=edge, width=ss)
+    pen.shape(arm, pen.skin)
     if rng.random() < 0.5:
         y0 = -palm_h * rng.uniform(0.75, 1.2)
         sleeve = np.array([[-0.55, y0 / palm_h], [0.55, y0 / palm_h], [0.6, -4.0], [-0.6, -4.0]])
         sleeve_colour = tuple(int(v) for v in rng.integers(0, 256, size=3))
-        draw.polygon(frame(sleeve * [palm_w, palm_h]), fill=sleeve_colour,
-                     outline=_shade(sleeve_colour, 0.6), width=ss)
-    draw.polygon(frame(_superellipse(0, 0, palm_w / 2, palm_h / 2)), fill=skin, outline=edge, width=ss)
+        pen.shape(sleeve * [palm_w, palm_h], sleeve_colour, _shade(sleeve_colour, 0.6))
+    pen.shape(_superellipse(0, 0, palm_w / 2, palm_h / 2), pen.skin)
 
-    # ---- the four fingers along the top of the palm ----
-    #                 x position     length   splay (deg)
-    layout = {
-        INDEX: (-0.375, 0.92, -8.0),
-        MIDDLE: (-0.125, 1.00, -2.0),
-        RING: (0.125, 0.93, 4.0),
-        PINKY: (0.375, 0.74, 10.0),
-    }
-    for finger, (fx, rel_len, splay) in layout.items():
-        base = (fx * palm_w * 0.95, palm_h / 2 - finger_w * 0.6)
-        tilt = splay * spread + rng.normal(0, 3)
-        width = finger_w * rng.uniform(0.92, 1.08)
+
+#: the four fingers along the top of the palm: x position, length, splay (degrees)
+_FINGER_LAYOUT = {
+    INDEX: (-0.375, 0.92, -8.0),
+    MIDDLE: (-0.125, 1.00, -2.0),
+    RING: (0.125, 0.93, 4.0),
+    PINKY: (0.375, 0.74, 10.0),
+}
+
+
+def _draw_fingers(pen: _Pen, rng, hand: _Hand, raised: set) -> None:
+    """The four fingers: a raised one long, a folded one a short darker stub (a knuckle)."""
+    for finger, (fx, rel_len, splay) in _FINGER_LAYOUT.items():
+        base = (fx * hand.palm_w * 0.95, hand.palm_h / 2 - hand.finger_w * 0.6)
+        tilt = splay * hand.spread + rng.normal(0, 3)
+        width = hand.finger_w * rng.uniform(0.92, 1.08)
         if finger in raised:
-            length = finger_len * rel_len * rng.uniform(0.92, 1.08)
-            colour = skin
+            length = hand.finger_len * rel_len * rng.uniform(0.92, 1.08)
+            colour = pen.skin
         else:  # folded: a short knuckle
-            length = finger_w * rng.uniform(0.5, 0.9)
-            colour = knuckle
-        draw.polygon(frame(_capsule(base, tilt, length, width)), fill=colour, outline=edge, width=ss)
+            length = hand.finger_w * rng.uniform(0.5, 0.9)
+            colour = pen.knuckle
+        pen.shape(_capsule(base, tilt, length, width), colour)
 
-    # ---- the thumb ----
-    thumb_w = finger_w * rng.uniform(1.05, 1.25)
-    if THUMB in raised:
-        base = (-palm_w * 0.4, -palm_h * 0.1)
+
+def _draw_thumb(pen: _Pen, rng, hand: _Hand, raised: bool) -> None:
+    """The thumb: sticking out sideways when raised, across the palm when folded."""
+    thumb_w = hand.finger_w * rng.uniform(1.05, 1.25)
+    if raised:
+        base = (-hand.palm_w * 0.4, -hand.palm_h * 0.1)
         tilt = -rng.uniform(40, 60)
-        length = finger_len * rng.uniform(0.75, 0.9)
-        draw.polygon(frame(_capsule(base, tilt, length, thumb_w)), fill=skin, outline=edge, width=ss)
-    else:  # folded across the palm
-        base = (-palm_w * 0.35, -palm_h * rng.uniform(0.05, 0.25))
+        length = hand.finger_len * rng.uniform(0.75, 0.9)
+        pen.shape(_capsule(base, tilt, length, thumb_w), pen.skin)
+    else:
+        base = (-hand.palm_w * 0.35, -hand.palm_h * rng.uniform(0.05, 0.25))
         tilt = rng.uniform(70, 100)
-        length = palm_w * rng.uniform(0.35, 0.55)
-        draw.polygon(frame(_capsule(base, tilt, length, thumb_w)), fill=knuckle, outline=edge, width=ss)
+        length = hand.palm_w * rng.uniform(0.35, 0.55)
+        pen.shape(_capsule(base, tilt, length, thumb_w), pen.knuckle)
 
-    # ---- down-sample (box filter = average of ss x ss blocks), light, noise ----
+
+def _finish(canvas, rng, image_size: int):
+    """Down-sample (box filter = average of ss x ss blocks), light gradient, pixel noise."""
+    from PIL import Image
+
     small = canvas.resize((image_size, image_size), Image.Resampling.BOX)
     img = np.asarray(small, dtype=np.float32)
     a = rng.uniform(0, 2 * math.pi)
