@@ -282,7 +282,7 @@ def collect(result: StudentResult, work: str, kernel_cwd: str, layout: dict) -> 
     result.problems += runtime_problems
     result.autograded = sorted(autograded)
     result.events = sandbox.EVENTS[:100]
-    result.problems += [Problem("grader.regraded", f"graded a second time: {e['detail']} on the first try")
+    result.problems += [Problem("grader.regraded", sandbox.REGRADED.format(e["detail"]))
                         for e in result.events if e.get("event") == "regraded"]
     result.problems = distinct_problems(result.problems)
 

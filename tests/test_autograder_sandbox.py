@@ -123,7 +123,6 @@ def sandboxed_events(monkeypatch):
     from autograder import sandbox
 
     monkeypatch.setenv("AUTOGRADER_SANDBOX", "1")  # no sandbox of its own: a plain kernel, fast
-    monkeypatch.setattr(sandbox, "EVENTS", sandbox.EVENTS)
     sandbox.EVENTS.clear()
     yield sandbox.EVENTS
     sandbox.EVENTS.clear()

@@ -16,8 +16,8 @@
 lists in ``Autograde.autograde_preprocessors``.
 """
 
-from .execute import EVENTS, NOT_RUN_AFTER_LAST_TEST, SandboxedExecute, last_test_index
+from .execute import EVENTS, NOT_RUN_AFTER_LAST_TEST, REGRADED, SandboxedExecute, last_test_index
 from .policy import add_kernel_name, course_data, mpl_cache, package_dir, prepare, read_denials, use_mpl_cache
 
-__all__ = ["EVENTS", "NOT_RUN_AFTER_LAST_TEST", "SandboxedExecute", "add_kernel_name", "course_data",
+__all__ = ["EVENTS", "NOT_RUN_AFTER_LAST_TEST", "REGRADED", "SandboxedExecute", "add_kernel_name", "course_data",
            "last_test_index", "mpl_cache", "package_dir", "prepare", "read_denials", "use_mpl_cache"]

@@ -52,6 +52,9 @@ from .policy import add_kernel_name, course_data, mpl_cache, prepare, read_denia
 #: events recorded by :class:`SandboxedExecute` in this (worker) process
 EVENTS: list[dict[str, Any]] = []
 
+#: the report's line (and the instructor's log line) for a notebook run a second time, of why
+REGRADED = "graded a second time: {} on the first try"
+
 #: the output of a code cell after the last graded test cell, which grading does not run
 NOT_RUN_AFTER_LAST_TEST = ("Not run when graded: no test cell comes after this cell, so it cannot change the "
                            "grade. Run it yourself in JupyterLab.\n")
@@ -111,7 +114,7 @@ class SandboxedExecute(Execute):
             if why:  # the kernel failed, not the student's code: once more, from the submitted cells
                 del EVENTS[first:]  # the first run's events: only the second run counts
                 EVENTS.append({"event": "regraded", "cell": None, "detail": why})
-                self.log.warning("graded a second time: %s on the first try", why)
+                self.log.warning(REGRADED.format(why))
                 nb.cells = submitted
                 self._execute(nb, resources, km, last_try=True)
             return nb, resources
