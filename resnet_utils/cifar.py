@@ -189,7 +189,7 @@ class Recipe:
     def __str__(self) -> str:
         def count(n, what):
             return f"all {what}" if n is None else f"{n:,} {what}"
-        return (f"{self.name}: {self.epochs} epochs, batch {self.batch_size}, "
+        return (f"{self.name}: {self.epochs} epoch{'' if self.epochs == 1 else 's'}, batch {self.batch_size}, "
                 f"{count(self.n_train, 'training images')} ({self.n_val:,} of them held out "
                 f"for validation), {count(self.n_test, 'test images')}, "
                 f"augmentation {'on' if self.augment else 'off'}")

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import SEED_ENV, fast_mode
+from .config import SEED_ENV, fast_mode, nbgrader_running
 from .memory import MemoryLimit, memory_limit
 
 #: Full-mode defaults; ``bench/results/notebook.json`` has the time, memory and accuracy.
@@ -125,7 +125,8 @@ class Settings:
     memory: str = ""
 
     def __str__(self) -> str:
-        mode = "fast mode (nbgrader is running this notebook)" if self.fast else "full mode"
+        why = "nbgrader is running this notebook" if nbgrader_running() else "RESNET_FAST is set"
+        mode = f"fast mode ({why})" if self.fast else "full mode"
         shown = {k: v for k, v in asdict(self).items() if k not in ("fast", "verbose", "memory")}
         line = f"{mode}: " + ", ".join(f"{k}={v}" for k, v in shown.items())
         return line + (f"\n{self.memory}" if self.memory else "")

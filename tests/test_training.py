@@ -108,6 +108,16 @@ def test_nbgrader_execution_selects_fast_mode(monkeypatch, value):
     assert "fast mode" in str(s)
 
 
+def test_the_settings_line_says_why_fast_mode_is_on(monkeypatch):
+    """A student who set RESNET_FAST is not told that nbgrader runs the notebook."""
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("RESNET_FAST", "1")
+    assert str(training.settings()).startswith("fast mode (RESNET_FAST is set): epochs=1")
+    monkeypatch.delenv("RESNET_FAST")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert str(training.settings()).startswith("fast mode (nbgrader is running this notebook): epochs=1")
+
+
 def test_full_mode_by_default_and_env_overrides(full_env, monkeypatch):
     s = training.settings()
     assert not s.fast and s.n_train is None and s.epochs == training.FULL["epochs"]
