@@ -51,6 +51,9 @@ def _add_grading_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--course-root", default=".", help="the nbgrader course root (default: .)")
     p.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                    help="run kernels without the sandbox (memory cap, file-access rules); for debugging")
+    p.add_argument("--no-kernel-preload", dest="kernel_preload", action="store_false",
+                   help="every kernel imports TensorFlow for itself instead of being forked from a worker's "
+                        "kernel zygote that imported it once; slower, for debugging")
     p.add_argument("--no-feedback", dest="feedback", action="store_false", help="skip generate_feedback")
     p.add_argument("--keep-workdirs", action="store_true", help="keep each student's temporary directory")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

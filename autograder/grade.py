@@ -70,6 +70,7 @@ class Options:
     progress: bool = True
     keep_workdirs: bool = False
     read_packages: tuple[str, ...] = settings.READ_PACKAGES.default
+    kernel_preload: tuple[str, ...] = settings.KERNEL_PRELOAD.default  # (): no kernel zygote
     extra_read_dirs: tuple[str, ...] = ()
     max_output_bytes: int | None = None  # None: SandboxedExecute's (settings.MAX_OUTPUT_BYTES)
     threads: int | None = None  # TF/BLAS threads per kernel; None: cores // jobs when jobs > 1
@@ -83,7 +84,8 @@ class Options:
         return cls(assignment=assignment, course_root=args.course_root, jobs=args.jobs, timeout=args.timeout,
                    students=students, memory_cap=args.memory_cap, wall_limit=args.wall_limit,
                    sandbox=args.sandbox, feedback=args.feedback, keep_workdirs=args.keep_workdirs,
-                   progress=not args.quiet, scheduler=getattr(args, "scheduler", None))
+                   progress=not args.quiet, scheduler=getattr(args, "scheduler", None),
+                   kernel_preload=settings.KERNEL_PRELOAD.default if args.kernel_preload else ())
 
 
 class GradeRunError(RuntimeError):
@@ -131,7 +133,8 @@ def grade(opts: Options) -> GradingRun:
                 student="", workdir="", gradebook_template=template, result_path="", timeout=opts.timeout,
                 memory_cap=opts.memory_cap, threads=threads, sandbox=opts.sandbox, landlock=opts.landlock,
                 read_packages=list(opts.read_packages), extra_read_dirs=list(opts.extra_read_dirs) + data_read,
-                kernel_env=kernel_env, mpl_cache=mpl_cache, max_output_bytes=opts.max_output_bytes),
+                kernel_env=kernel_env, mpl_cache=mpl_cache, max_output_bytes=opts.max_output_bytes,
+                kernel_preload=list(opts.kernel_preload)),
                 workdir_root=opts.workdir_root)
 
             # 3.-4. grade each student in a worker, merge each result as it comes

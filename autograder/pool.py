@@ -2,8 +2,9 @@
 
 :class:`WorkerPool` runs ``jobs`` students at once.  Each student is graded by a worker
 process (``python -m autograder.worker --serve``, :mod:`autograder.worker`) whose nbgrader
-starts the student's kernel as a child.  While it runs, the pool watches the worker and
-everything below it: wall-clock time, memory (RSS of the worker and its kernel) and the
+starts the student's kernel below it (forked from the worker's kernel zygote, or on its own).  While it runs, the pool watches the worker and
+everything below it: wall-clock time, memory (RSS of the worker and its kernel; the worker's
+kernel zygote, :mod:`autograder.sandbox.zygote`, is nobody's and not counted) and the
 disk use of the student's directory; a worker over a limit is killed together with its
 whole process tree (kernel included) and the student is reported with the reason.  Each
 worker's output (and its kernels') goes to ``worker-N.log``.
@@ -33,11 +34,13 @@ both have it.
 from __future__ import annotations
 
 import collections
+import glob
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +48,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from .records import Problem, StudentResult
+from .sandbox.zygote import home_prefix, is_zygote
 from .report import human_bytes
 from .settings import GiB
 
@@ -165,14 +169,27 @@ class WorkerProcess:
             self.proc.kill()
         except OSError:
             pass
+        for home in glob.glob(os.path.join(tempfile.gettempdir(), glob.escape(home_prefix(self.proc.pid)) + "*")):
+            shutil.rmtree(home, ignore_errors=True)  # the killed worker's zygote folder
+
+    def is_zygote(self, p) -> bool:
+        """Whether ``p`` (a psutil process of :meth:`tree`) is the worker's kernel zygote
+        (:mod:`autograder.sandbox.zygote`): no student's, it stays between students and is not
+        counted in their memory (each kernel forked from it is)."""
+        try:
+            return p.ppid() == self.proc.pid and is_zygote(p.cmdline())
+        except Exception:
+            return False
 
     def reap_kernels(self) -> None:
-        """Kill what is left below the worker (a kernel the last student left behind)."""
+        """Kill what is left below the worker (a kernel the last student left behind), except
+        the zygote."""
         import psutil
 
         try:
             for p in psutil.Process(self.proc.pid).children(recursive=True):
-                p.kill()
+                if not self.is_zygote(p):
+                    p.kill()
         except psutil.Error:
             pass
 
@@ -321,6 +338,8 @@ class WorkerPool:
         """Measure the worker's tree; the reason to stop it, or None."""
         rss = 0
         for p in w.tree():
+            if w.is_zygote(p):
+                continue
             try:
                 mi = p.memory_info()
                 rss += mi.rss

@@ -19,7 +19,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from .settings import MAX_SUBMISSION_BYTES, READ_PACKAGES
+from .settings import KERNEL_PRELOAD, MAX_SUBMISSION_BYTES, READ_PACKAGES
 
 
 def _from_dict(cls, data: dict[str, Any]):
@@ -79,6 +79,7 @@ class WorkerSpec:
     max_output_bytes: int | None = None  # per cell; None: SandboxedExecute's default
     max_total_output_bytes: int | None = None  # per notebook; None: SandboxedExecute's default
     max_submission_bytes: int = MAX_SUBMISSION_BYTES.default
+    kernel_preload: list[str] = field(default_factory=lambda: list(KERNEL_PRELOAD.default))  # a worker's zygote
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

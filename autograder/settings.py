@@ -63,4 +63,9 @@ RUN_AFTER_LAST_TEST = Setting("run_after_last_test", bool, False,
                               "default they are not run: each gets a note saying so")
 UNRESPONSIVE_GRACE = Setting("unresponsive_grace", int, 15,
                              "seconds a kernel has to answer after a timeout's interrupt before it is stopped")
+KERNEL_PRELOAD = Setting("kernel_preload", tuple,
+                         ("resnet_utils.quiet:import_tensorflow", "keras", "matplotlib.pyplot", "ipykernel.kernelapp"),
+                         "what each grading worker imports once, in a kernel zygote that its students' kernels "
+                         "are forked from (module or module:function to call; empty: every kernel imports for "
+                         "itself)")
 IOPUB_TIMEOUT = Setting("iopub_timeout", int, 15, "seconds to wait for a cell's output messages after its reply (nbclient's iopub_timeout)")

@@ -11,7 +11,8 @@ grades one).  For each student the worker:
    special files dropped) -- no other student's work, no ``source/`` notebook, no ``release/``;
 2. looks at the submission (:func:`autograder.scan.inspect_submission`: missing/renamed/
    unreadable notebooks, deleted, duplicated or edited cells, static scan of the student's code);
-3. prepares the sandbox (:func:`enter_sandbox`, :mod:`autograder.sandbox`) and runs nbgrader's
+3. prepares the sandbox (:func:`enter_sandbox`, :mod:`autograder.sandbox`; a serving worker's
+   kernels are forked from its kernel zygote, :mod:`autograder.sandbox.zygote`) and runs nbgrader's
    own ``Autograde`` converter (:func:`autograde`), with the course's ``nbgrader_config.py``
    and nbgrader's ``Execute`` replaced by :class:`autograder.sandbox.SandboxedExecute`
    (:func:`configure_autograde`);
@@ -35,10 +36,14 @@ import stat
 import sys
 import time
 import traceback
+from typing import TYPE_CHECKING
 
 from .config import cfg_get, course_config, load_config, quiet_nbgrader, venv_on_path
 from .files import write_json
 from .records import Problem, StudentResult, WorkerSpec
+
+if TYPE_CHECKING:
+    from .sandbox.zygote import Zygote
 
 
 def copy_submission(src: str, dst: str, max_bytes: int) -> list[Problem]:
@@ -98,8 +103,13 @@ def sandboxed_preprocessors(pps: list) -> list:
     return out
 
 
-def run(spec: WorkerSpec) -> StudentResult:
-    """Grade the student of ``spec`` (the steps of the module docstring)."""
+#: what nbgrader's Autograde adds to the environment its kernels inherit
+NBGRADER_KERNEL_ENV = {"NBGRADER_EXECUTION": "autograde"}
+
+
+def run(spec: WorkerSpec, zygote: Zygote | None = None) -> StudentResult:
+    """Grade the student of ``spec`` (the steps of the module docstring); the kernel is forked
+    from ``zygote`` (a serving worker's, :mod:`autograder.sandbox.zygote`) when it has one."""
     t0 = time.time()
     from . import sandbox, scan
 
@@ -124,10 +134,15 @@ def run(spec: WorkerSpec) -> StudentResult:
 
     # 3. sandbox + nbgrader autograde
     kernel_cwd = cd.format_path(cd.autograded_directory, s, a)
-    env = enter_sandbox(spec, cfg, work, kernel_cwd)
+    zygote = zygote if spec.sandbox and spec.kernel_preload else None
+    env = enter_sandbox(spec, cfg, work, kernel_cwd, zygote)
     result.cell_timeout = configure_autograde(cfg, spec)
     app = autograde_app(cfg, cd.root, a, s)
     sandbox.use_mpl_cache(spec.mpl_cache, env)  # a prebuilt matplotlib font cache (not rebuilt per kernel)
+    if zygote:
+        why = zygote.ensure(dict(env, **NBGRADER_KERNEL_ENV), spec.kernel_preload)
+        if why:
+            logging.warning(why)
     timings["inspect"] = round(time.time() - t0, 2)
     out = autograde(app, info["fatal"])
     timings["autograde"] = round(time.time() - t0, 2)
@@ -178,7 +193,7 @@ def private_course(spec: WorkerSpec, cfg, root: str):
 
 
 # ------------------------------------------------------- 3. sandbox + nbgrader autograde
-def enter_sandbox(spec: WorkerSpec, cfg, work: str, kernel_cwd: str) -> dict[str, str]:
+def enter_sandbox(spec: WorkerSpec, cfg, work: str, kernel_cwd: str, zygote: Zygote | None = None) -> dict[str, str]:
     """Prepare the sandbox of the student's kernel (:func:`autograder.sandbox.prepare`) and
     make this process's environment, temporary directory and working directory the student's
     (nothing of the previous student is left); the kernel's environment."""
@@ -196,6 +211,7 @@ def enter_sandbox(spec: WorkerSpec, cfg, work: str, kernel_cwd: str) -> dict[str
         landlock=spec.landlock,
         enabled=spec.sandbox,
         extra_env=spec.kernel_env,
+        zygote=zygote,
     )
     sandbox.add_kernel_name(work, cfg_get(cfg, "Execute", "kernel_name", None)
                             or cfg_get(cfg, "SandboxedExecute", "kernel_name", None))
@@ -365,7 +381,7 @@ def feedback_main(argv: list[str]) -> int:
     return 0
 
 
-def grade_one(spec_path: str) -> None:
+def grade_one(spec_path: str, zygote: Zygote | None = None) -> None:
     """Grade the student of ``spec_path`` and write its result file, whatever happens."""
     with open(spec_path) as fh:
         spec = WorkerSpec.from_dict(json.load(fh))
@@ -373,7 +389,7 @@ def grade_one(spec_path: str) -> None:
 
     sandbox.EVENTS.clear()
     try:
-        result = run(spec)
+        result = run(spec, zygote)
     except BaseException as exc:  # report, never hang
         result = StudentResult(student=spec.student, status="failed",
                                error=f"grader error: {type(exc).__name__}: {exc}",
@@ -384,22 +400,28 @@ def grade_one(spec_path: str) -> None:
 
 
 def serve() -> int:
-    """``--serve``: grade the students whose spec paths arrive on stdin, one per line. What
-    grading imports is imported first, while the grader prepares the first student."""
+    """``--serve``: grade the students whose spec paths arrive on stdin, one per line, their
+    kernels forked from this worker's zygote. What grading imports is imported first, while
+    the grader prepares the first student."""
     import nbformat  # noqa: F401
     from nbgrader.api import Gradebook  # noqa: F401
     from nbgrader.converters import Autograde  # noqa: F401
 
     from . import mistakes, sandbox, scan  # noqa: F401
+    from .sandbox.zygote import Zygote
 
-    while True:
-        line = sys.stdin.readline()
-        if not line:
-            break
-        path = line.strip()
-        if path:
-            print(f"[worker] grading {path}", file=sys.stderr, flush=True)
-            grade_one(path)
+    zygote = Zygote()
+    try:
+        while True:
+            line = sys.stdin.readline()
+            if not line:
+                break
+            path = line.strip()
+            if path:
+                print(f"[worker] grading {path}", file=sys.stderr, flush=True)
+                grade_one(path, zygote)
+    finally:
+        zygote.close()
     return 0
 
 

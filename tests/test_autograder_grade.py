@@ -185,6 +185,9 @@ def test_sandbox_was_active(graded):
     root, students, out, protected = graded
     info = out.by_student()["t01_correct"].sandbox
     assert "audit_hook installed" in info and "ready" in info
+    # each worker's kernels were forked from its zygote (autograder/sandbox/zygote.py)
+    assert all("kernel forked from the zygote" in r.sandbox for r in out.results if r.status == "graded"), \
+        {r.student: r.sandbox for r in out.results if "kernel forked from the zygote" not in r.sandbox}
     # the cheaters changed none of the course's files (t19 tries to write the config and the gradebook)
     assert {f: _sha256(os.path.join(root, f)) for f in PROTECTED} == protected
 

@@ -474,9 +474,13 @@ def test_the_pools_limits_and_crashes_carry_their_codes(tmp_path):
         def memory_info(self):
             return SimpleNamespace(rss=3 << 30, vms=4 << 30)
 
+    class Zygote(Kernel):  # the worker's kernel zygote: no student's memory
+        pid = 3
+
     def worker(tree, started=0.0):
         return SimpleNamespace(tree=lambda: tree, proc=SimpleNamespace(pid=1), peak_rss=0, peak_vms=0,
-                               t0=time.time() - started, last_disk_check=0.0, workdir=str(tmp_path))
+                               t0=time.time() - started, last_disk_check=0.0, workdir=str(tmp_path),
+                               is_zygote=lambda p: isinstance(p, Zygote))
 
     (tmp_path / "big").write_bytes(b"x" * 2000)
     pool = WorkerPool.__new__(WorkerPool)  # only its limits: no worker process
@@ -486,6 +490,8 @@ def test_the_pools_limits_and_crashes_carry_their_codes(tmp_path):
                                                                      "wall-clock limit hit: stopped after 60 s")
     assert pool._over_limit(worker([Kernel()]), now) == Problem(
         "grader.memory_cap", "memory cap hit: 3.0 GiB in use (cap 1.0 GiB); stopped")
+    w = worker([Zygote()])
+    assert pool._over_limit(w, now) is None and w.peak_rss == 0 and w.peak_vms == 0
     pool.limits = Limits(wall_limit=60, memory_cap=0, disk_cap=1000)
     assert pool._over_limit(worker([Kernel()]), now) == Problem(
         "grader.disk_cap", "disk cap hit: 2.0 KiB written (cap 1000 B); stopped")

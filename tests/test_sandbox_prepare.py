@@ -215,6 +215,34 @@ def test_prepare_writes_the_policy_and_kernelspec_and_returns_the_environment(tm
     assert os.path.isdir(env["TMPDIR"]) and os.path.isdir(env["MPLCONFIGDIR"])  # made, for the kernel
 
 
+def test_with_a_zygote_every_student_gets_the_same_environment_through_its_link(tmp_path, monkeypatch):
+    """The kernel's paths name the zygote's link, re-pointed at each student's folder: two
+    students, one environment (what the zygote imported with); the kernelspec asks the zygote."""
+    from autograder.sandbox.zygote import Zygote
+
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    zygote = Zygote(home=str(tmp_path / "zygote-home"))
+    envs = []
+    for student in ("s1", "s2"):
+        workdir, kernel_cwd = str(tmp_path / f"work-{student}"), str(tmp_path / f"cwd-{student}")
+        os.makedirs(workdir)
+        envs.append(sp.prepare(workdir, kernel_cwd, memory_cap_bytes=1 << 31, zygote=zygote))
+        dirs = sp.SandboxDirs.of(workdir)
+        assert os.path.realpath(zygote.link) == dirs.root  # this student's folder, now
+        assert os.path.realpath(envs[-1]["HOME"]) == dirs.scratch
+        with open(os.path.join(dirs.kernels, "python3", "kernel.json")) as fh:
+            argv = json.load(fh)["argv"]
+        link = sp.SandboxDirs(zygote.link)
+        assert argv == [sys.executable, "-I", "-S", zygote.script, "launch", zygote.socket, link.launcher,
+                        link.policy_path, "-f", "{connection_file}"]
+        with open(dirs.policy_path) as fh:  # the rules name the real folders
+            assert json.load(fh)["write_dirs"] == [os.path.realpath(kernel_cwd), dirs.scratch]
+    assert envs[0] == envs[1] and envs[0]["HOME"] == os.path.join(zygote.link, "scratch")
+    assert sp.prepare(str(tmp_path / "work-s3"), str(tmp_path / "cwd-s3"), memory_cap_bytes=0, enabled=False,
+                      zygote=zygote)["HOME"] == str(tmp_path / "work-s3" / "scratch")  # no sandbox: no zygote
+    zygote.close()
+
+
 # ------------------------------------------------------------------- the rest of the set-up
 def test_use_mpl_cache_copies_only_the_font_lists(tmp_path, work):
     cache = tmp_path / "mplcache"

@@ -148,7 +148,8 @@ def grade_on_worker(bundle: dict, limits: dict) -> dict:
         spec = WorkerSpec.from_dict(dict(
             fields, course_root=root, config_file=config_file, workdir=work,
             gradebook_template=os.path.join(inbox, "template.db"), result_path=os.path.join(work, "result.json"),
-            extra_read_dirs=data_read, kernel_env=kernel_env, mpl_cache=mpl))
+            extra_read_dirs=data_read, kernel_env=kernel_env, mpl_cache=mpl,
+            kernel_preload=[]))  # a pool of one per task: a zygote would import as much as it saves
         spec_path = os.path.join(tmp, "spec.json")
         with open(spec_path, "w") as fh:
             json.dump(spec.to_dict(), fh)

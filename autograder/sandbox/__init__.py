@@ -10,7 +10,9 @@
   report, the cells after the last graded test are not run: :data:`NOT_RUN_AFTER_LAST_TEST`);
 - :mod:`.kernel_launcher`: the script that starts the kernel inside the sandbox (memory cap,
   capabilities, Landlock, audit hook); copied into each worker's directory and run as a script;
-- :mod:`.kernel_startup`: the IPython startup file of the grading kernel.
+- :mod:`.kernel_startup`: the IPython startup file of the grading kernel;
+- :mod:`.zygote` and :mod:`.kernel_zygote`: a grading worker's kernel zygote, which imports
+  TensorFlow once; each student's kernel is forked from it, then runs the same launcher.
 
 ``autograder.sandbox.SandboxedExecute`` is the dotted name the course's ``nbgrader_config.py``
 lists in ``Autograde.autograde_preprocessors``.

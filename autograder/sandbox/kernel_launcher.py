@@ -439,6 +439,9 @@ def main():
         except Exception as exc:  # never fail the kernel start because of it
             ll = "error %r" % (exc,)
     _log(logfd, "INFO landlock %s" % ll)
+    # set by kernel_zygote.py when it forked this kernel (runpy's init_globals)
+    zygote = globals().get("ZYGOTE_PID")
+    _log(logfd, "INFO kernel forked from the zygote" if zygote else "INFO kernel started by the launcher")
     if policy.get("audit_hook", True):
         _install_audit_hook(policy, read_dirs, write_dirs, read_files, rw_files, logfd)
         _log(logfd, "INFO audit_hook installed")

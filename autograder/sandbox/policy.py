@@ -35,6 +35,7 @@ import sys
 from typing import Any
 
 from .. import settings
+from .zygote import Zygote
 
 #: /etc files a Python/TensorFlow kernel may need (the rest of /etc stays unreadable)
 ETC_READ_FILES = [
@@ -160,6 +161,7 @@ def prepare(
     audit_hook: bool = True,
     enabled: bool = True,
     extra_env: dict[str, str] | None = None,
+    zygote: Zygote | None = None,
 ) -> dict[str, str]:
     """Prepare the sandbox in ``workdir``; return the environment for the worker.
 
@@ -167,13 +169,17 @@ def prepare(
     kernel) and ``workdir/scratch`` (HOME, TMPDIR, caches) are the only writable
     places; the Python installation, the packages named in ``read_packages``, the
     ``extra_read_dirs`` and a few system files are readable; nothing else is.
+    With a ``zygote`` (and ``enabled``), the kernel is forked from it, and the paths the
+    kernel is given name the zygote's link to ``workdir`` (see :mod:`.zygote`).
     """
     dirs = make_dirs(workdir, kernel_cwd)
     write_policy(dirs, kernel_cwd, memory_cap_bytes=memory_cap_bytes, file_size_cap_bytes=file_size_cap_bytes,
                  read_packages=read_packages, extra_read_dirs=extra_read_dirs, course_root=course_root,
                  landlock=landlock, audit_hook=audit_hook)
-    write_kernelspec(dirs, enabled=enabled)
-    return kernel_env(dirs, enabled=enabled, threads=threads, extra_env=extra_env)
+    zygote = zygote if enabled else None
+    write_kernelspec(dirs, enabled=enabled, zygote=zygote)
+    seen = SandboxDirs(zygote.point_at(dirs.root)) if zygote else dirs
+    return kernel_env(seen, enabled=enabled, threads=threads, extra_env=extra_env)
 
 
 def readable_dirs(dirs: SandboxDirs, read_packages: tuple[str, ...], extra_read_dirs: tuple[str, ...]) -> list[str]:
@@ -229,16 +235,20 @@ def write_policy(
     return policy
 
 
-def write_kernelspec(dirs: SandboxDirs, *, enabled: bool = True) -> dict[str, Any]:
+def write_kernelspec(dirs: SandboxDirs, *, enabled: bool = True, zygote: Zygote | None = None) -> dict[str, Any]:
     """Copy the kernel launcher and the kernel's IPython startup file into the sandbox and write
-    the ``python3`` kernelspec that starts the kernel through the launcher (straight, without
-    it, when not ``enabled``); return the kernelspec."""
+    the ``python3`` kernelspec that starts the kernel through the launcher (forked from the
+    ``zygote`` when there is one; straight, without the launcher, when not ``enabled``);
+    return the kernelspec."""
     here = os.path.dirname(__file__)
     shutil.copyfile(os.path.join(here, "kernel_startup.py"), os.path.join(dirs.startup, "00-autograder.py"))
     shutil.copyfile(os.path.join(here, "kernel_launcher.py"), dirs.launcher)
     kdir = os.path.join(dirs.kernels, "python3")
     os.makedirs(kdir, exist_ok=True)
-    if enabled:
+    if zygote:
+        seen = SandboxDirs(zygote.link)
+        argv = zygote.launch_argv(seen.launcher, seen.policy_path)
+    elif enabled:
         argv = [sys.executable, dirs.launcher, dirs.policy_path, "-f", "{connection_file}"]
     else:
         argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
