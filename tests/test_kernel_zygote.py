@@ -164,8 +164,14 @@ def test_ensure_keeps_a_matching_zygote_and_restarts_for_another_environment(zyg
     assert z.ensure(env, ["zygote_preload:setup"]) is None and z.proc.pid == first
     assert z.ensure(dict(env, MARK="other"), ["zygote_preload:setup"]) is None
     assert z.proc.pid != first and gone(first)
-    why = z.ensure(env, ["no_such_module_here"])
+    assert z.ensure(env, ["no_such_module_here", "zygote_preload"]) is None  # the rest is preloaded
+    proc, out = launch(z, env, tmp_path)
+    _, stderr = proc.communicate(timeout=30)
+    assert read_report(out)["preloaded"] and read_report(out)["ppid"] == z.proc.pid
+    why = z.ensure(env, ["os:abort"])  # the zygote dies while preloading
     assert why and "did not start" in why and not z.running()
+    t0 = time.time()
+    assert z.ensure(env, ["os:abort"]) == why and time.time() - t0 < 0.5  # not tried again
 
 
 def test_zygote_dies_with_its_worker(tmp_path):

@@ -66,14 +66,18 @@ def _parent_of(pid):
 
 # ------------------------------------------------------------------------------- serve
 def preload(names):
-    """Import each ``module`` or ``module:function`` (then call the function)."""
+    """Import each ``module`` or ``module:function`` (then call the function). One that fails is
+    reported on stderr and left for the kernels to import."""
     import importlib
 
     for name in names:
         module, _, function = name.partition(":")
-        mod = importlib.import_module(module)
-        if function:
-            getattr(mod, function)()
+        try:
+            mod = importlib.import_module(module)
+            if function:
+                getattr(mod, function)()
+        except Exception as exc:
+            sys.stderr.write("[kernel_zygote] not preloaded: %s (%s: %s)\n" % (name, type(exc).__name__, exc))
 
 
 def serve(path, names):

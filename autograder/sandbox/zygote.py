@@ -69,6 +69,7 @@ class Zygote:
         self.ready_timeout = ready_timeout
         self.proc: subprocess.Popen | None = None
         self.env: dict[str, str] | None = None
+        self.failed: dict[tuple[str, ...], str] = {}  # preload -> why its zygote did not start
         os.makedirs(self.home, mode=0o700, exist_ok=True)
         shutil.copyfile(os.path.join(os.path.dirname(__file__), SCRIPT), self.script)
 
@@ -105,10 +106,13 @@ class Zygote:
     def ensure(self, env: dict[str, str], preload: Sequence[str]) -> str | None:
         """Have a zygote running that imported ``preload`` with ``env`` (the kernel's
         environment): keep the one running when both are the same, else start one and wait
-        until it is ready. None when it runs, else why not (the kernels then start without it)."""
+        until it is ready. None when it runs, else why not (the kernels then start without it;
+        a zygote that did not start is not tried again)."""
         if (self.running() and self.env is not None and self.preload == tuple(preload)
                 and not env_difference(self.env, env)):
             return None
+        if tuple(preload) in self.failed:
+            return self.failed[tuple(preload)]
         self.stop()
         self.env, self.preload = dict(env), tuple(preload)
         self.proc = subprocess.Popen([sys.executable, self.script, "serve", self.socket, *self.preload],
@@ -121,8 +125,11 @@ class Zygote:
             if not line:  # it exited
                 break
             sys.stderr.buffer.write(line)  # what a preloaded module printed
+        why = (f"the kernel zygote did not start (importing {', '.join(self.preload)}): see the worker's log; "
+               "every kernel imports for itself")
+        self.failed[self.preload] = why
         self.stop()
-        return f"the kernel zygote did not start (importing {', '.join(self.preload)}): see the log above"
+        return why
 
     def stop(self) -> None:
         if self.proc is not None:
