@@ -125,7 +125,10 @@ def answer(conn, base, added):
     forked child (its environment: the request's, plus what the preloading ``added``), None
     in the zygote."""
     msg, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 3)
-    request, refusal = check(conn, msg, fds, base)
+    try:
+        request, refusal = check(conn, msg, fds, base)
+    except OSError:  # the launch process is already gone
+        request, refusal = None, "no launch process"
     if refusal:
         _close(fds)
         conn.send(("refused: " + refusal).encode())
