@@ -38,6 +38,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 
+from .kernel_zygote import env_difference  # the zygote's own check, also the worker's
+
+__all__ = ["SCRIPT", "Zygote", "env_difference", "home_prefix", "is_zygote"]
+
 SCRIPT = "kernel_zygote.py"
 
 
@@ -50,14 +54,6 @@ def home_prefix(worker_pid: int) -> str:
     """The start of the name of a worker's zygote folder in the temporary directory (the pool
     removes it when it kills that worker)."""
     return f"ag-zygote-{worker_pid}-"
-
-
-def env_difference(mine: dict[str, str], theirs: dict[str, str]) -> list[str]:
-    """The variables whose values differ, those jupyter_client sets per kernel left out
-    (the zygote's own check, :func:`.kernel_zygote.env_difference`)."""
-    from . import kernel_zygote
-
-    return kernel_zygote.env_difference(mine, theirs)
 
 
 class Zygote:
